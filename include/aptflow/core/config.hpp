@@ -1,0 +1,62 @@
+#pragma once
+// Config: a TOML document plus command-line overrides (--set key=value), with
+// typed getters that record which keys were read, so that an unknown key (a
+// typo) is an error naming it. Key paths are dotted: "synth.sigma_xy".
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace aptflow {
+
+class Config {
+ public:
+  Config() = default;
+  // Parse a TOML file; errors are InputError with the line number.
+  static Config from_file(const std::string& path);
+  static Config from_string(const std::string& text, const std::string& source = "<string>");
+
+  // Apply "key=value" overrides. The value is parsed as a TOML value
+  // (number, bool, string in quotes, array); a bare word is taken as a string.
+  void apply_overrides(const std::vector<std::string>& assignments);
+  void set(const std::string& key, const std::string& value_text);
+
+  bool has(const std::string& key) const;
+  // Typed getters; a wrong type is a ConfigError naming the key.
+  double get_double(const std::string& key, std::optional<double> fallback = std::nullopt) const;
+  std::int64_t get_int(const std::string& key, std::optional<std::int64_t> fallback = std::nullopt) const;
+  bool get_bool(const std::string& key, std::optional<bool> fallback = std::nullopt) const;
+  std::string get_string(const std::string& key, std::optional<std::string> fallback = std::nullopt) const;
+  std::vector<double> get_doubles(const std::string& key,
+                                  std::optional<std::vector<double>> fallback = std::nullopt) const;
+  std::vector<std::int64_t> get_ints(const std::string& key,
+                                     std::optional<std::vector<std::int64_t>> fallback = std::nullopt) const;
+  std::vector<std::string> get_strings(const std::string& key,
+                                       std::optional<std::vector<std::string>> fallback = std::nullopt) const;
+  // Names of the direct children of a table key ("" = root), in document order.
+  std::vector<std::string> keys(const std::string& table_key) const;
+  // Number of elements of an array-of-tables (e.g. [[sites]]); 0 if absent.
+  std::size_t array_size(const std::string& key) const;
+  // Mark a key (and everything below it) as known without reading it.
+  void mark_used(const std::string& key) const;
+
+  // Throws ConfigError naming the first key present in the document that no
+  // getter read. Call after a verb has read everything it needs.
+  void check_all_used() const;
+
+  const std::string& source() const { return source_; }
+  const toml::table& table() const { return table_; }
+  // The effective config (after overrides) as TOML text, for provenance.
+  std::string to_toml() const;
+
+ private:
+  const toml::node* find(const std::string& key) const;
+  toml::table table_;
+  std::string source_;
+  mutable std::set<std::string> used_;
+};
+
+}  // namespace aptflow

@@ -1,0 +1,14 @@
+#pragma once
+// Each verb lives in its own src/cli/<verb>.cpp and registers itself here.
+#include <CLI/CLI.hpp>
+
+namespace aptflow::cli {
+
+void register_all(CLI::App& app);
+int exit_code();
+void set_exit_code(int code);
+
+// One function per verb (defined in src/cli/<verb>.cpp).
+void register_inspect(CLI::App& app);
+
+}  // namespace aptflow::cli

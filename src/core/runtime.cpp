@@ -1,0 +1,39 @@
+#include "aptflow/core/runtime.hpp"
+
+#include <Kokkos_Core.hpp>
+
+namespace aptflow {
+
+Runtime::Runtime(int& argc, char**& argv) {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  if (!initialised) {
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    owns_mpi_ = true;
+  }
+  if (!Kokkos::is_initialized()) Kokkos::initialize(argc, argv);
+}
+
+Runtime::~Runtime() {
+  if (Kokkos::is_initialized()) Kokkos::finalize();
+  if (owns_mpi_) {
+    int finalised = 0;
+    MPI_Finalized(&finalised);
+    if (!finalised) MPI_Finalize();
+  }
+}
+
+int Runtime::world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+int Runtime::world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+}  // namespace aptflow
