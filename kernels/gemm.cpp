@@ -43,9 +43,18 @@ void run_openblas(Transpose ta, Transpose tb, std::int64_t m, std::int64_t n, st
 
 #if APTFLOW_HAVE_CUDA
 // Device scratch reused across calls on the same host thread (cudaMalloc per
-// GEMM would cost more than small GEMMs themselves); grows, never shrinks.
+// GEMM would cost more than small GEMMs themselves); grows, never shrinks, and
+// starts over when the thread switches devices (buffers live on one device).
 struct DeviceScratch {
+  int device = -1;
   DeviceBuffer<float> a, b, c;
+  void bind(int current) {
+    if (current == device) return;
+    a = DeviceBuffer<float>();
+    b = DeviceBuffer<float>();
+    c = DeviceBuffer<float>();
+    device = current;
+  }
   static float* ensure(DeviceBuffer<float>& buf, std::size_t count) {
     if (count == 0) count = 1;  // keep pointers non-null for cuBLAS
     if (buf.size() < count) buf = DeviceBuffer<float>(count);
@@ -67,6 +76,7 @@ void run_cublas(Transpose ta, Transpose tb, std::int64_t m, std::int64_t n, std:
                 const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
                 std::int64_t ldc) {
   thread_local DeviceScratch scratch;
+  scratch.bind(cuda_current_device());
   const bool t_a = ta == Transpose::yes;
   const bool t_b = tb == Transpose::yes;
   const std::int64_t rows_a = t_a ? k : m, cols_a = t_a ? m : k;

@@ -62,6 +62,12 @@ void cuda_set_device(int device) {
                      "use a device index below cuda_device_count()");
 }
 
+int cuda_current_device() {
+  int device = 0;
+  detail::check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  return device;
+}
+
 void cuda_synchronize() { detail::check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 
 void* cuda_malloc(std::size_t bytes) {

@@ -36,8 +36,9 @@ std::string cuda_unavailable_reason();
 // device index that does not exist.
 std::string cuda_device_name(int device);
 
-// Select the device used by this host thread.
+// Select the device used by this host thread / the one it currently uses.
 void cuda_set_device(int device);
+int cuda_current_device();
 
 // Wait until all work queued on the current device has finished.
 void cuda_synchronize();

@@ -64,15 +64,13 @@ void cuda_sgemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t
   detail::check_gemm_args("cuda_sgemm", transpose_a, transpose_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   cublasHandle_t handle = this_thread_handle();
-  // A row-major matrix X (ld) is the column-major matrix X^T (same ld), so
-  // the row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T:
-  // swap the operands and the sizes m <-> n; the transpose flags stay with
-  // their matrices.
-  const cublasOperation_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasStatus_t status =
-      cublasSgemm(handle, op_b, op_a, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha,
-                  d_b, static_cast<int>(ldb), d_a, static_cast<int>(lda), &beta, d_c, static_cast<int>(ldc));
+  // Row-major -> column-major: operands and m <-> n swap (see gemm_check.hpp).
+  const detail::ColMajorGemm cm =
+      detail::row_major_as_col_major(transpose_a, transpose_b, m, n, k, d_a, lda, d_b, ldb);
+  const cublasStatus_t status = cublasSgemm(
+      handle, cm.transpose_x ? CUBLAS_OP_T : CUBLAS_OP_N, cm.transpose_y ? CUBLAS_OP_T : CUBLAS_OP_N,
+      static_cast<int>(cm.m), static_cast<int>(cm.n), static_cast<int>(cm.k), &alpha, cm.x,
+      static_cast<int>(cm.ldx), cm.y, static_cast<int>(cm.ldy), &beta, d_c, static_cast<int>(ldc));
   if (status != CUBLAS_STATUS_SUCCESS) {
     throw_cublas_error("cublasSgemm (m = " + std::to_string(m) + ", n = " + std::to_string(n) +
                            ", k = " + std::to_string(k) + ")",

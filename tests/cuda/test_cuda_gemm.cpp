@@ -43,6 +43,7 @@ TEST(Cuda, DeviceCountNeverCrashesAndExplainsZero) {
   } else {
     EXPECT_TRUE(aptflow::cuda_unavailable_reason().empty());
     EXPECT_FALSE(aptflow::cuda_device_name(0).empty());
+    EXPECT_EQ(aptflow::cuda_current_device(), 0);  // nothing selected another one
     EXPECT_THROW(aptflow::cuda_device_name(n), aptflow::ResourceError);
   }
 }

@@ -1,5 +1,6 @@
 // aptflow::gemm against the triple-loop reference on random matrices, and the
 // reference itself against a hand-computed product.
+#include <cblas.h>
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/kernels/detail/gemm_check.hpp"
 #include "aptflow/kernels/gemm.hpp"
 
 namespace {
@@ -254,4 +256,32 @@ TEST(Gemm, BlasThreadCountCanBeSet) {
   aptflow::blas_set_num_threads(before);
   EXPECT_EQ(aptflow::blas_num_threads(), before);
   EXPECT_THROW(aptflow::blas_set_num_threads(0), aptflow::InternalError);
+}
+
+// The row-major -> column-major mapping that cuda_sgemm hands to cuBLAS,
+// checked here without a GPU by giving the same call to a column-major
+// cblas_sgemm (same argument convention as cublasSgemm).
+TEST(Gemm, ColumnMajorMappingUsedForCublasMatchesReference) {
+  std::uint32_t seed = 500;
+  for (Transpose ta : {Transpose::no, Transpose::yes}) {
+    for (Transpose tb : {Transpose::no, Transpose::yes}) {
+      for (const Shape& s : {Shape{13, 17, 11}, Shape{1, 29, 8}, Shape{33, 2, 65}}) {
+        Problem p(ta, tb, s, -0.75f, 0.5f, 2, seed += 3);
+        const auto cm = aptflow::detail::row_major_as_col_major(
+            ta == Transpose::yes, tb == Transpose::yes, s.m, s.n, s.k, p.a.data(), p.lda, p.b.data(), p.ldb);
+        std::vector<float> got = p.c, ref = p.c;
+        cblas_sgemm(CblasColMajor, cm.transpose_x ? CblasTrans : CblasNoTrans,
+                    cm.transpose_y ? CblasTrans : CblasNoTrans, static_cast<blasint>(cm.m),
+                    static_cast<blasint>(cm.n), static_cast<blasint>(cm.k), p.alpha, cm.x,
+                    static_cast<blasint>(cm.ldx), cm.y, static_cast<blasint>(cm.ldy), p.beta, got.data(),
+                    static_cast<blasint>(p.ldc));
+        aptflow::gemm_reference(ta, tb, s.m, s.n, s.k, p.alpha, p.a.data(), p.lda, p.b.data(), p.ldb, p.beta,
+                                ref.data(), p.ldc);
+        const std::vector<float> tol = p.tolerance();
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          ASSERT_LE(std::fabs(got[i] - ref[i]), tol[i]) << describe(p) << " entry " << i;
+        }
+      }
+    }
+  }
 }

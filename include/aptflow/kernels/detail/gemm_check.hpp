@@ -48,4 +48,25 @@ inline void check_gemm_args(const char* who, bool transpose_a, bool transpose_b,
   }
 }
 
+// The column-major BLAS call (cuBLAS) that computes a row-major
+// C[m x n] = op(A) op(B): a row-major matrix with leading dimension ld is the
+// column-major transpose with the same ld, so the call computes
+// C^T[n x m] = op(B)^T op(A)^T -- operands and m <-> n swap, each transpose
+// flag stays with its matrix, and C keeps ldc. Kept here, host-only, so the
+// unit tests check it against a column-major cblas_sgemm without a GPU.
+struct ColMajorGemm {
+  bool transpose_x, transpose_y;  // op() of the first and second operand
+  std::int64_t m, n, k;           // column-major sizes: result m x n, inner k
+  const float* x;
+  std::int64_t ldx;
+  const float* y;
+  std::int64_t ldy;
+};
+
+inline ColMajorGemm row_major_as_col_major(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
+                                           std::int64_t k, const float* a, std::int64_t lda, const float* b,
+                                           std::int64_t ldb) {
+  return ColMajorGemm{transpose_b, transpose_a, n, m, k, b, ldb, a, lda};
+}
+
 }  // namespace aptflow::detail
