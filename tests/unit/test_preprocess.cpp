@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -52,6 +53,15 @@ sdm::CurveRows random_curves(int rows, std::uint64_t seed) {
   return c;
 }
 
+// tests/python/preprocess_ref.py: from APTFLOW_SOURCE_DIR when it is set,
+// else next to this test's source file.
+std::string reference_script() {
+  auto p = aptflow::test::source_dir() / "tests" / "python" / "preprocess_ref.py";
+  if (!std::filesystem::exists(p))
+    p = std::filesystem::path(__FILE__).parent_path().parent_path() / "python" / "preprocess_ref.py";
+  return p.string();
+}
+
 bool have_scipy() {
   static const int ok =
       aptflow::test::run_command(aptflow::test::python_exe() + " -c 'import numpy, scipy.signal'").exit_code;
@@ -80,7 +90,7 @@ Reference python_reference(const sdm::CurveRows& in, const std::string& mode, co
     f.write(reinterpret_cast<const char*>(in.data()),
             static_cast<std::streamsize>(in.size() * sizeof(float)));
   }
-  const auto script = (aptflow::test::source_dir() / "tests" / "python" / "preprocess_ref.py").string();
+  const auto script = reference_script();
   auto r = aptflow::test::run_command(aptflow::test::python_exe() + " " + script + " " + mode + " " + src +
                                       " " + dst + " " + std::to_string(in.extent(0)) + " " +
                                       std::to_string(in.extent(1)) + " " + args);
@@ -197,7 +207,7 @@ TEST(PreprocessSavgol, WeightsMatchExactRationalHatMatrix) {
     SCOPED_TRACE(::testing::Message() << "window " << spec.window << " order " << spec.order);
     aptflow::test::TempDir dir;
     const auto out = (dir / "hat.f64").string();
-    const auto script = (aptflow::test::source_dir() / "tests" / "python" / "preprocess_ref.py").string();
+    const auto script = reference_script();
     auto r = aptflow::test::run_command(
         fmt::format("{} {} hat {} {} {}", aptflow::test::python_exe(), script, out, spec.window, spec.order));
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -293,6 +303,7 @@ TEST(PreprocessChain, MatchesPythonOnRandomCurves) {
     Kokkos::deep_copy(got, c);
     auto results = sdm::preprocess(got, spec);
     expect_rows_close(got, ref.values, 1e-5);
+    ASSERT_EQ(ref.meta.size(), results.size());
     for (std::size_t r = 0; r < results.size(); ++r) EXPECT_EQ(results[r].sweeps, ref.meta[r].second) << r;
     // Empty (all-zero), NaN and constant windows give NaN and stay NaN.
     for (int r = 45; r < 48; ++r)
