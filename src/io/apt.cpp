@@ -252,7 +252,8 @@ class AptReader final : public IonReader {
     }
     file_.read_at(s.data + static_cast<std::uint64_t>(first) * 4, static_cast<std::uint64_t>(count) * 4, dst);
     if (s.scale != 1.f)
-      for (IonIndex i = 0; i < count; ++i) dst[i] *= s.scale;
+      for (IonIndex i = 0; i < count; ++i)
+        if (!nonfinite_bits(std::bit_cast<std::uint32_t>(dst[i]))) dst[i] *= s.scale;  // NaN stays as stored
   }
 
   void read_ints(Field f, IonIndex first, IonIndex count, std::uint32_t* dst) {
@@ -361,7 +362,10 @@ void write_apt(const std::string& path, const HostIonCloud& cloud) {
   bool first = true;
   for (IonIndex i = 0; i < n; ++i) {
     const float v[3] = {cloud.x(i), cloud.y(i), cloud.z(i)};
-    if (!std::isfinite(v[0]) || !std::isfinite(v[1]) || !std::isfinite(v[2])) continue;
+    if (nonfinite_bits(std::bit_cast<std::uint32_t>(v[0])) ||
+        nonfinite_bits(std::bit_cast<std::uint32_t>(v[1])) ||
+        nonfinite_bits(std::bit_cast<std::uint32_t>(v[2])))
+      continue;
     for (int k = 0; k < 3; ++k) {
       if (first || v[k] < box[k]) box[k] = v[k];
       if (first || v[k] > box[3 + k]) box[3 + k] = v[k];

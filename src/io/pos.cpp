@@ -88,12 +88,13 @@ void encode_pos(const HostIonCloud& c, IonIndex first, IonIndex count, unsigned 
 
 bool pos_plausible(const unsigned char* p, std::uint64_t records) {
   for (std::uint64_t r = 0; r < records; ++r, p += kPosRecord) {
-    for (int k = 0; k < 3; ++k) {
-      float v = load_be_float(p + 4 * k);
-      if (!std::isfinite(v) || std::fabs(v) > 1e6f) return false;
-    }
-    float m = load_be_float(p + 12);
-    if (!std::isfinite(m) || m < 0.f || m > 1e4f) return false;
+    // Finiteness from the bits first: comparing a (signalling) NaN raises FE_INVALID.
+    for (int k = 0; k < 4; ++k)
+      if (nonfinite_bits(std::bit_cast<std::uint32_t>(load_be_float(p + 4 * k)))) return false;
+    for (int k = 0; k < 3; ++k)
+      if (std::fabs(load_be_float(p + 4 * k)) > 1e6f) return false;
+    const float m = load_be_float(p + 12);
+    if (m < 0.f || m > 1e4f) return false;
   }
   return true;
 }
