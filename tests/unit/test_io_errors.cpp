@@ -71,7 +71,7 @@ void expect_input_error(const std::string& path, std::int64_t byte, const std::v
 
 }  // namespace
 
-TEST(IoErrors, MissingEmptyDirectoryUnreadable) {
+TEST(IoErrors, MissingEmptyDirectory) {
   aptflow::test::TempDir dir;
   expect_input_error((dir / "nope.pos").string(), -1, {"does not exist", "check the path"});
   expect_input_error(dir.path().string(), -1, {"is a directory"});
@@ -80,7 +80,11 @@ TEST(IoErrors, MissingEmptyDirectoryUnreadable) {
   for (auto f : {io::Format::pos, io::Format::epos, io::Format::apt, io::Format::h5})
     EXPECT_THROW(io::read_dataset((dir / "empty.pos").string(), {io::NonFinite::error, 1 << 22, f}),
                  InputError);
+}
+
+TEST(IoErrors, UnreadableFile) {
   if (geteuid() == 0) GTEST_SKIP() << "running as root: a file without read permission is still readable";
+  aptflow::test::TempDir dir;
   io::write_pos((dir / "locked.pos").string(), cloud(4, false));
   chmod((dir / "locked.pos").c_str(), 0);
   expect_input_error((dir / "locked.pos").string(), -1, {"permission"});
