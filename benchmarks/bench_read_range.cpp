@@ -43,7 +43,7 @@ void make_inputs(std::int64_t ions, const std::filesystem::path& dir) {
     return;
   }
   const std::int64_t chunk = 1 << 22;
-  aptflow::PosWriter writer(g_pos);
+  aptflow::io::CloudWriter writer(g_pos, aptflow::io::Format::pos);
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<float> pos(-50.f, 50.f);
   std::uniform_int_distribution<int> peak(0, 13);
@@ -84,12 +84,12 @@ void BM_aptflow_read_range(benchmark::State& state) {
   const auto table = aptflow::read_range_file(g_rng);
   const auto dtable = aptflow::make_device_range_table<Kokkos::HostSpace>(table);
   Kokkos::Serial exec;
-  aptflow::ReadOptions opt;
+  aptflow::io::ReadOptions opt;
   std::int64_t ranged = 0;
   for (auto _ : state) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::int64_t> counts(table.num_types() + 1, 0);
-    aptflow::for_each_chunk(g_pos, opt, [&](const aptflow::HostIonCloud& chunk, aptflow::IonIndex) {
+    aptflow::io::for_each_chunk(g_pos, opt, [&](const aptflow::HostIonCloud& chunk, aptflow::IonIndex) {
       aptflow::HostIonCloud c = chunk;
       aptflow::apply_ranges(exec, c, dtable);
       auto k = aptflow::count_species(exec, c, static_cast<int>(table.num_types()));

@@ -14,6 +14,11 @@
 
 namespace aptflow {
 
+using io::DatasetInfo;
+using io::NonFinite;
+using io::ReadOptions;
+using io::ReadStats;
+
 namespace {
 
 constexpr double kSpectrumMaxDa = 1000.0;  // peaks are searched in [0, 1000) Da
@@ -50,8 +55,8 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
   InspectResult r;
   r.path = path;
   // Every rank probes the header (cheap) so that a bad file fails everywhere.
-  const DatasetInfo info = probe_dataset(path);
-  r.format = std::string(format_name(info.format));
+  const DatasetInfo info = io::probe_dataset(path);
+  r.format = std::string(io::format_name(info.format));
   r.file_bytes = info.bytes;
   r.has_extras = info.has_extras;
 
@@ -87,7 +92,7 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
     for (IonIndex begin = first; begin < last; begin += opt.chunk_ions) {
       const IonIndex count = std::min<IonIndex>(opt.chunk_ions, last - begin);
       ReadStats stats;
-      HostIonCloud chunk = read_dataset_range(path, begin, count, ropt, &stats);
+      HostIonCloud chunk = io::read_dataset_range(path, begin, count, ropt, &stats);
       dropped += stats.dropped;
       const IonIndex m = chunk.size();
       kept += m;
