@@ -462,15 +462,19 @@ struct DomainIndex {
   }
 
   // Index of the domain containing p, or -1.
+  // Index of the domain containing p, or -1. The test is the exact
+  // ((p - c) / s)^2 <= 1 of the domain (divisions kept: labels must not
+  // depend on a rounding shortcut); a bounding-box test skips most candidates.
   std::int64_t find(const std::vector<Domain>& domains, double x, double y, double z) const {
     const auto cx = clampi(static_cast<std::int64_t>(std::floor(x / g)), nx);
     const auto cy = clampi(static_cast<std::int64_t>(std::floor(y / g)), ny);
     const auto c = static_cast<std::size_t>(cx * ny + cy);
     for (auto k = start[c]; k < start[c + 1]; ++k) {
       const auto& d = domains[static_cast<std::size_t>(items[static_cast<std::size_t>(k)])];
-      const double ux = (x - d.centre[0]) / d.semi_axes[0];
-      const double uy = (y - d.centre[1]) / d.semi_axes[1];
-      const double uz = (z - d.centre[2]) / d.semi_axes[2];
+      const double dx = x - d.centre[0], dy = y - d.centre[1], dz = z - d.centre[2];
+      if (std::abs(dx) > d.semi_axes[0] || std::abs(dy) > d.semi_axes[1] || std::abs(dz) > d.semi_axes[2])
+        continue;
+      const double ux = dx / d.semi_axes[0], uy = dy / d.semi_axes[1], uz = dz / d.semi_axes[2];
       if (ux * ux + uy * uy + uz * uz <= 1.0) return items[static_cast<std::size_t>(k)];
     }
     return -1;
@@ -594,6 +598,13 @@ std::int64_t SpecimenGenerator::run_slab(std::int64_t iz, Sink& sink) const {
               }
           }
           if (!(uniform_open(rs.v[2], rs.v[3]) < eta_[sp])) continue;  // not detected
+          if constexpr (!Sink::store) {
+            // Counting: an ion farther than the largest blur from the slab faces stays in the slab.
+            if (pz >= z0 + margin && pz < z1 - margin) {
+              ++count;
+              continue;
+            }
+          }
           const Double2 gz = normal2(random_bits(S.seed, S.sample, key, RngPurpose::noise, 1));
           const double zn = pz + sz * gz.a;
           auto slab = static_cast<std::int64_t>(std::floor(zn / t));

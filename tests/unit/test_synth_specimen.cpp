@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 
@@ -17,6 +18,14 @@ using aptflow::Config;
 using aptflow::ConfigError;
 
 namespace {
+
+// The shipped config, located from this file (ctest does not pass
+// APTFLOW_SOURCE_DIR to every discovered unit test).
+std::string shipped_config_path() {
+  return (std::filesystem::path(__FILE__).parent_path() / ".." / ".." /
+          "configs/synth/specimen_alli_l12.toml")
+      .string();
+}
 
 // A small Al-Li-Mg specimen; extra TOML is appended (overrides go through --set).
 Config small_config(const std::vector<std::string>& overrides = {},
@@ -337,8 +346,7 @@ TEST(SynthSpecimen, ConfigErrors) {
 }
 
 TEST(SynthSpecimen, ShippedConfigGenerates) {
-  auto cfg =
-      Config::from_file((aptflow::test::source_dir() / "configs/synth/specimen_alli_l12.toml").string());
+  auto cfg = Config::from_file(shipped_config_path());
   cfg.apply_overrides({"specimen.size=[12.0, 12.0, 12.0]"});
   const SpecimenGenerator gen(cfg);
   EXPECT_EQ(gen.domains().size(), 3u);  // llround(1.5e-3 * 1728)
