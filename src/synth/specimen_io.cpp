@@ -78,6 +78,27 @@ class PosWriter {
   std::vector<std::uint32_t> buf_;
 };
 
+// Ground-truth datasets are created without HDF5 object timestamps
+// (H5Pset_obj_track_times off) so that the file's bytes depend only on the
+// config: the same specimen gives the same file at any time, on any number of ranks.
+template <class T>
+void create_untimed(const h5::File& f, const std::string& group, const std::string& name,
+                    const std::vector<hsize_t>& shape) {
+  if (!h5::exists(f, group)) {
+    h5::Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
+    H5Pset_obj_track_times(gcpl, 0);
+    h5::Handle g(H5Gcreate2(f, group.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT));
+    if (!g.valid()) throw ResourceError(fmt::format("'{}': cannot create group '{}'", f.path(), group));
+  }
+  h5::Handle space(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr));
+  h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl, 0);
+  const std::string path = group + "/" + name;
+  h5::Handle d(H5Dcreate2(f, path.c_str(), h5::native_type<T>(), space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  if (!d.valid())
+    throw ResourceError(fmt::format("'{}': cannot create dataset '{}' (disk full?)", f.path(), path));
+}
+
 const char* kColours[] = {"FF0000", "00A0FF", "00C000", "FF00FF", "FFA000", "8000FF", "008080", "A0A000"};
 
 }  // namespace
@@ -166,8 +187,8 @@ SpecimenFiles write_specimen(MPI_Comm comm, const SpecimenGenerator& gen, const 
   PosWriter pos(comm, files.pos, total);
   auto h5f = h5::File::create(files.truth, comm);
   const auto N = static_cast<hsize_t>(total);
-  h5::create_dataset<std::int64_t>(h5f, "/ions/domain_id", {N});
-  h5::create_dataset<std::int32_t>(h5f, "/ions/class", {N});
+  create_untimed<std::int64_t>(h5f, "/ions", "domain_id", {N});  // collective
+  create_untimed<std::int32_t>(h5f, "/ions", "class", {N});      // collective
   std::int64_t at = first;
   for (std::int64_t r = 0; r < max_rounds; ++r) {
     SpecimenSlab slab;
@@ -194,9 +215,13 @@ SpecimenFiles write_specimen(MPI_Comm comm, const SpecimenGenerator& gen, const 
     radii.insert(radii.end(), d.semi_axes.begin(), d.semi_axes.end());
     cls.push_back(d.class_id);
   }
-  h5::write<double>(h5f, "/domains/centre", centre, {nd, 3});
-  h5::write<double>(h5f, "/domains/radii", radii, {nd, 3});
-  h5::write<std::int32_t>(h5f, "/domains/class", cls, {nd});
+  const hsize_t mine = rank == 0 ? nd : 0;
+  create_untimed<double>(h5f, "/domains", "centre", {nd, 3});
+  create_untimed<double>(h5f, "/domains", "radii", {nd, 3});
+  create_untimed<std::int32_t>(h5f, "/domains", "class", {nd});
+  h5::write_rows<double>(h5f, "/domains/centre", 0, mine, centre.data());
+  h5::write_rows<double>(h5f, "/domains/radii", 0, mine, radii.data());
+  h5::write_rows<std::int32_t>(h5f, "/domains/class", 0, mine, cls.data());
   h5::write_attr(h5f.id(), "class_names", S.class_names);
   h5::write_attr(h5f.id(), "species", S.species);
   h5::write_attr(h5f.id(), "config", S.config_text);
