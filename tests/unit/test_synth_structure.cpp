@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -10,6 +12,7 @@
 #include "aptflow/synth/lattice_block.hpp"
 #include "aptflow/synth/orientation.hpp"
 #include "aptflow/synth/structure.hpp"
+#include "test_util.hpp"
 
 using namespace aptflow::synth;
 using aptflow::Config;
@@ -158,6 +161,35 @@ species = { A = { Al = 1.0 }, B = { Ti = 0.9, Zr = 0.1 } }
   EXPECT_NEAR(fraction(s, "Ti"), 0.225, 1e-12);
   auto bad = Config::from_string("[phase]\nstructure = 'A1'\nc = 0.5\n");
   EXPECT_THROW(structure_from_config(bad, "phase"), ConfigError);
+}
+
+TEST(SynthStructure, ShippedStructureFileRelativeToConfig) {
+  // A config next to a structures/ folder refers to the file by a relative path.
+  const auto shipped = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "configs" / "synth" /
+                       "structures" / "L1_2_partial.toml";
+  aptflow::test::TempDir dir;
+  std::filesystem::create_directories(dir / "structures");
+  std::filesystem::copy_file(shipped, dir / "structures" / "L1_2_partial.toml");
+  {
+    std::ofstream f(dir / "run.toml");
+    f << "[phase]\nstructure_file = \"structures/L1_2_partial.toml\"\n"
+         "species = { A = { Al = 1.0 }, B = { Li = 1.0 } }\n";
+  }
+  auto cfg = Config::from_file((dir / "run.toml").string());
+  const auto s = structure_from_config(cfg, "phase");
+  EXPECT_NO_THROW(cfg.check_all_used());
+  EXPECT_EQ(s.name, "L1_2_partial");
+  EXPECT_NEAR(fraction(s, "Li"), 0.25, 1e-12);
+  const auto& occ = s.sites[0].occupancy;  // species in name order (TOML tables are sorted)
+  ASSERT_EQ(occ.species, (std::vector<std::string>{"Al", "Li"}));
+  EXPECT_NEAR(occ.probability[1], 0.85, 1e-12);
+  // Sampled corner occupancy over a block follows the probabilities.
+  const auto b = build_ideal_block(s, BlockSpec{{20, 20, 20}, false}, 3, 0);
+  int li_corner = 0, li_face = 0;
+  for (std::size_t i = 0; i < b.size(); ++i)
+    if (b.species_names[b.species[i] - 1u] == "Li") (b.site_id[i] % 4 == 0 ? li_corner : li_face)++;
+  EXPECT_NEAR(li_corner / 8000.0, 0.85, 5 * std::sqrt(0.85 * 0.15 / 8000));
+  EXPECT_NEAR(li_face / 24000.0, 0.05, 5 * std::sqrt(0.05 * 0.95 / 24000));
 }
 
 // ------------------------------------------------------------- orientation
