@@ -439,7 +439,10 @@ struct DomainIndex {
       sel.push_back(static_cast<std::int32_t>(i));
       smax = std::max({smax, d.semi_axes[0], d.semi_axes[1]});
     }
-    g = std::max(2 * smax, 0.25);
+    // Cell edge: the largest domain diameter (a domain touches at most 2 x 2
+    // cells), at least 1/1024 of the specimen so the grid stays small.
+    g = sel.empty() ? std::max(size[0], size[1])
+                    : std::max({2 * smax, 0.25, std::max(size[0], size[1]) / 1024});
     nx = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(size[0] / g)));
     ny = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(size[1] / g)));
     std::vector<std::vector<std::int32_t>> cells(static_cast<std::size_t>(nx * ny));
