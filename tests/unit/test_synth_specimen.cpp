@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/synth/specimen.hpp"
@@ -228,6 +229,44 @@ TEST(SynthSpecimen, SiteCountMatchesBruteForceLattice) {
     std::sort(keys.begin(), keys.end());
     EXPECT_EQ(std::unique(keys.begin(), keys.end()), keys.end());
   }
+}
+
+TEST(SynthSpecimen, DepthBlurMovesIonsAcrossSlabsWithoutLoss) {
+  // Every atom detected, only z blurred (large, thin slabs): each lattice site
+  // appears exactly once, whichever slab its detected z falls in.
+  const std::vector<std::string> base{"artefacts.sigma_xy=0", "artefacts.efficiency=1",
+                                      "specimen.slab_thickness=0.3", "ions.peak_sigma=0"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), base.begin(), base.end());
+    return extra;
+  };
+  const SpecimenGenerator blurred(small_config(with({"artefacts.sigma_z=0.04"})));
+  const SpecimenGenerator sharp(small_config(with({"artefacts.sigma_z=0"})));
+  const auto a = blurred.generate_slab(0, blurred.num_slabs());
+  const auto b = sharp.generate_slab(0, sharp.num_slabs());
+  ASSERT_EQ(a.ions.size(), b.ions.size());
+  // Match ions by (x, y, species, domain) and the nearest z: the z shifts follow N(0, 0.04), sites of one
+  // column are 0.405 nm apart.
+  using K = std::tuple<float, float, int, std::int64_t>;
+  std::multimap<K, float> sharp_z;
+  for (aptflow::IonIndex i = 0; i < b.ions.size(); ++i)
+    sharp_z.emplace(K{b.ions.x(i), b.ions.y(i), b.ions.species(i), b.domain_id[i]}, b.ions.z(i));
+  double s2 = 0;
+  int moved_slab = 0;
+  for (aptflow::IonIndex i = 0; i < a.ions.size(); ++i) {
+    auto [lo, hi] = sharp_z.equal_range(K{a.ions.x(i), a.ions.y(i), a.ions.species(i), a.domain_id[i]});
+    ASSERT_NE(lo, hi) << "ion " << i << " has no ideal site";
+    auto best = lo;
+    for (auto it = lo; it != hi; ++it)
+      if (std::abs(it->second - a.ions.z(i)) < std::abs(best->second - a.ions.z(i))) best = it;
+    const double d = a.ions.z(i) - best->second;
+    s2 += d * d;
+    moved_slab += std::floor(a.ions.z(i) / 0.3) != std::floor(best->second / 0.3);
+    sharp_z.erase(best);
+  }
+  EXPECT_TRUE(sharp_z.empty());
+  EXPECT_NEAR(std::sqrt(s2 / a.ions.size()), 0.04, 0.002);
+  EXPECT_GT(moved_slab, 300);
 }
 
 TEST(SynthSpecimen, EfficiencyNoiseAndMassPeaks) {
