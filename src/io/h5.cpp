@@ -203,6 +203,8 @@ void create_dataset(const File& f, const std::string& path, const std::vector<hs
   if (!parent.empty()) ensure_group(f, parent);
   Handle space(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr));
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  // No object timestamps: the same config must give the same bytes.
+  H5Pset_obj_track_times(dcpl, 0);
   if (chunk_rows > 0 && !shape.empty() && shape[0] > 0) {
     std::vector<hsize_t> chunk = shape;
     chunk[0] = std::min<hsize_t>(chunk_rows, shape[0]);
@@ -321,7 +323,9 @@ void write_strings(const File& f, const std::string& path, const std::vector<std
   if (exists(f, path)) H5Ldelete(f, path.c_str(), H5P_DEFAULT);
   if (!f.parallel()) {
     auto type = vlen_string_type();
-    Handle d(H5Dcreate2(f, path.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_obj_track_times(dcpl, 0);
+    Handle d(H5Dcreate2(f, path.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
     if (!d.valid()) fail_write(f.path(), fmt::format("cannot create dataset '{}'", path));
     std::vector<const char*> ptrs;
     for (const auto& v : values) ptrs.push_back(v.c_str());
@@ -337,7 +341,9 @@ void write_strings(const File& f, const std::string& path, const std::vector<std
   H5Tset_size(type, len);
   H5Tset_strpad(type, H5T_STR_NULLPAD);
   H5Tset_cset(type, H5T_CSET_UTF8);
-  Handle d(H5Dcreate2(f, path.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl, 0);
+  Handle d(H5Dcreate2(f, path.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
   if (!d.valid()) fail_write(f.path(), fmt::format("cannot create dataset '{}'", path));
   std::vector<char> buf(len * values.size(), '\0');
   for (std::size_t i = 0; i < values.size(); ++i)
