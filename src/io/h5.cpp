@@ -177,7 +177,9 @@ Handle ensure_group(hid_t loc, const std::string& path) {
   for (const auto& part : split_path(path)) {
     cur += "/" + part;
     if (H5Lexists(loc, cur.c_str(), H5P_DEFAULT) <= 0) {
-      Handle g(H5Gcreate2(loc, cur.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+      Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
+      H5Pset_obj_track_times(gcpl, 0);
+      Handle g(H5Gcreate2(loc, cur.c_str(), H5P_DEFAULT, gcpl, H5P_DEFAULT));
       if (!g.valid()) fail_write(file_name_of(loc), fmt::format("cannot create group '{}'", cur));
     }
   }
