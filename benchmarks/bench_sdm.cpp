@@ -6,6 +6,8 @@
 //
 //   bench_sdm            full run: ~40 x 40 x 40 nm block (~1.9 M ions, ~490 k windows)
 //   bench_sdm --smoke    a few seconds: 6 nm block, python on a few windows
+//   options: --cells=N (FCC cells per edge, default 99), --reach=1|2|3 (cells per
+//   r_cut, default 2), --chunk=N (windows per chunk, default 32768)
 // Other arguments go to Google Benchmark. One process, one core (Kokkos::Serial).
 #include <benchmark/benchmark.h>
 
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include <time.h>
 #include <unistd.h>
 
 #include "aptflow/core/runtime.hpp"
@@ -83,8 +86,16 @@ struct Setup {
 std::unique_ptr<Setup> g_setup;
 Setup& setup() { return *g_setup; }
 
+// CPU time of this process: the machine may be shared, wall time is noisy.
+double cpu_seconds() {
+  timespec t;
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 struct ScanResult {
-  double seconds = 0;
+  double seconds = 0;      // wall
+  double cpu_seconds = 0;  // process CPU
   std::int64_t pairs = 0;  // binned (centre, neighbour) pairs over all windows
   std::int64_t centres = 0;
 };
@@ -94,6 +105,7 @@ ScanResult scan_all(const Setup& s) {
   Rows out("bench::out", s.chunk, s.spec.size());
   Counts cnt("bench::cnt", s.chunk);
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = cpu_seconds();
   for (std::int64_t first = 0; first < s.grid.size(); first += s.chunk) {
     const std::int64_t m = std::min(s.chunk, s.grid.size() - first);
     auto o = Kokkos::subview(out, Kokkos::make_pair(std::int64_t(0), m), Kokkos::ALL);
@@ -105,6 +117,7 @@ ScanResult scan_all(const Setup& s) {
     }
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.cpu_seconds = cpu_seconds() - c0;
   return r;
 }
 
@@ -159,9 +172,9 @@ void write_raw(const std::filesystem::path& p, const T* data, std::size_t n) {
 }
 
 // Runs the python reference on n_py evenly spread windows, compares counts
-// with aptflow window by window. Returns python seconds per window, or a
-// negative value on a mismatch.
-double run_reference(const Setup& s, std::int64_t n_py, std::int64_t& mismatches) {
+// with aptflow window by window. Returns python CPU seconds per window (wall
+// seconds per window in wall_spw); mismatching windows are counted.
+double run_reference(const Setup& s, std::int64_t n_py, std::int64_t& mismatches, double& wall_spw) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("aptflow_bench_sdm_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -202,8 +215,13 @@ double run_reference(const Setup& s, std::int64_t n_py, std::int64_t& mismatches
   if (rc != 0)
     throw ResourceError("bench_sdm: the python reference failed (" + text +
                         "): check /usr/bin/python3 has numpy and scipy");
-  const auto pos = text.find("\"s_per_window\":");
-  const double s_per_window = std::stod(text.substr(pos + 15));
+  auto field = [&text](const std::string& key) {
+    const auto pos = text.find("\"" + key + "\":");
+    if (pos == std::string::npos) throw ResourceError("bench_sdm: python output lacks " + key + ": " + text);
+    return std::stod(text.substr(pos + key.size() + 3));
+  };
+  const double s_per_window = field("cpu_s_per_window");
+  wall_spw = field("s_per_window");
   std::cout << "python reference: " << text;
 
   // Compare window by window.
@@ -238,13 +256,23 @@ double run_reference(const Setup& s, std::int64_t n_py, std::int64_t& mismatches
 
 int main(int argc, char** argv) {
   bool smoke = false;
+  int reach = 2;
+  std::int64_t chunk = 32768;
+  int cells = 99;  // 40 nm of a = 0.405 nm
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--smoke") == 0)
       smoke = true;
+    else if (std::strncmp(argv[i], "--reach=", 8) == 0)
+      reach = std::atoi(argv[i] + 8);
+    else if (std::strncmp(argv[i], "--chunk=", 8) == 0)
+      chunk = std::atoll(argv[i] + 8);
+    else if (std::strncmp(argv[i], "--cells=", 8) == 0)
+      cells = std::atoi(argv[i] + 8);
     else
       args.push_back(argv[i]);
   }
+  if (smoke) cells = 15;  // 6 nm
   int n_args = static_cast<int>(args.size());
   char** a = args.data();
   aptflow::Runtime runtime(n_args, a);
@@ -252,15 +280,15 @@ int main(int argc, char** argv) {
     g_setup = std::make_unique<Setup>();
     Setup& s = setup();
     s.block = fcc_block(13, 0.405, 0.4, 0.02, 0.55, 7);
-    const int cells = smoke ? 15 : 99;  // 6 nm or 40 nm of a = 0.405 nm
     s.cloud = fcc_block(cells, 0.405, 0.3, 0.03, 0.5, 2024);
     const Box box = cloud_bounds(Exec(), s.cloud);
-    s.cells = build_sdm_cells(Exec(), s.cloud, make_cell_grid(box, s.spec.r_cut), kAl, kAl);
+    s.cells = build_sdm_cells(Exec(), s.cloud, make_cell_grid(box, s.spec.r_cut, reach), kAl, kAl);
+    s.chunk = chunk;
     s.grid = WindowGrid::over(box, 1.0, 0.5);
     s.wspec = WindowSpec::feal(1.0);
     std::cout << "block: " << s.cloud.size() << " Al ions, " << s.grid.size() << " windows ("
               << s.grid.counts[0] << " x " << s.grid.counts[1] << " x " << s.grid.counts[2] << "), chunk "
-              << s.chunk << "\n";
+              << s.chunk << ", cells per r_cut " << reach << "\n";
 
     benchmark::RegisterBenchmark("zsdm_feal_windows", BM_zsdm_feal_windows)->Unit(benchmark::kMillisecond);
     auto* blk = benchmark::RegisterBenchmark("block_sdm_13cells", BM_block_sdm)->Arg(0)->Arg(1)->Arg(2);
@@ -276,19 +304,21 @@ int main(int argc, char** argv) {
 
     // Throughput of one full scan (also the last benchmark iteration).
     const ScanResult full = scan_all(s);
-    const double cpp_wps = double(s.grid.size()) / full.seconds;
+    const double cpp_wps = double(s.grid.size()) / full.cpu_seconds;
     std::int64_t mismatches = 0;
-    const double py_spw = run_reference(s, smoke ? 12 : 400, mismatches);
+    double py_wall_spw = 0;
+    const double py_spw = run_reference(s, smoke ? 12 : 400, mismatches, py_wall_spw);
     const double ratio = py_spw * cpp_wps;
     std::printf(
-        "\nz-SDM feal windows (one process, Kokkos::Serial):\n"
-        "  aptflow : %.0f windows/s, %.3g binned pairs/s (%lld windows, %lld pairs, %lld centre-ion slots, "
-        "%.3f s)\n"
-        "  python  : %.1f windows/s (scipy cKDTree + numpy, per window)\n"
-        "  ratio   : %.0fx per process (target >= 50x)\n",
-        cpp_wps, double(full.pairs) / full.seconds, static_cast<long long>(s.grid.size()),
-        static_cast<long long>(full.pairs), static_cast<long long>(full.centres), full.seconds, 1.0 / py_spw,
-        ratio);
+        "\nz-SDM feal windows (one process, Kokkos::Serial; CPU time, wall time in brackets):\n"
+        "  aptflow : %.0f windows/s (%.0f), %.3g binned pairs/s\n"
+        "            %lld windows, %lld binned pairs, %lld centre-ion slots, %.3f s CPU (%.3f s wall)\n"
+        "  python  : %.1f windows/s (%.1f) (scipy cKDTree + numpy, per window)\n"
+        "  ratio   : %.0fx per process (%.0fx wall) (target >= 50x)\n",
+        cpp_wps, double(s.grid.size()) / full.seconds, double(full.pairs) / full.cpu_seconds,
+        static_cast<long long>(s.grid.size()), static_cast<long long>(full.pairs),
+        static_cast<long long>(full.centres), full.cpu_seconds, full.seconds, 1.0 / py_spw, 1.0 / py_wall_spw,
+        ratio, py_wall_spw * double(s.grid.size()) / full.seconds);
     g_setup.reset();
     if (mismatches != 0) {
       std::fprintf(stderr, "bench_sdm: aptflow and the python reference disagree on %lld windows\n",

@@ -9,13 +9,17 @@
 
 namespace aptflow {
 
-CellGrid make_cell_grid(const Box& box, double min_edge) {
-  if (!(min_edge > 0) || !std::isfinite(min_edge))
-    throw ConfigError("sdm.r_cut", fmt::format("cell edge {} nm: must be a positive number of nm", min_edge));
+CellGrid make_cell_grid(const Box& box, double r_cut, int cells_per_rcut) {
+  if (!(r_cut > 0) || !std::isfinite(r_cut))
+    throw ConfigError("sdm.r_cut", fmt::format("r_cut = {} nm: must be a positive number of nm", r_cut));
+  if (cells_per_rcut < 1 || cells_per_rcut > detail::kMaxReach)
+    throw ConfigError("sdm.cells_per_rcut",
+                      fmt::format("cells_per_rcut = {}: use 1, 2 or 3", cells_per_rcut));
   CellGrid g;
   // 1e-4 relative margin: positions and displacements are float32 (relative
   // error ~6e-8), cell coordinates double; see the header.
-  g.edge = double(min_edge) * (1.0 + 1e-4);
+  g.reach = cells_per_rcut;
+  g.edge = r_cut * (1.0 + 1e-4) / cells_per_rcut;
   std::int64_t total = 1;
   for (int a = 0; a < 3; ++a) {
     const double lo = box.lo[a], hi = box.hi[a];

@@ -20,11 +20,12 @@ std::vector<std::int64_t> to_vector(const Kokkos::View<std::int64_t*, Kokkos::Ho
   return std::vector<std::int64_t>(v.data(), v.data() + v.extent(0));
 }
 
-std::vector<std::int64_t> kernel_sdm(const PlainCloud& p, const SdmSpec& spec, int a, int b, const Box* box) {
+std::vector<std::int64_t> kernel_sdm(const PlainCloud& p, const SdmSpec& spec, int a, int b, const Box* box,
+                                     int reach = 2) {
   const HostIonCloud cloud = test::to_ion_cloud(p);
   Kokkos::View<std::int64_t*, Kokkos::HostSpace> out("out", spec.size());
   if (box) {
-    const auto cells = build_sdm_cells(Exec(), cloud, make_cell_grid(*box, spec.r_cut), a, b);
+    const auto cells = build_sdm_cells(Exec(), cloud, make_cell_grid(*box, spec.r_cut, reach), a, b);
     compute_sdm(Exec(), cells, spec, out);
   } else {
     compute_sdm(Exec(), cloud, spec, a, b, out);
@@ -125,11 +126,15 @@ TEST_P(SdmWholeCloud, EqualsBruteForce) {
   const PlainCloud p = test::random_cloud(100 + a * 10 + b + static_cast<int>(kind) * 3, 2500, L);
   Box box;
   for (int ax = 0; ax < 3; ++ax) box.hi[ax] = L;
-  const auto got = kernel_sdm(p, spec, a, b, explicit_box ? &box : nullptr);
   const auto want = test::reference_sdm(p, spec, a, b);
   EXPECT_GT(test::total(want), 1000) << "test cloud too sparse to mean anything";
-  ASSERT_EQ(got.size(), want.size());
-  EXPECT_EQ(got, want);
+  if (explicit_box) {  // nominal box (some ions outside), 1, 2 or 3 cells per r_cut
+    for (int reach : {1, 2, 3}) EXPECT_EQ(kernel_sdm(p, spec, a, b, &box, reach), want) << "reach " << reach;
+  } else {  // grid from the cloud's bounds, default reach
+    const auto got = kernel_sdm(p, spec, a, b, nullptr);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(got, want);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SdmWholeCloud,
@@ -171,7 +176,7 @@ TEST(Sdm, CentreListEqualsBruteForce) {
   for (std::size_t i = 0; i < centres.extent(0); ++i) centres(i) = pick(rng);  // any species, maybe repeated
   for (const SdmSpec& spec : {SdmSpec::z(), SdmSpec::zx(), SdmSpec::cube()}) {
     for (int b : {1, 2}) {
-      const auto grid = make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut);
+      const auto grid = make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut, b);
       const auto nb = build_cell_list(Exec(), cloud, grid, b);
       Kokkos::View<std::int64_t*, Kokkos::HostSpace> out("out", spec.size());
       compute_sdm_of_centres(Exec(), cloud, nb, spec,
@@ -189,7 +194,7 @@ TEST(Sdm, RejectsGridFinerThanRCutAndWrongOutput) {
   const HostIonCloud cloud = test::to_ion_cloud(test::random_cloud(1, 50, 3.0f));
   Box box;
   for (int a = 0; a < 3; ++a) box.hi[a] = 3.0f;
-  const auto cells = build_sdm_cells(Exec(), cloud, make_cell_grid(box, 1.0f), 1, 1);
+  const auto cells = build_sdm_cells(Exec(), cloud, make_cell_grid(box, 1.0), 1, 1);
   Kokkos::View<std::int64_t*, Kokkos::HostSpace> out("out", 93);
   EXPECT_THROW(compute_sdm(Exec(), cells, SdmSpec::z(), out), ConfigError);
   Kokkos::View<std::int64_t*, Kokkos::HostSpace> bad("bad", 92);

@@ -108,8 +108,9 @@ TEST_P(WindowSdms, EqualBruteForcePerWindowAndChunkingDoesNotMatter) {
   const PlainCloud p = test::random_cloud(900 + a * 7 + b + static_cast<int>(variant) * 50, 2600, L);
   const HostIonCloud cloud = test::to_ion_cloud(p);
   const Box box = cube_box(0, L);
+  const int reach = 1 + (static_cast<int>(kind) + b) % 3;  // 1, 2 or 3 cells per r_cut
   const auto cells =
-      build_sdm_cells(Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut), a, b);
+      build_sdm_cells(Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut, reach), a, b);
   const WindowGrid g = WindowGrid::over(box, 1.0, 0.5);
   ASSERT_EQ(g.size(), 9 * 9 * 9);
   const WindowSpec ws = variant == WindowVariant::feal ? WindowSpec::feal(1.0) : WindowSpec::cocrni(1.0);

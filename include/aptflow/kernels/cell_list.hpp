@@ -1,14 +1,17 @@
 #pragma once
-// Cell list: ions of one species (or all) counting-sorted into cubic cells of
-// edge >= r_cut, with cell-sorted copies of their positions for locality.
-// Every ion within r_cut of a point lies in the 27 cells around the point's
-// cell. Cells are numbered in C order (cz, cy, cx) -> (cz * ny + cy) * nx + cx,
-// so the three cells cx-1..cx+1 of one (cz, cy) row are contiguous in the
-// sorted arrays: a neighbour search is 9 contiguous ranges.
+// Cell list: ions of one species (or all) counting-sorted into cubic cells,
+// with cell-sorted copies of their positions for locality. Cells have edge
+// >= r_cut / m (m = CellGrid::reach, default 2); every ion within r_cut of a
+// point lies in the (2m + 1)^3 cells around the point's cell (m = 1: the
+// classic 27 cells). Cells are numbered in C order (cz, cy, cx) ->
+// (cz * ny + cy) * nx + cx, so the cells of one (cz, cy) row are contiguous in
+// the sorted arrays: a neighbour search is at most (2m + 1)^2 contiguous
+// ranges, and neighbour_rows() drops the rows and row ends that lie farther
+// than r_cut from the point (about 2.5x fewer candidates than 27 cells at m = 2).
 //
 // Ions outside the grid's box are clamped into the border cells. Clamping is
-// monotone and 1-Lipschitz on cell coordinates, so the 27-cell guarantee
-// still holds (distant outside ions only cost time).
+// monotone and 1-Lipschitz on cell coordinates, so the neighbour guarantee
+// still holds; border cells are treated as unbounded when pruning rows.
 #include <Kokkos_Core.hpp>
 #include <cmath>
 #include <cstdint>
@@ -31,13 +34,14 @@ inline constexpr bool kSerialExec =
 }  // namespace detail
 
 // Geometry of a cell grid. Cell coordinates are computed in double:
-// c = clamp(floor((v - lo) / edge), 0, n - 1). make_cell_grid makes the edge
-// 1e-4 larger than the requested minimum, so float rounding of positions and
-// of displacements can never put two ions within r_cut more than one cell apart.
+// c = clamp(floor((v - lo) / edge), 0, n - 1). make_cell_grid makes
+// edge * reach 1e-4 larger than r_cut, so float rounding of positions and of
+// displacements can never put two ions within r_cut more than reach cells apart.
 struct CellGrid {
   double lo[3] = {0, 0, 0};
   double edge = 1;
   int n[3] = {1, 1, 1};
+  int reach = 1;  // cells searched on each side of a point's cell
 
   std::int64_t num_cells() const { return std::int64_t(n[0]) * n[1] * n[2]; }
   KOKKOS_INLINE_FUNCTION int coord(int axis, double v) const {
@@ -54,9 +58,10 @@ struct CellGrid {
   }
 };
 
-// Cubic cells of edge >= min_edge covering box (at least one cell per axis).
-// Throws ConfigError (min_edge) or ResourceError (too many cells).
-CellGrid make_cell_grid(const Box& box, double min_edge);
+// Cubic cells of edge r_cut * (1 + 1e-4) / cells_per_rcut covering box (at
+// least one cell per axis), searched cells_per_rcut cells on each side.
+// cells_per_rcut in 1..3. Throws ConfigError or ResourceError (too many cells).
+CellGrid make_cell_grid(const Box& box, double r_cut, int cells_per_rcut = 2);
 
 template <class MemorySpace>
 struct CellList {
@@ -162,30 +167,51 @@ CellList<Mem> build_cell_list(const Exec& exec, const IonCloud<Mem>& cloud, cons
 }
 
 namespace detail {
-// The (up to) 9 contiguous slot ranges [b, e) of the 27 cells around cell
-// (cx, cy, cz), skipping empty rows.
+inline constexpr int kMaxReach = 3;
+// Contiguous slot ranges [b, e) of the cell rows that can hold ions within r
+// of a point, empty rows skipped.
 struct RowRanges {
-  std::int64_t b[9];
-  std::int64_t e[9];
+  std::int64_t b[(2 * kMaxReach + 1) * (2 * kMaxReach + 1)];
+  std::int64_t e[(2 * kMaxReach + 1) * (2 * kMaxReach + 1)];
   int n = 0;
 };
 
+// Distance along one axis from v to the extent of cell c (0 inside); border
+// cells extend to infinity because they hold the clamped outside ions.
+KOKKOS_INLINE_FUNCTION double axis_gap(const CellGrid& g, int axis, int c, double v) {
+  const double lo = g.lo[axis] + c * g.edge, hi = lo + g.edge;
+  if (c > 0 && v < lo) return lo - v;
+  if (c < g.n[axis] - 1 && v > hi) return v - hi;
+  return 0.0;
+}
+
+// Rows of cells that may hold an ion within r of (px, py, pz). Conservative:
+// r is enlarged by 1e-5 relative + 1e-6 nm (float32 rounding of positions,
+// displacements and squared distances is below 1e-6 relative).
 template <class StartView>
-KOKKOS_INLINE_FUNCTION void neighbour_rows(const CellGrid& g, const StartView& start, int cx, int cy, int cz,
-                                           RowRanges& r) {
-  r.n = 0;
-  const int x0 = cx > 0 ? cx - 1 : 0;
-  const int x1 = cx < g.n[0] - 1 ? cx + 1 : g.n[0] - 1;
-  for (int z = cz - 1; z <= cz + 1; ++z) {
-    if (z < 0 || z >= g.n[2]) continue;
-    for (int y = cy - 1; y <= cy + 1; ++y) {
-      if (y < 0 || y >= g.n[1]) continue;
+KOKKOS_INLINE_FUNCTION void neighbour_rows(const CellGrid& g, const StartView& start, float px, float py,
+                                           float pz, double r, RowRanges& rows) {
+  rows.n = 0;
+  const double rr = r * (1.0 + 1e-5) + 1e-6, rr2 = rr * rr;
+  const int m = g.reach;
+  const int cy = g.coord(1, py), cz = g.coord(2, pz);
+  const int z0 = cz - m > 0 ? cz - m : 0, z1 = cz + m < g.n[2] - 1 ? cz + m : g.n[2] - 1;
+  const int y0 = cy - m > 0 ? cy - m : 0, y1 = cy + m < g.n[1] - 1 ? cy + m : g.n[1] - 1;
+  for (int z = z0; z <= z1; ++z) {
+    const double gz = axis_gap(g, 2, z, pz);
+    if (gz > rr) continue;
+    for (int y = y0; y <= y1; ++y) {
+      const double gy = axis_gap(g, 1, y, py);
+      const double d2 = gz * gz + gy * gy;
+      if (d2 > rr2) continue;
+      const double rx = ::sqrt(rr2 - d2);
+      const int x0 = g.coord(0, px - rx), x1 = g.coord(0, px + rx);
       const std::int64_t b = start(g.cell(x0, y, z));
       const std::int64_t e = start(g.cell(x1, y, z) + 1);
       if (e > b) {
-        r.b[r.n] = b;
-        r.e[r.n] = e;
-        ++r.n;
+        rows.b[rows.n] = b;
+        rows.e[rows.n] = e;
+        ++rows.n;
       }
     }
   }

@@ -109,6 +109,8 @@ template <SdmKind K, class Exec, class Mem>
 struct FealWindowSdm {
   SdmBinning bn;
   CellsView<Mem> a, b;
+  double r_cut;
+  bool centres_in_b;  // A == B: remove one self pair per centre
   Kokkos::View<const float*, Mem> wcx, wcy, wcz;
   std::int64_t nwx, nwy, nwz;
   double c0x, c0y, c0z, stride, reach;  // reach = centre radius + margin, for index ranges
@@ -129,10 +131,8 @@ struct FealWindowSdm {
     const std::int64_t c = cell_offset + ci;
     const std::int64_t s0 = a.start(c), s1 = a.start(c + 1);
     if (s0 == s1) return;
-    const int nx = a.g.n[0], ny = a.g.n[1];
     RowRanges rows;
-    neighbour_rows(b.g, b.start, static_cast<int>(c % nx), static_cast<int>((c / nx) % ny),
-                   static_cast<int>(c / (std::int64_t(nx) * ny)), rows);
+    const int sb = self_bin<K>(bn);
     const std::int64_t last = first + count - 1;
     const std::int64_t plane = nwx * nwy;
     const auto o = out;
@@ -156,12 +156,18 @@ struct FealWindowSdm {
           }
       if (nwl == 0) continue;
       for (int k = 0; k < nwl; ++k) add_to<Exec>(centre_counts(wl[k]), std::int64_t(1));
+      neighbour_rows(b.g, b.start, px, py, pz, r_cut, rows);
       if constexpr (K == SdmKind::z) {
         // Private histogram of this ion (93 bins), added once per window.
         std::int32_t h[kMaxLocalBins];
         const int nb = bn.crop_count;
-        for (int q = 0; q < nb; ++q) h[q] = 0;
-        for_each_pair_bin<K>(bn, b, rows, px, py, pz, a.ion(s), [&](const int bin) { ++h[bin]; });
+        if constexpr (kHostExec<Exec>) {
+          z_histogram_host(bn, b, rows, px, py, pz, h);
+        } else {
+          for (int q = 0; q < nb; ++q) h[q] = 0;
+          for_each_pair_bin<K>(bn, b, rows, px, py, pz, [&](const int bin) { ++h[bin]; });
+        }
+        if (centres_in_b && sb >= 0) --h[sb];
         for (int k = 0; k < nwl; ++k) {
           const std::int64_t w = wl[k];
           for (int q = 0; q < nb; ++q)
@@ -169,9 +175,11 @@ struct FealWindowSdm {
         }
       } else {
         // 40000 or 64000 bins: add each pair directly to every window.
-        for_each_pair_bin<K>(bn, b, rows, px, py, pz, a.ion(s), [&](const int bin) {
+        for_each_pair_bin<K>(bn, b, rows, px, py, pz, [&](const int bin) {
           for (int k = 0; k < nwl; ++k) add_to<Exec>(o(wl[k], bin), std::int64_t(1));
         });
+        if (centres_in_b && sb >= 0)
+          for (int k = 0; k < nwl; ++k) add_to<Exec>(o(wl[k], sb), std::int64_t(-1));
       }
     }
   }
@@ -312,9 +320,10 @@ void compute_window_sdms(const Exec& exec, const SdmCells<Mem>& cells, const Win
     const std::int64_t cplane = std::int64_t(g.n[0]) * g.n[1];
     const std::int64_t c0 = cz0 * cplane, c1 = (cz1 + 1) * cplane;
     detail::dispatch_kind<detail::FealWindowSdm, Exec, Mem>(
-        exec, "aptflow::windows::feal", spec.kind, c1 - c0, bn, a, b, wc.c[0], wc.c[1], wc.c[2], wc.n[0],
-        wc.n[1], wc.n[2], wc.c0[0], wc.c0[1], wc.c0[2], wc.stride, reach,
-        wspec.centre_radius * wspec.centre_radius, first_window, n_windows, c0, out, centre_counts);
+        exec, "aptflow::windows::feal", spec.kind, c1 - c0, bn, a, b, spec.r_cut,
+        cells.species_a == cells.species_b, wc.c[0], wc.c[1], wc.c[2], wc.n[0], wc.n[1], wc.n[2], wc.c0[0],
+        wc.c0[1], wc.c0[2], wc.stride, reach, wspec.centre_radius * wspec.centre_radius, first_window,
+        n_windows, c0, out, centre_counts);
   } else {
     Kokkos::View<std::int64_t*, Mem> na("aptflow::windows::n_centres", n_windows + 1);
     Kokkos::View<std::int64_t*, Mem> nb("aptflow::windows::n_neighbours", n_windows + 1);
