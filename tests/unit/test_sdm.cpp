@@ -101,7 +101,9 @@ TEST(SdmBinning, IntervalsMatchTheDefinitionAtEveryEdge) {
     for (float d : probes) {
       const std::int64_t k = reference_axis_bin(d, lo, w);
       ASSERT_EQ(bn.in_axis(d), k >= 0 && k < n) << "d = " << d;
-      if (k >= 0 && k < n) ASSERT_EQ(bn.axis_bin(d), k) << "d = " << d;
+      if (k >= 0 && k < n) {
+        ASSERT_EQ(bn.axis_bin(d), k) << "d = " << d;
+      }
       if (spec.kind == SdmKind::z) {
         const bool in_crop = k >= spec.crop_first && k < spec.crop_first + spec.crop_count;
         ASSERT_EQ(d >= bn.crop_lo && d <= bn.crop_hi, in_crop) << "d = " << d;

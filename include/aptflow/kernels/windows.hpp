@@ -121,10 +121,11 @@ struct FealWindowSdm {
 
   KOKKOS_INLINE_FUNCTION static void index_range(double p, double c0, double stride, double reach,
                                                  std::int64_t n, std::int64_t& lo, std::int64_t& hi) {
-    lo = static_cast<std::int64_t>(::floor((p - reach - c0) / stride)) - 1;
-    hi = static_cast<std::int64_t>(::ceil((p + reach - c0) / stride)) + 1;
-    if (lo < 0) lo = 0;
-    if (hi > n - 1) hi = n - 1;
+    // reach = centre radius + 1e-3 nm covers the float32 rounding of the
+    // window centres and of the membership test.
+    const double tl = ::ceil((p - reach - c0) / stride), th = ::floor((p + reach - c0) / stride);
+    lo = tl < 0 ? 0 : tl > double(n) ? n : static_cast<std::int64_t>(tl);
+    hi = th > double(n - 1) ? n - 1 : th < -1.0 ? -1 : static_cast<std::int64_t>(th);
   }
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t ci) const {
