@@ -13,7 +13,11 @@ struct IonType {
   std::string name;  // e.g. "Al", "NiO", "H2" (a custom RRNG "Name:" is kept as written)
   // Element decomposition: element symbol -> number of atoms of that element
   // in one ion (a molecular ion such as Ni:1 O:1 has two entries).
+  // Stored in Hill order (C, H, then alphabetical; alphabetical when there is
+  // no carbon). Empty for a custom ion known only by name (RRNG "Name:").
   std::vector<std::pair<std::string, int>> composition;
+  std::string color;  // "RRGGBB" (upper-case hex) as given by the file, empty if none
+  double volume = 0;  // atomic volume in nm^3 as given by the file (RRNG Vol:), 0 if unknown
 };
 
 struct MassRange {
