@@ -227,6 +227,9 @@ void write_rows(const File& f, const std::string& path, hsize_t row_offset, hsiz
   if (rank == 0 || row_offset + rows > shape[0])
     throw InternalError(fmt::format("h5::write_rows '{}': rows [{}, {}) outside extent {}", path, row_offset,
                                     row_offset + rows, rank ? shape[0] : 0));
+  // A dataset without elements has no storage: nothing to write on any rank
+  // (the shape is global, so every rank of a collective call returns here).
+  if (std::accumulate(shape.begin(), shape.end(), hsize_t{1}, std::multiplies<>()) == 0) return;
   std::vector<hsize_t> start(shape.size(), 0), count = shape;
   start[0] = row_offset;
   count[0] = rows;
@@ -238,7 +241,9 @@ void write_rows(const File& f, const std::string& path, hsize_t row_offset, hsiz
     H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
   }
   auto dxpl = xfer_for(f);
-  if (H5Dwrite(d, native_type<T>(), mspace, fspace, dxpl, data) < 0)
+  // HDF5 rejects a null buffer even when nothing is selected (empty vectors).
+  static const T dummy{};
+  if (H5Dwrite(d, native_type<T>(), mspace, fspace, dxpl, rows == 0 ? &dummy : data) < 0)
     fail_write(f.path(), fmt::format("writing rows of '{}' failed (disk full?)", path));
 }
 

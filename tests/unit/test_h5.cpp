@@ -56,3 +56,18 @@ TEST(H5, ErrorsNameFileAndPath) {
   EXPECT_THROW(h5::File::open((dir / "nope.h5").string()), aptflow::InputError);
   EXPECT_FALSE(h5::is_hdf5((dir / "nope.h5").string()));
 }
+
+TEST(H5, EmptyDatasetsAndZeroRowWrites) {
+  aptflow::test::TempDir dir;
+  auto path = (dir / "e.h5").string();
+  {
+    auto f = h5::File::create(path);
+    h5::create_dataset<double>(f, "/d/centre", {0, 3});
+    std::vector<double> none;
+    h5::write_rows(f, "/d/centre", 0, 0, none.data());
+    h5::write(f, "/d/empty", std::vector<float>{});
+  }
+  auto f = h5::File::open(path);
+  EXPECT_EQ(h5::dims(f, "/d/centre"), (std::vector<hsize_t>{0, 3}));
+  EXPECT_TRUE(h5::read<float>(f, "/d/empty").empty());
+}
