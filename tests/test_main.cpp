@@ -4,9 +4,20 @@
 #include <fenv.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "aptflow/core/runtime.hpp"
+#include "aptflow/kernels/gemm.hpp"
 
 int main(int argc, char** argv) {
+  // Tests run as root in CI and one thread per rank; the caller's environment wins.
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+  setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 0);
+  setenv("OMP_NUM_THREADS", "1", 0);
+  setenv("APTFLOW_PYTHON", "/usr/bin/python3", 0);
+  // OpenBLAS read its environment when it was loaded: set its threads directly.
+  if (!std::getenv("OPENBLAS_NUM_THREADS")) aptflow::blas_set_num_threads(1);
   aptflow::Runtime runtime(argc, argv);
   ::testing::InitGoogleTest(&argc, argv);
   if (aptflow::Runtime::world_rank() != 0) {

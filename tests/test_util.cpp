@@ -56,12 +56,12 @@ fs::path shared_data_dir() {
 
 fs::path source_dir() {
   if (const char* env = std::getenv("APTFLOW_SOURCE_DIR")) return env;
-  return fs::current_path();
+  return APTFLOW_TEST_SOURCE_DIR;
 }
 
 std::string aptflow_exe() {
   if (const char* env = std::getenv("APTFLOW_EXE")) return env;
-  return "aptflow";
+  return APTFLOW_TEST_EXE;
 }
 
 std::string python_exe() {

@@ -12,7 +12,14 @@ Runtime::Runtime(int& argc, char**& argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     owns_mpi_ = true;
   }
-  if (!Kokkos::is_initialized()) Kokkos::initialize(argc, argv);
+  // Kokkos sees only the program name: its own --help would hide aptflow's
+  // (threads and devices come from KOKKOS_* environment variables).
+  if (!Kokkos::is_initialized()) {
+    int kargc = argc > 0 ? 1 : 0;
+    char* kargv[] = {argc > 0 ? argv[0] : nullptr, nullptr};
+    char** kargv_ptr = kargv;
+    Kokkos::initialize(kargc, kargv_ptr);
+  }
 }
 
 Runtime::~Runtime() {

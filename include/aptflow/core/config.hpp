@@ -36,7 +36,7 @@ class Config {
                                      std::optional<std::vector<std::int64_t>> fallback = std::nullopt) const;
   std::vector<std::string> get_strings(const std::string& key,
                                        std::optional<std::vector<std::string>> fallback = std::nullopt) const;
-  // Names of the direct children of a table key ("" = root), in document order.
+  // Names of the direct children of a table key ("" = root), sorted by name (toml++ order).
   std::vector<std::string> keys(const std::string& table_key) const;
   // Number of elements of an array-of-tables (e.g. [[sites]]); 0 if absent.
   std::size_t array_size(const std::string& key) const;

@@ -1,0 +1,221 @@
+#pragma once
+// Cell list: ions of one species (or all) counting-sorted into cubic cells,
+// with cell-sorted copies of their positions for locality. Cells have edge
+// >= r_cut / m (m = CellGrid::reach, default 2); every ion within r_cut of a
+// point lies in the (2m + 1)^3 cells around the point's cell (m = 1: the
+// classic 27 cells). Cells are numbered in C order (cz, cy, cx) ->
+// (cz * ny + cy) * nx + cx, so the cells of one (cz, cy) row are contiguous in
+// the sorted arrays: a neighbour search is at most (2m + 1)^2 contiguous
+// ranges, and neighbour_rows() drops the rows and row ends that lie farther
+// than r_cut from the point (about 2.5x fewer candidates than 27 cells at m = 2).
+//
+// Ions outside the grid's box are clamped into the border cells. Clamping is
+// monotone and 1-Lipschitz on cell coordinates, so the neighbour guarantee
+// still holds; border cells are treated as unbounded when pruning rows.
+#include <Kokkos_Core.hpp>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "aptflow/core/ion_cloud.hpp"
+
+namespace aptflow {
+
+namespace detail {
+// Host serial backends accumulate with plain adds; all others use atomics.
+template <class Exec>
+inline constexpr bool kSerialExec =
+#ifdef KOKKOS_ENABLE_SERIAL
+    std::is_same_v<typename Exec::execution_space, Kokkos::Serial>;
+#else
+    false;
+#endif
+}  // namespace detail
+
+// Geometry of a cell grid. Cell coordinates are computed in double:
+// c = clamp(floor((v - lo) / edge), 0, n - 1). make_cell_grid makes
+// edge * reach 1e-4 larger than r_cut, so float rounding of positions and of
+// displacements can never put two ions within r_cut more than reach cells apart.
+struct CellGrid {
+  double lo[3] = {0, 0, 0};
+  double edge = 1;
+  int n[3] = {1, 1, 1};
+  int reach = 1;  // cells searched on each side of a point's cell
+
+  std::int64_t num_cells() const { return std::int64_t(n[0]) * n[1] * n[2]; }
+  KOKKOS_INLINE_FUNCTION int coord(int axis, double v) const {
+    const double t = ::floor((v - lo[axis]) / edge);
+    if (!(t >= 0)) return 0;  // also NaN
+    if (t > n[axis] - 1) return n[axis] - 1;
+    return static_cast<int>(t);
+  }
+  KOKKOS_INLINE_FUNCTION std::int64_t cell(int cx, int cy, int cz) const {
+    return (std::int64_t(cz) * n[1] + cy) * n[0] + cx;
+  }
+  KOKKOS_INLINE_FUNCTION std::int64_t cell_of(float x, float y, float z) const {
+    return cell(coord(0, x), coord(1, y), coord(2, z));
+  }
+};
+
+// Cubic cells of edge r_cut * (1 + 1e-4) / cells_per_rcut covering box (at
+// least one cell per axis), searched cells_per_rcut cells on each side.
+// cells_per_rcut in 1..3. Throws ConfigError or ResourceError (too many cells).
+CellGrid make_cell_grid(const Box& box, double r_cut, int cells_per_rcut = 2);
+
+template <class MemorySpace>
+struct CellList {
+  using memory_space = MemorySpace;
+  CellGrid grid;
+  int species = -1;                                // species held, -1 = all ions
+  Kokkos::View<std::int64_t*, MemorySpace> start;  // num_cells + 1 offsets
+  Kokkos::View<std::int64_t*, MemorySpace> ion;    // sorted slot -> ion index in the cloud
+  Kokkos::View<float*, MemorySpace> x, y, z;       // cell-sorted positions (nm)
+
+  std::int64_t size() const { return static_cast<std::int64_t>(ion.extent(0)); }
+};
+
+// Bounding box of all ions of the cloud (lo = min, hi = max per axis); an
+// empty cloud gives a zero box.
+template <class Exec, class Mem>
+Box cloud_bounds(const Exec& exec, const IonCloud<Mem>& cloud) {
+  Box b;
+  const IonIndex n = cloud.size();
+  if (n == 0) return b;
+  const Kokkos::View<float*, Mem> axes[3] = {cloud.x, cloud.y, cloud.z};
+  for (int a = 0; a < 3; ++a) {
+    auto v = axes[a];
+    typename Kokkos::MinMax<float>::value_type mm;
+    Kokkos::parallel_reduce(
+        "aptflow::cell_list::bounds", Kokkos::RangePolicy<Exec>(exec, 0, n),
+        KOKKOS_LAMBDA(const IonIndex i, typename Kokkos::MinMax<float>::value_type& r) {
+          if (v(i) < r.min_val) r.min_val = v(i);
+          if (v(i) > r.max_val) r.max_val = v(i);
+        },
+        Kokkos::MinMax<float>(mm));
+    b.lo[a] = mm.min_val;
+    b.hi[a] = mm.max_val;
+  }
+  return b;
+}
+
+// Counting sort of the ions with cloud.species == species (all ions when
+// species < 0) into the cells of grid: count, exclusive scan, scatter.
+// With Kokkos::Serial the order inside a cell is the cloud order.
+template <class Exec, class Mem>
+CellList<Mem> build_cell_list(const Exec& exec, const IonCloud<Mem>& cloud, const CellGrid& grid,
+                              int species = -1, const std::string& label = "aptflow::cell_list") {
+  static_assert(Kokkos::SpaceAccessibility<Exec, Mem>::accessible,
+                "build_cell_list: the execution space cannot access the cloud's memory space");
+  constexpr bool serial = detail::kSerialExec<Exec>;
+  CellList<Mem> cl;
+  cl.grid = grid;
+  cl.species = species;
+  const std::int64_t ncells = grid.num_cells();
+  const IonIndex n = cloud.size();
+  auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
+  auto sp = cloud.species;
+  const bool all = species < 0;
+  const Species want = static_cast<Species>(all ? 0 : species);
+
+  Kokkos::View<std::int64_t*, Mem> count(label + ".count", ncells + 1);
+  Kokkos::parallel_for(
+      "aptflow::cell_list::count", Kokkos::RangePolicy<Exec>(exec, 0, n), KOKKOS_LAMBDA(const IonIndex i) {
+        if (!all && sp(i) != want) return;
+        const std::int64_t c = grid.cell_of(xs(i), ys(i), zs(i));
+        if constexpr (serial)
+          ++count(c);
+        else
+          Kokkos::atomic_increment(&count(c));
+      });
+  cl.start = Kokkos::View<std::int64_t*, Mem>(
+      Kokkos::view_alloc(label + ".start", Kokkos::WithoutInitializing), ncells + 1);
+  auto start = cl.start;
+  std::int64_t total = 0;
+  Kokkos::parallel_scan(
+      "aptflow::cell_list::scan", Kokkos::RangePolicy<Exec>(exec, 0, ncells + 1),
+      KOKKOS_LAMBDA(const std::int64_t c, std::int64_t& sum, const bool final) {
+        if (final) start(c) = sum;
+        sum += count(c);
+      },
+      total);
+  // Reuse count as the scatter cursor.
+  Kokkos::deep_copy(exec, count, start);
+  cl.ion = Kokkos::View<std::int64_t*, Mem>(Kokkos::view_alloc(label + ".ion", Kokkos::WithoutInitializing),
+                                            total);
+  cl.x = Kokkos::View<float*, Mem>(Kokkos::view_alloc(label + ".x", Kokkos::WithoutInitializing), total);
+  cl.y = Kokkos::View<float*, Mem>(Kokkos::view_alloc(label + ".y", Kokkos::WithoutInitializing), total);
+  cl.z = Kokkos::View<float*, Mem>(Kokkos::view_alloc(label + ".z", Kokkos::WithoutInitializing), total);
+  auto ion = cl.ion;
+  auto ox = cl.x, oy = cl.y, oz = cl.z;
+  Kokkos::parallel_for(
+      "aptflow::cell_list::scatter", Kokkos::RangePolicy<Exec>(exec, 0, n), KOKKOS_LAMBDA(const IonIndex i) {
+        if (!all && sp(i) != want) return;
+        const std::int64_t c = grid.cell_of(xs(i), ys(i), zs(i));
+        std::int64_t slot;
+        if constexpr (serial)
+          slot = count(c)++;
+        else
+          slot = Kokkos::atomic_fetch_add(&count(c), std::int64_t(1));
+        ion(slot) = i;
+        ox(slot) = xs(i);
+        oy(slot) = ys(i);
+        oz(slot) = zs(i);
+      });
+  exec.fence();
+  return cl;
+}
+
+namespace detail {
+inline constexpr int kMaxReach = 3;
+// Contiguous slot ranges [b, e) of the cell rows that can hold ions within r
+// of a point, empty rows skipped.
+struct RowRanges {
+  std::int64_t b[(2 * kMaxReach + 1) * (2 * kMaxReach + 1)];
+  std::int64_t e[(2 * kMaxReach + 1) * (2 * kMaxReach + 1)];
+  int n = 0;
+};
+
+// Distance along one axis from v to the extent of cell c (0 inside); border
+// cells extend to infinity because they hold the clamped outside ions.
+KOKKOS_INLINE_FUNCTION double axis_gap(const CellGrid& g, int axis, int c, double v) {
+  const double lo = g.lo[axis] + c * g.edge, hi = lo + g.edge;
+  if (c > 0 && v < lo) return lo - v;
+  if (c < g.n[axis] - 1 && v > hi) return v - hi;
+  return 0.0;
+}
+
+// Rows of cells that may hold an ion within r of (px, py, pz). Conservative:
+// r is enlarged by 1e-5 relative + 1e-6 nm (float32 rounding of positions,
+// displacements and squared distances is below 1e-6 relative).
+template <class StartView>
+KOKKOS_INLINE_FUNCTION void neighbour_rows(const CellGrid& g, const StartView& start, float px, float py,
+                                           float pz, double r, RowRanges& rows) {
+  rows.n = 0;
+  const double rr = r * (1.0 + 1e-5) + 1e-6, rr2 = rr * rr;
+  const int m = g.reach;
+  const int cy = g.coord(1, py), cz = g.coord(2, pz);
+  const int z0 = cz - m > 0 ? cz - m : 0, z1 = cz + m < g.n[2] - 1 ? cz + m : g.n[2] - 1;
+  const int y0 = cy - m > 0 ? cy - m : 0, y1 = cy + m < g.n[1] - 1 ? cy + m : g.n[1] - 1;
+  for (int z = z0; z <= z1; ++z) {
+    const double gz = axis_gap(g, 2, z, pz);
+    if (gz > rr) continue;
+    for (int y = y0; y <= y1; ++y) {
+      const double gy = axis_gap(g, 1, y, py);
+      const double d2 = gz * gz + gy * gy;
+      if (d2 > rr2) continue;
+      const double rx = ::sqrt(rr2 - d2);
+      const int x0 = g.coord(0, px - rx), x1 = g.coord(0, px + rx);
+      const std::int64_t b = start(g.cell(x0, y, z));
+      const std::int64_t e = start(g.cell(x1, y, z) + 1);
+      if (e > b) {
+        rows.b[rows.n] = b;
+        rows.e[rows.n] = e;
+        ++rows.n;
+      }
+    }
+  }
+}
+}  // namespace detail
+
+}  // namespace aptflow

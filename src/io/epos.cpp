@@ -1,0 +1,123 @@
+// EPOS: 44 bytes per ion, big-endian: float32 x, y, z (nm), m/q (Da), tof (ns),
+// DC voltage (kV), pulse voltage (kV), x_det, y_det (mm), uint32 pulses since
+// the last event, uint32 ions in this pulse (multiplicity); no header.
+#include <fmt/format.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "aptflow/core/error.hpp"
+#include "aptflow/io/detail/readers.hpp"
+
+namespace aptflow::io::detail {
+
+namespace {
+
+inline std::uint32_t load_be_u32(const unsigned char* p) {
+  std::uint32_t w;
+  std::memcpy(&w, p, 4);
+  return __builtin_bswap32(w);
+}
+inline float load_be_float(const unsigned char* p) { return std::bit_cast<float>(load_be_u32(p)); }
+inline void store_be_u32(unsigned char* p, std::uint32_t v) {
+  v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+}
+inline void store_be_float(unsigned char* p, float v) { store_be_u32(p, std::bit_cast<std::uint32_t>(v)); }
+
+class EposReader final : public IonReader {
+ public:
+  explicit EposReader(const std::string& path) : file_(path) {
+    if (file_.size() == 0)
+      throw InputError::at_byte(path, 0, "EPOS file is empty (0 bytes): nothing to read; check the export");
+    if (file_.size() % kEposRecord != 0)
+      throw InputError::at_byte(
+          path, static_cast<std::int64_t>(file_.size() - file_.size() % kEposRecord),
+          fmt::format("EPOS file size {} is not a multiple of 44 bytes (truncated?): the last record is "
+                      "incomplete; re-export the file or check that it is really EPOS",
+                      file_.size()));
+  }
+  Format format() const override { return Format::epos; }
+  IonIndex size() const override { return static_cast<IonIndex>(file_.size() / kEposRecord); }
+  bool has_extras() const override { return true; }
+  std::uint64_t file_bytes() const override { return file_.size(); }
+  std::int64_t byte_offset_of(IonIndex ion) const override {
+    return static_cast<std::int64_t>(ion) * static_cast<std::int64_t>(kEposRecord);
+  }
+
+  void read(IonIndex first, IonIndex count, HostIonCloud& out, IonIndex at) override {
+    APTFLOW_ASSERT(first >= 0 && count >= 0 && first + count <= size(), "EPOS read outside the file");
+    const bool extras = out.extras.tof.extent(0) > 0;
+    constexpr IonIndex block = IonIndex{1} << 15;  // 1.4 MB per pread
+    auto& e = out.extras;
+    for (IonIndex done = 0; done < count; done += block) {
+      const IonIndex n = std::min(block, count - done);
+      buf_.resize(static_cast<std::size_t>(n) * kEposRecord);
+      file_.read_at(static_cast<std::uint64_t>(first + done) * kEposRecord, buf_.size(), buf_.data());
+      const unsigned char* p = buf_.data();
+      const IonIndex o = at + done;
+      for (IonIndex i = 0; i < n; ++i, p += kEposRecord) {
+        out.x(o + i) = load_be_float(p);
+        out.y(o + i) = load_be_float(p + 4);
+        out.z(o + i) = load_be_float(p + 8);
+        out.mq(o + i) = load_be_float(p + 12);
+        out.species(o + i) = 0;
+      }
+      if (!extras) continue;
+      p = buf_.data();
+      for (IonIndex i = 0; i < n; ++i, p += kEposRecord) {
+        e.tof(o + i) = load_be_float(p + 16);
+        e.v_dc(o + i) = load_be_float(p + 20);
+        e.v_pulse(o + i) = load_be_float(p + 24);
+        e.x_det(o + i) = load_be_float(p + 28);
+        e.y_det(o + i) = load_be_float(p + 32);
+        e.pulses_since_last(o + i) = load_be_u32(p + 36);
+        e.multiplicity(o + i) = load_be_u32(p + 40);
+      }
+    }
+  }
+
+ private:
+  RawFile file_;
+  std::vector<unsigned char> buf_;
+};
+
+}  // namespace
+
+std::unique_ptr<IonReader> open_epos_reader(const std::string& path) {
+  return std::make_unique<EposReader>(path);
+}
+
+void encode_epos(const HostIonCloud& c, IonIndex first, IonIndex count, unsigned char* dst) {
+  const bool extras = c.has_extras();
+  const auto& e = c.extras;
+  for (IonIndex i = first; i < first + count; ++i, dst += kEposRecord) {
+    store_be_float(dst, c.x(i));
+    store_be_float(dst + 4, c.y(i));
+    store_be_float(dst + 8, c.z(i));
+    store_be_float(dst + 12, c.mq(i));
+    if (extras) {
+      store_be_float(dst + 16, e.tof(i));
+      store_be_float(dst + 20, e.v_dc(i));
+      store_be_float(dst + 24, e.v_pulse(i));
+      store_be_float(dst + 28, e.x_det(i));
+      store_be_float(dst + 32, e.y_det(i));
+      store_be_u32(dst + 36, e.pulses_since_last(i));
+      store_be_u32(dst + 40, e.multiplicity(i));
+    } else {
+      std::memset(dst + 16, 0, kEposRecord - 16);
+    }
+  }
+}
+
+bool epos_plausible(const unsigned char* p, std::uint64_t records) {
+  for (std::uint64_t r = 0; r < records; ++r, p += kEposRecord) {
+    for (int k = 0; k < 9; ++k)
+      if (nonfinite_bits(load_be_u32(p + 4 * k))) return false;  // no float compare: sNaN would trap
+    if (load_be_u32(p + 40) > 65536u) return false;
+  }
+  return true;
+}
+
+}  // namespace aptflow::io::detail

@@ -1,0 +1,343 @@
+// z-SDM curve preprocessing (method.md section 3): min-max, Savitzky-Golay,
+// background by iterative clipping. See include/aptflow/sdm/preprocess.hpp
+// and docs/preprocessing.md.
+#include "aptflow/sdm/preprocess.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "aptflow/core/error.hpp"
+
+namespace aptflow::sdm {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool any_nan(std::span<const double> v) {
+  return std::any_of(v.begin(), v.end(), [](double x) { return std::isnan(x); });
+}
+
+void fill_nan(std::span<double> v) { std::fill(v.begin(), v.end(), kNaN); }
+
+// Min-max over the non-NaN values; NaN values stay NaN. No arithmetic ever
+// touches a NaN and no 0/0 is formed (tests trap FE_INVALID).
+void minmax_d(std::span<double> v, ConstantCurve constant) {
+  bool found = false;
+  double lo = 0, hi = 0;
+  for (double x : v) {
+    if (std::isnan(x)) continue;
+    if (!found) {
+      lo = hi = x;
+      found = true;
+    } else {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
+  }
+  if (!found) return;
+  const double range = hi - lo;
+  for (double& x : v) {
+    if (std::isnan(x)) continue;
+    if (range > 0)
+      x = (x - lo) / range;
+    else
+      x = constant == ConstantCurve::nan ? kNaN : 0.0;
+  }
+}
+
+void check_background_spec(const BackgroundSpec& s, std::size_t n) {
+  const auto bins = static_cast<int>(n);
+  if (s.lo < 0 || s.lo >= s.hi || s.hi > bins || s.centre < 0 || s.max_sweeps < 0 || bins < 3)
+    throw ConfigError(
+        "preprocess.background",
+        fmt::format("window {}:{}, centre {}, max_sweeps {} do not fit a curve of {} bins: need "
+                    "0 <= lo < hi <= bins, centre >= 0, max_sweeps >= 0, bins >= 3",
+                    s.lo, s.hi, s.centre, s.max_sweeps, bins));
+}
+
+BackgroundResult background_d(std::span<const double> s, std::span<double> b, const BackgroundSpec& spec) {
+  const std::size_t n = s.size();
+  BackgroundResult r;
+  if (any_nan(s)) {
+    fill_nan(b);
+    return r;
+  }
+  // First local minimum right of the centre.
+  for (std::size_t i = static_cast<std::size_t>(spec.centre) + 1; i + 1 < n; ++i)
+    if (s[i] < s[i - 1] && s[i] <= s[i + 1]) {
+      r.minimum = static_cast<int>(i);
+      break;
+    }
+  if (r.minimum < 0) {
+    std::fill(b.begin(), b.end(), 0.0);
+    return r;
+  }
+  std::copy(s.begin(), s.end(), b.begin());
+  const double level = s[static_cast<std::size_t>(r.minimum)];
+  auto peak = [&] { return *std::max_element(b.begin() + spec.lo, b.begin() + spec.hi); };
+  while (r.sweeps < spec.max_sweeps && peak() > level) {
+    // Gauss-Seidel: in place, increasing index, end points fixed.
+    for (std::size_t k = 1; k + 1 < n; ++k) b[k] = std::min(b[k], (b[k - 1] + b[k + 1]) / 2);
+    ++r.sweeps;
+  }
+  return r;
+}
+
+// The whole chain on a double curve; filter built by the caller.
+BackgroundResult preprocess_d(std::span<double> v, const PreprocessSpec& spec, const SavgolFilter* filter) {
+  if (any_nan(v)) {
+    fill_nan(v);
+    return {};
+  }
+  minmax_d(v, spec.constant);
+  if (spec.mode == PreprocessMode::minmax_only) return {};
+  if (any_nan(v)) {  // constant curve with ConstantCurve::nan: an empty window
+    fill_nan(v);
+    return {};
+  }
+  std::vector<double> s(v.size()), b(v.size());
+  filter->apply(v, s);
+  const BackgroundResult r = background_d(s, b, spec.background);
+  for (std::size_t k = 0; k < v.size(); ++k) v[k] = s[k] - b[k];
+  minmax_d(v, spec.constant);
+  return r;
+}
+
+std::span<float> row_of(const CurveRows& rows, std::size_t r) {
+  return {rows.data() + r * rows.extent(1), rows.extent(1)};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- min-max
+
+void minmax_normalise(std::span<float> curve, ConstantCurve constant) {
+  std::vector<double> v(curve.begin(), curve.end());
+  minmax_d(v, constant);
+  std::transform(v.begin(), v.end(), curve.begin(), [](double x) { return static_cast<float>(x); });
+}
+
+void minmax_normalise(const CurveRows& rows, ConstantCurve constant) {
+  Kokkos::parallel_for("aptflow::sdm::minmax",
+                       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, rows.extent(0)),
+                       [=](std::size_t r) { minmax_normalise(row_of(rows, r), constant); });
+  Kokkos::DefaultHostExecutionSpace().fence();
+}
+
+// ---------------------------------------------------------- Savitzky-Golay
+
+SavgolFilter::SavgolFilter(const SavgolSpec& spec) : spec_(spec) {
+  const int w = spec.window, k = spec.order + 1;
+  if (w < 1 || w % 2 == 0 || spec.order < 0 || spec.order >= w)
+    throw ConfigError("preprocess.savgol",
+                      fmt::format("window {} / order {}: the window must be odd and the order in [0, window)",
+                                  spec.window, spec.order));
+  // Orthonormal basis Q (w x k) of the columns of the Vandermonde matrix of
+  // the window positions, scaled to [-1, 1] for conditioning (the column
+  // space, hence the hat matrix Q Q^T, does not depend on the scaling).
+  // Modified Gram-Schmidt with one re-orthogonalisation pass, in double.
+  const int half = w / 2;
+  const double scale = half > 0 ? half : 1;
+  std::vector<double> q(static_cast<std::size_t>(w * k));  // column-major: q[c * w + j]
+  for (int c = 0; c < k; ++c) {
+    double* col = &q[static_cast<std::size_t>(c * w)];
+    for (int j = 0; j < w; ++j) col[j] = std::pow((j - half) / scale, c);
+    for (int pass = 0; pass < 2; ++pass)
+      for (int p = 0; p < c; ++p) {
+        const double* prev = &q[static_cast<std::size_t>(p * w)];
+        double dot = 0;
+        for (int j = 0; j < w; ++j) dot += prev[j] * col[j];
+        for (int j = 0; j < w; ++j) col[j] -= dot * prev[j];
+      }
+    double norm = 0;
+    for (int j = 0; j < w; ++j) norm += col[j] * col[j];
+    norm = std::sqrt(norm);
+    if (!(norm > 1e-12))
+      throw InternalError(fmt::format(
+          "SavgolFilter: Vandermonde matrix of window {} order {} is rank deficient", w, spec.order));
+    for (int j = 0; j < w; ++j) col[j] /= norm;
+  }
+  hat_.assign(static_cast<std::size_t>(w * w), 0.0);
+  for (int p = 0; p < w; ++p)
+    for (int j = 0; j < w; ++j) {
+      double h = 0;
+      for (int c = 0; c < k; ++c)
+        h += q[static_cast<std::size_t>(c * w + p)] * q[static_cast<std::size_t>(c * w + j)];
+      hat_[static_cast<std::size_t>(p * w + j)] = h;
+    }
+}
+
+std::span<const double> SavgolFilter::weights(int position) const {
+  APTFLOW_ASSERT(position >= 0 && position < spec_.window, "Savitzky-Golay weight row outside the window");
+  return {hat_.data() + static_cast<std::size_t>(position * spec_.window),
+          static_cast<std::size_t>(spec_.window)};
+}
+
+void SavgolFilter::apply(std::span<const double> in, std::span<double> out) const {
+  const std::size_t n = in.size(), w = static_cast<std::size_t>(spec_.window), half = w / 2;
+  if (out.size() != n) throw InternalError("SavgolFilter::apply: input and output sizes differ");
+  if (n < w)
+    throw ConfigError("preprocess.savgol",
+                      fmt::format("window {} is longer than the curve ({} bins): use a window <= the bins "
+                                  "(scipy's mode='interp' has the same limit)",
+                                  w, n));
+  if (any_nan(in)) {
+    fill_nan(out);
+    return;
+  }
+  auto fit = [&](std::size_t position, std::size_t first) {
+    const double* h = hat_.data() + position * w;
+    double acc = 0;
+    for (std::size_t j = 0; j < w; ++j) acc += h[j] * in[first + j];
+    return acc;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i < half)
+      out[i] = fit(i, 0);  // polynomial fitted to the first window
+    else if (i + half >= n)
+      out[i] = fit(i - (n - w), n - w);  // ... to the last window
+    else
+      out[i] = fit(half, i - half);
+  }
+}
+
+void savgol_filter(std::span<float> curve, const SavgolSpec& spec) {
+  SavgolFilter f(spec);
+  std::vector<double> in(curve.begin(), curve.end()), out(curve.size());
+  f.apply(in, out);
+  std::transform(out.begin(), out.end(), curve.begin(), [](double x) { return static_cast<float>(x); });
+}
+
+void savgol_filter(const CurveRows& rows, const SavgolSpec& spec) {
+  const SavgolFilter f(spec);
+  const std::size_t bins = rows.extent(1);
+  if (rows.extent(0) > 0 && bins < static_cast<std::size_t>(spec.window))
+    throw ConfigError("preprocess.savgol",
+                      fmt::format("window {} is longer than the curves ({} bins): use a window <= the bins",
+                                  spec.window, bins));
+  Kokkos::parallel_for(
+      "aptflow::sdm::savgol", Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, rows.extent(0)),
+      [=, &f](std::size_t r) {
+        auto row = row_of(rows, r);
+        std::vector<double> in(row.begin(), row.end()), out(bins);
+        f.apply(in, out);
+        std::transform(out.begin(), out.end(), row.begin(), [](double x) { return static_cast<float>(x); });
+      });
+  Kokkos::DefaultHostExecutionSpace().fence();
+}
+
+// -------------------------------------------------------------- background
+
+BackgroundSpec BackgroundSpec::of(Variant v) {
+  BackgroundSpec s;  // FeAl (Li et al. 2023): L:U = 37:53
+  if (v == Variant::cocrni) {
+    s.lo = 23;  // CoCrNi (arXiv 2303.13433): L:U = 23:69
+    s.hi = 69;
+  }
+  return s;
+}
+
+BackgroundResult background_clip(std::span<const double> smoothed, std::span<double> background,
+                                 const BackgroundSpec& spec) {
+  if (background.size() != smoothed.size())
+    throw InternalError("background_clip: sizes of curve and background differ");
+  check_background_spec(spec, smoothed.size());
+  return background_d(smoothed, background, spec);
+}
+
+BackgroundResult background_clip(std::span<const float> smoothed, std::span<float> background,
+                                 const BackgroundSpec& spec) {
+  std::vector<double> s(smoothed.begin(), smoothed.end()), b(s.size());
+  if (background.size() != smoothed.size())
+    throw InternalError("background_clip: sizes of curve and background differ");
+  auto r = background_clip(std::span<const double>(s), std::span<double>(b), spec);
+  std::transform(b.begin(), b.end(), background.begin(), [](double x) { return static_cast<float>(x); });
+  return r;
+}
+
+std::vector<BackgroundResult> background_clip(const CurveRows& smoothed, const CurveRows& background,
+                                              const BackgroundSpec& spec) {
+  if (background.extent(0) != smoothed.extent(0) || background.extent(1) != smoothed.extent(1))
+    throw InternalError("background_clip: extents of curves and backgrounds differ");
+  std::vector<BackgroundResult> results(smoothed.extent(0));
+  if (smoothed.extent(0) == 0) return results;
+  check_background_spec(spec, smoothed.extent(1));
+  BackgroundResult* res = results.data();
+  Kokkos::parallel_for(
+      "aptflow::sdm::background",
+      Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, smoothed.extent(0)), [=](std::size_t r) {
+        auto in = row_of(smoothed, r);
+        auto out = row_of(background, r);
+        std::vector<double> s(in.begin(), in.end()), b(s.size());
+        res[r] = background_d(s, b, spec);
+        std::transform(b.begin(), b.end(), out.begin(), [](double x) { return static_cast<float>(x); });
+      });
+  Kokkos::DefaultHostExecutionSpace().fence();
+  return results;
+}
+
+// ------------------------------------------------------------------ chain
+
+PreprocessSpec PreprocessSpec::of(Variant v, PreprocessMode mode) {
+  PreprocessSpec s;
+  s.mode = mode;
+  s.background = BackgroundSpec::of(v);
+  return s;
+}
+
+BackgroundResult preprocess(std::span<float> curve, const PreprocessSpec& spec) {
+  std::vector<double> v(curve.begin(), curve.end());
+  BackgroundResult r;
+  if (spec.mode == PreprocessMode::experimental) {
+    check_background_spec(spec.background, curve.size());
+    SavgolFilter f(spec.savgol);
+    if (curve.size() < static_cast<std::size_t>(spec.savgol.window))
+      throw ConfigError("preprocess.savgol",
+                        fmt::format("window {} is longer than the curve ({} bins): use a "
+                                    "window <= the bins",
+                                    spec.savgol.window, curve.size()));
+    r = preprocess_d(v, spec, &f);
+  } else {
+    r = preprocess_d(v, spec, nullptr);
+  }
+  std::transform(v.begin(), v.end(), curve.begin(), [](double x) { return static_cast<float>(x); });
+  return r;
+}
+
+BackgroundResult preprocess_experimental(std::span<float> curve, Variant variant) {
+  return preprocess(curve, PreprocessSpec::of(variant, PreprocessMode::experimental));
+}
+
+std::vector<BackgroundResult> preprocess(const CurveRows& rows, const PreprocessSpec& spec) {
+  const std::size_t bins = rows.extent(1);
+  std::vector<BackgroundResult> results(rows.extent(0));
+  if (rows.extent(0) == 0) return results;
+  std::optional<SavgolFilter> filter;
+  if (spec.mode == PreprocessMode::experimental) {
+    check_background_spec(spec.background, bins);
+    filter.emplace(spec.savgol);
+    if (bins < static_cast<std::size_t>(spec.savgol.window))
+      throw ConfigError("preprocess.savgol",
+                        fmt::format("window {} is longer than the curves ({} bins): use a window <= the bins",
+                                    spec.savgol.window, bins));
+  }
+  const SavgolFilter* f = filter ? &*filter : nullptr;
+  BackgroundResult* res = results.data();
+  Kokkos::parallel_for(
+      "aptflow::sdm::preprocess", Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, rows.extent(0)),
+      [=, &spec](std::size_t r) {
+        auto row = row_of(rows, r);
+        std::vector<double> v(row.begin(), row.end());
+        res[r] = preprocess_d(v, spec, f);
+        std::transform(v.begin(), v.end(), row.begin(), [](double x) { return static_cast<float>(x); });
+      });
+  Kokkos::DefaultHostExecutionSpace().fence();
+  return results;
+}
+
+}  // namespace aptflow::sdm
