@@ -145,44 +145,40 @@ RangeTable RangeTableBuilder::finish(std::int64_t last_line) {
         "union{}",
         source_, n_merged, merge_example);
 
-  // ---- 3. overlaps between different ion types ---------------------------------
-  {
+  // ---- 3. overlaps between different ion types (error policy) ----------------
+  // Same-type groups are disjoint, so any overlap between groups is between
+  // different ion types. Sweep by lo, keeping the group that reaches furthest.
+  if (opt_.overlap == OverlapPolicy::error && !groups.empty()) {
     std::vector<std::size_t> gorder(groups.size());
     std::iota(gorder.begin(), gorder.end(), 0);
     std::sort(gorder.begin(), gorder.end(), [&](std::size_t a, std::size_t b) {
       if (groups[a].lo != groups[b].lo) return groups[a].lo < groups[b].lo;
       return groups[a].line < groups[b].line;
     });
-    std::int64_t n_conflicts = 0;
-    std::size_t holder = gorder.empty() ? 0 : gorder[0];  // group reaching furthest so far
+    std::size_t holder = gorder[0];
     for (std::size_t q = 1; q < gorder.size(); ++q) {
       const std::size_t g = gorder[q];
       if (groups[g].lo < groups[holder].hi) {
-        // Same-type groups are disjoint, so this is a cross-type overlap.
-        ++n_conflicts;
-        if (opt_.overlap == OverlapPolicy::error) {
-          // Name the two file lines that overlap.
-          const Raw* a = nullptr;
-          const Raw* b = nullptr;
-          for (std::size_t i : groups[holder].members)
-            for (std::size_t j : groups[g].members)
-              if (!a && rs[i].lo < rs[j].hi && rs[j].lo < rs[i].hi) {
-                a = &rs[i];
-                b = &rs[j];
-              }
-          APTFLOW_ASSERT(a && b, "overlapping groups without overlapping members");
-          if (a->line > b->line) std::swap(a, b);  // a: earlier line
-          throw InputError::at_line(
-              source_, b->line,
-              fmt::format("range [{}, {}) Da ('{}') overlaps the range [{}, {}) Da ('{}') at line {}, a "
-                          "different ion "
-                          "type; fix the range file or read it with the first_wins overlap policy",
-                          b->lo, b->hi, types_[b->type].name, a->lo, a->hi, types_[a->type].name, a->line));
-        }
+        // Name the two file lines that overlap.
+        const Raw* a = nullptr;
+        const Raw* b = nullptr;
+        for (std::size_t i : groups[holder].members)
+          for (std::size_t j : groups[g].members)
+            if (!a && rs[i].lo < rs[j].hi && rs[j].lo < rs[i].hi) {
+              a = &rs[i];
+              b = &rs[j];
+            }
+        APTFLOW_ASSERT(a && b, "overlapping groups without overlapping members");
+        if (a->line > b->line) std::swap(a, b);  // a: the earlier line
+        throw InputError::at_line(
+            source_, b->line,
+            fmt::format(
+                "range [{}, {}) Da ('{}') overlaps the range [{}, {}) Da ('{}') at line {}, a different "
+                "ion type; fix the range file or read it with the first_wins overlap policy",
+                b->lo, b->hi, types_[b->type].name, a->lo, a->hi, types_[a->type].name, a->line));
       }
       if (groups[g].hi > groups[holder].hi) holder = g;
     }
-    (void)n_conflicts;
   }
 
   // ---- 4. elementary-interval sweep: every piece to the earliest line ---------

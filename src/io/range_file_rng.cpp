@@ -30,7 +30,7 @@ struct Column {
 
 class LineCursor {
  public:
-  LineCursor(const std::vector<detail::TextLine>& lines) : lines_(lines) {}
+  explicit LineCursor(const std::vector<detail::TextLine>& lines) : lines_(lines) {}
   // Next non-blank line, or nullptr at the end.
   const detail::TextLine* next() {
     while (pos_ < lines_.size()) {

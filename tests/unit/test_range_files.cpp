@@ -325,3 +325,33 @@ TEST(RangeFilesReal, DetectsFormatFromContent) {
     EXPECT_EQ(a.ion_types.size(), b.ion_types.size()) << name;
   }
 }
+
+// Every real file survives write_rrng -> read_range_file unchanged.
+TEST(RangeFilesReal, RoundTripThroughRrng) {
+  APTFLOW_REQUIRE_SHARED_DATA();
+  if (!std::filesystem::is_directory(ranges_dir())) GTEST_SKIP() << "no " << ranges_dir();
+  aptflow::test::TempDir tmp;
+  LogCapture quiet;
+  for (const auto& e : std::filesystem::directory_iterator(ranges_dir())) {
+    const auto t = aptflow::read_range_file(e.path().string());
+    const auto out = (tmp / (e.path().filename().string() + ".rrng")).string();
+    aptflow::write_rrng(out, t);
+    const int warnings_before = quiet.count("warning");
+    const auto u = aptflow::read_range_file(out);
+    EXPECT_EQ(quiet.count("warning"), warnings_before)
+        << "a written file reads back without merges: " << quiet.text();
+    ASSERT_EQ(u.ion_types.size(), t.ion_types.size()) << e.path();
+    for (std::size_t k = 0; k < t.ion_types.size(); ++k) {
+      EXPECT_EQ(u.ion_types[k].name, t.ion_types[k].name) << e.path();
+      EXPECT_EQ(u.ion_types[k].composition, t.ion_types[k].composition) << e.path();
+      EXPECT_EQ(u.ion_types[k].color, t.ion_types[k].color) << e.path();
+      EXPECT_EQ(u.ion_types[k].volume, t.ion_types[k].volume) << e.path();
+    }
+    ASSERT_EQ(u.ranges.size(), t.ranges.size()) << e.path();
+    for (std::size_t i = 0; i < t.ranges.size(); ++i) {
+      EXPECT_EQ(u.ranges[i].lo, t.ranges[i].lo) << e.path();
+      EXPECT_EQ(u.ranges[i].hi, t.ranges[i].hi) << e.path();
+      EXPECT_EQ(u.ranges[i].ion_type, t.ranges[i].ion_type) << e.path();
+    }
+  }
+}

@@ -510,3 +510,74 @@ TEST(RangeParsing, WriteRrngRejectsInvalidTables) {
   EXPECT_THROW(aptflow::write_rrng((tmp / "no_such_dir" / "a.rrng").string(), t), aptflow::ResourceError);
   EXPECT_NO_THROW(aptflow::write_rrng((tmp / "a.rrng").string(), t));
 }
+
+// Never crash or hang: random corruptions of real and synthetic range files
+// either parse to a valid table or give an InputError.
+TEST(RangeParsing, CorruptedFilesGiveInputErrorOrValidTable) {
+  std::vector<std::pair<std::string, std::string>> texts = {
+      {"s.rrng", rrng({"10 12 Fe:1 Color:FF0000", "20 21 Ni:1 O:1", "1 2 Name:x Vol:0.1"})},
+      {"s.rng",
+       "2 2\nFe\nFe 1 0 1\nO\nO 0 1 0\n------ Fe O\n. 1 2 1 0\n. 3 4 1 1\n\n--- x\n1 1\nFeO\nFeO 1 1 1\n"
+       "--- FeO\n. 3 4 1\n"},
+      {"s.env", "# c\nRev_2.0\n2 2\nO 0 1 0\nMn 0 0 1\nO 1 2 3 1\nMn 5 6 11.6 1\n# rest\n0.1\n"}};
+  const auto dir = aptflow::test::shared_data_dir() / "ranges";
+  if (!aptflow::test::shared_data_dir().empty() && std::filesystem::is_directory(dir))
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      texts.emplace_back(e.path().filename().string(), ss.str());
+    }
+  LogCapture quiet;
+  std::mt19937_64 rng(31337);
+  const std::string alphabet = std::string("0123456789.,-+: \t\n\r[]=#;aeEFeOXnN", 34) + std::string(1, '\0');
+  int n_ok = 0, n_error = 0;
+  for (const auto& [name, original] : texts) {
+    for (int trial = 0; trial < 120; ++trial) {
+      std::string s = original;
+      const int edits = 1 + static_cast<int>(rng() % 4);
+      for (int e = 0; e < edits && !s.empty(); ++e) {
+        const std::size_t pos = rng() % s.size();
+        switch (rng() % 5) {
+          case 0:  // delete a few characters
+            s.erase(pos, 1 + rng() % 8);
+            break;
+          case 1:  // insert random characters
+            for (int k = static_cast<int>(rng() % 4); k >= 0; --k)
+              s.insert(s.begin() + static_cast<long>(pos), alphabet[rng() % alphabet.size()]);
+            break;
+          case 2:  // replace one character
+            s[pos] = alphabet[rng() % alphabet.size()];
+            break;
+          case 3:  // truncate
+            s.resize(pos);
+            break;
+          default: {  // duplicate a line
+            const auto b = s.rfind('\n', pos);
+            const auto en = s.find('\n', pos);
+            const std::size_t from = b == std::string::npos ? 0 : b + 1;
+            const std::string line =
+                s.substr(from, en == std::string::npos ? std::string::npos : en - from + 1);
+            s.insert(from, line);
+          }
+        }
+      }
+      for (OverlapPolicy pol : {OverlapPolicy::error, OverlapPolicy::first_wins}) {
+        RangeOptions opt;
+        opt.overlap = pol;
+        try {
+          const auto t = aptflow::parse_range_string(s, name, opt);
+          EXPECT_NO_THROW(aptflow::validate_range_table(t));
+          ++n_ok;
+        } catch (const InputError& e) {
+          EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+          ++n_error;
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << name << ": " << e.what() << "\n--- text:\n" << s;
+        }
+      }
+    }
+  }
+  EXPECT_GT(n_ok, 40);
+  EXPECT_GT(n_error, 100);
+}

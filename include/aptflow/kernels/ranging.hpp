@@ -7,8 +7,8 @@
 // the double bounds exactly (float -> double is exact). m/q values outside
 // every range, negative values and NaN get species 0 (unranged).
 //
-// Lookup is a binary search over the sorted, non-overlapping intervals: the
-// last range with lo <= m/q, which holds m/q iff m/q < hi.
+// Lookup is a (branch-free) binary search over the sorted, non-overlapping
+// intervals: the last range with lo <= m/q, which holds m/q iff m/q < hi.
 #include <Kokkos_Core.hpp>
 #include <Kokkos_ScatterView.hpp>
 #include <cstdint>
@@ -38,19 +38,18 @@ struct DeviceRangeTable {
   KOKKOS_INLINE_FUNCTION Species lookup(float mq) const {
     const double m = static_cast<double>(mq);
     if (m != m) return 0;  // NaN (a quiet comparison: raises no FE_INVALID)
-    // Count of ranges with lo <= m (upper bound).
-    std::int64_t first = 0, count = size();
-    while (count > 0) {
-      const std::int64_t step = count / 2;
-      if (lo(first + step) <= m) {
-        first += step + 1;
-        count -= step + 1;
-      } else {
-        count = step;
-      }
+    // Branch-free binary search for the last range with lo <= m (conditional
+    // moves instead of unpredictable branches: random m/q).
+    std::int64_t n = size();
+    if (n == 0) return 0;
+    std::int64_t base = 0;
+    while (n > 1) {
+      const std::int64_t half = n / 2;
+      base = lo(base + half) <= m ? base + half : base;
+      n -= half;
     }
-    if (first == 0) return 0;
-    return m < hi(first - 1) ? species(first - 1) : Species(0);
+    if (!(lo(base) <= m)) return 0;  // below the first range
+    return m < hi(base) ? species(base) : Species(0);
   }
 };
 
