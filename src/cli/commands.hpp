@@ -10,5 +10,6 @@ void set_exit_code(int code);
 
 // One function per verb (defined in src/cli/<verb>.cpp).
 void register_inspect(CLI::App& app);
+void register_voxelize(CLI::App& app);
 
 }  // namespace aptflow::cli
