@@ -13,6 +13,7 @@ void register_all(CLI::App& app) {
   register_inspect(app);
   register_synth(app);
   register_sdm(app);
+  register_voxelize(app);
 }
 
 }  // namespace aptflow::cli

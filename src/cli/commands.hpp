@@ -12,5 +12,6 @@ void set_exit_code(int code);
 void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);  // synth library | specimen
 void register_sdm(CLI::App& app);
+void register_voxelize(CLI::App& app);
 
 }  // namespace aptflow::cli
