@@ -30,7 +30,8 @@ void make_inputs(std::int64_t ions, const std::filesystem::path& dir) {
   g_rng = (dir / "bench_read_range.rrng").string();
   aptflow::RangeTable table;
   const char* names[] = {"H", "Li", "C", "O", "Mg", "Al", "Si", "Fe", "Ni", "Cu", "Zn", "Zr"};
-  const double masses[] = {1.008, 7.016, 12.0, 15.995, 23.985, 26.982, 27.977, 55.935, 57.935, 62.93, 63.93, 89.90};
+  const double masses[] = {1.008,  7.016,  12.0,   15.995, 23.985, 26.982,
+                           27.977, 55.935, 57.935, 62.93,  63.93,  89.90};
   for (int k = 0; k < 12; ++k) {
     table.ion_types.push_back({names[k], {{names[k], 1}}});
     table.ranges.push_back({masses[k] - 0.3, masses[k] + 0.3, k, 0});
@@ -131,14 +132,18 @@ int main(int argc, char** argv) {
   make_inputs(ions, dir);
   // Warm the page cache so both contenders read from memory.
   std::system(("cat '" + g_pos + "' > /dev/null").c_str());
-  benchmark::RegisterBenchmark("cat_to_devnull", BM_cat)->UseManualTime()->Iterations(iterations)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("cat_to_devnull", BM_cat)
+      ->UseManualTime()
+      ->Iterations(iterations)
+      ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("aptflow_read_range", BM_aptflow_read_range)
       ->UseManualTime()
       ->Iterations(iterations)
       ->Unit(benchmark::kMillisecond);
   benchmark::RunSpecifiedBenchmarks();
   const double gb = g_bytes / 1e9;
-  std::printf("\nfile %.3f GB (%lld ions), best of %d:\n", gb, static_cast<long long>(g_bytes / 16), iterations);
+  std::printf("\nfile %.3f GB (%lld ions), best of %d:\n", gb, static_cast<long long>(g_bytes / 16),
+              iterations);
   std::printf("  cat > /dev/null      %.3f s  %.2f GB/s\n", g_best_cat, gb / g_best_cat);
   std::printf("  aptflow read+range   %.3f s  %.2f GB/s per process\n", g_best_aptflow, gb / g_best_aptflow);
   std::printf("  ratio aptflow/cat    %.2f\n", g_best_cat / g_best_aptflow);

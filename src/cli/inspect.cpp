@@ -26,7 +26,8 @@ void register_inspect(CLI::App& app) {
   sub->add_flag("--json", args->json, "print one JSON object instead of the text report");
   sub->add_flag("--drop-nonfinite", args->drop_nonfinite,
                 "drop ions with NaN/Inf coordinates or m/q (counted) instead of failing");
-  sub->add_option("--peaks", args->peaks, "number of mass-spectrum peaks to report")->check(CLI::Range(0, 1000));
+  sub->add_option("--peaks", args->peaks, "number of mass-spectrum peaks to report")
+      ->check(CLI::Range(0, 1000));
   sub->callback([args] {
     InspectOptions opt;
     if (!args->range.empty()) opt.range_file = args->range;

@@ -172,6 +172,14 @@ Format detect_format(const std::string& path) {
   if (size >= 4 && std::memcmp(head, "APT\0", 4) == 0) return Format::apt;
 
   const std::string ext = lower_extension(path);
+  // The name promises a container format whose signature is missing: say so
+  // instead of decoding the bytes as POS/EPOS.
+  if (ext == "apt")
+    throw InputError::at_byte(path, 0,
+                              "no \"APT\\0\" signature: not an AP Suite APT file (corrupt, or exported "
+                              "in another format?)");
+  if (ext == "h5" || ext == "hdf5")
+    throw InputError::at_byte(path, 0, "no HDF5 signature: not an HDF5 file (corrupt or truncated?)");
   const bool pos_div = size % detail::kPosRecord == 0;
   const bool epos_div = size % detail::kEposRecord == 0;
   auto size_error = [&](Format fmt_) {

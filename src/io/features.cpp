@@ -21,12 +21,6 @@ std::vector<hsize_t> row_shape(std::int64_t samples, const std::vector<std::int6
   return s;
 }
 
-std::string join(const std::vector<std::int64_t>& v) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s;
-}
-
 }  // namespace
 
 std::int64_t FeatureChannel::size() const {

@@ -133,13 +133,14 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
     throw Error(local_error);  // already names the file, offset and reason
   }
 
-  MPI_Allreduce(MPI_IN_PLACE, lo, 3, MPI_FLOAT, MPI_MIN, comm);            // collective
-  MPI_Allreduce(MPI_IN_PLACE, hi, 3, MPI_FLOAT, MPI_MAX, comm);            // collective
-  MPI_Allreduce(MPI_IN_PLACE, &mq_lo, 1, MPI_FLOAT, MPI_MIN, comm);        // collective
-  MPI_Allreduce(MPI_IN_PLACE, &mq_hi, 1, MPI_FLOAT, MPI_MAX, comm);        // collective
-  MPI_Allreduce(MPI_IN_PLACE, &kept, 1, MPI_INT64_T, MPI_SUM, comm);       // collective
-  MPI_Allreduce(MPI_IN_PLACE, &dropped, 1, MPI_INT64_T, MPI_SUM, comm);    // collective
-  MPI_Allreduce(MPI_IN_PLACE, hist.data(), static_cast<int>(nbins), MPI_INT64_T, MPI_SUM, comm);  // collective
+  MPI_Allreduce(MPI_IN_PLACE, lo, 3, MPI_FLOAT, MPI_MIN, comm);          // collective
+  MPI_Allreduce(MPI_IN_PLACE, hi, 3, MPI_FLOAT, MPI_MAX, comm);          // collective
+  MPI_Allreduce(MPI_IN_PLACE, &mq_lo, 1, MPI_FLOAT, MPI_MIN, comm);      // collective
+  MPI_Allreduce(MPI_IN_PLACE, &mq_hi, 1, MPI_FLOAT, MPI_MAX, comm);      // collective
+  MPI_Allreduce(MPI_IN_PLACE, &kept, 1, MPI_INT64_T, MPI_SUM, comm);     // collective
+  MPI_Allreduce(MPI_IN_PLACE, &dropped, 1, MPI_INT64_T, MPI_SUM, comm);  // collective
+  MPI_Allreduce(MPI_IN_PLACE, hist.data(), static_cast<int>(nbins), MPI_INT64_T, MPI_SUM,
+                comm);  // collective
   MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(nspecies), MPI_INT64_T, MPI_SUM,
                 comm);  // collective
 
@@ -165,9 +166,11 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
 std::string format_inspect_text(const InspectResult& r) {
   std::string s;
   s += fmt::format("file        {}\n", r.path);
-  s += fmt::format("format      {} ({} bytes{})\n", r.format, r.file_bytes, r.has_extras ? ", with per-ion extras" : "");
+  s += fmt::format("format      {} ({} bytes{})\n", r.format, r.file_bytes,
+                   r.has_extras ? ", with per-ion extras" : "");
   s += fmt::format("ions        {}\n", r.ions);
-  if (r.nonfinite_dropped > 0) s += fmt::format("dropped     {} ions with NaN/Inf values\n", r.nonfinite_dropped);
+  if (r.nonfinite_dropped > 0)
+    s += fmt::format("dropped     {} ions with NaN/Inf values\n", r.nonfinite_dropped);
   s += fmt::format("bounds nm   x [{:.3f}, {:.3f}]  y [{:.3f}, {:.3f}]  z [{:.3f}, {:.3f}]\n", r.bounds.lo[0],
                    r.bounds.hi[0], r.bounds.lo[1], r.bounds.hi[1], r.bounds.lo[2], r.bounds.hi[2]);
   s += fmt::format("m/q Da      [{:.4f}, {:.4f}]\n", r.mq_min, r.mq_max);
@@ -182,7 +185,8 @@ std::string format_inspect_text(const InspectResult& r) {
       const auto c = r.species_counts[k + 1];
       s += fmt::format("  {:<10}{:>10}  {:8.5f}\n", r.ranges->ion_types[k].name, c, c / total);
     }
-    s += fmt::format("  {:<10}{:>10}  {:8.5f}\n", "unranged", r.species_counts[0], r.species_counts[0] / total);
+    s += fmt::format("  {:<10}{:>10}  {:8.5f}\n", "unranged", r.species_counts[0],
+                     r.species_counts[0] / total);
     s += "composition (atomic fraction of ranged atoms, molecular ions decomposed)\n";
     for (const auto& [el, frac] : r.composition) s += fmt::format("  {:<4}{:9.5f}\n", el, frac);
   }

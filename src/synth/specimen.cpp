@@ -217,7 +217,11 @@ void SpecimenGenerator::setup() {
   ranges_ = RangeTable{};
   ranges_.source = S.name + ".rrng";
   for (std::size_t k = 0; k < S.species.size(); ++k) {
-    ranges_.ion_types.push_back(IonType{S.species[k], {{S.species[k], 1}}});
+    IonType type;
+    type.name = S.species[k];
+    type.composition = {{S.species[k], 1}};
+    if (k < S.volume.size()) type.volume = S.volume[k];
+    ranges_.ion_types.push_back(type);
     ranges_.ranges.push_back(
         MassRange{S.mq[k] - S.range_half_width, S.mq[k] + S.range_half_width, static_cast<int>(k), 0});
   }

@@ -11,6 +11,7 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/h5.hpp"
+#include "aptflow/io/range_file.hpp"
 #include "aptflow/synth/specimen.hpp"
 
 namespace aptflow::synth {
@@ -99,25 +100,7 @@ void create_untimed(const h5::File& f, const std::string& group, const std::stri
     throw ResourceError(fmt::format("'{}': cannot create dataset '{}' (disk full?)", f.path(), path));
 }
 
-const char* kColours[] = {"FF0000", "00A0FF", "00C000", "FF00FF", "FFA000", "8000FF", "008080", "A0A000"};
-
 }  // namespace
-
-std::string rrng_text(const RangeTable& ranges, const std::vector<double>& volume) {
-  std::string out = fmt::format("[Ions]\nNumber={}\n", ranges.ion_types.size());
-  for (std::size_t k = 0; k < ranges.ion_types.size(); ++k)
-    out += fmt::format("Ion{}={}\n", k + 1, ranges.ion_types[k].name);
-  out += fmt::format("[Ranges]\nNumber={}\n", ranges.ranges.size());
-  for (std::size_t r = 0; r < ranges.ranges.size(); ++r) {
-    const auto& m = ranges.ranges[r];
-    const auto t = static_cast<std::size_t>(m.ion_type);
-    std::string comp;
-    for (const auto& [el, n] : ranges.ion_types[t].composition) comp += fmt::format(" {}:{}", el, n);
-    out += fmt::format("Range{}={:.4f} {:.4f} Vol:{:.5f}{} Color:{}\n", r + 1, m.lo, m.hi,
-                       t < volume.size() ? volume[t] : 0.0, comp, kColours[t % std::size(kColours)]);
-  }
-  return out;
-}
 
 SpecimenFiles write_specimen(MPI_Comm comm, const Config& cfg, const std::string& out_dir) {
   SpecimenGenerator gen(cfg);
@@ -144,10 +127,7 @@ SpecimenFiles write_specimen(MPI_Comm comm, const SpecimenGenerator& gen, const 
   if (rank == 0) {
     try {
       std::filesystem::create_directories(dir);
-      std::ofstream f(files.rrng, std::ios::binary | std::ios::trunc);
-      f << rrng_text(gen.range_table(), S.volume);
-      if (!f.good())
-        throw ResourceError(fmt::format("'{}': cannot write the RRNG file (disk full?)", files.rrng));
+      write_rrng(files.rrng, gen.range_table());
     } catch (const std::exception& e) {
       ok = 0;
       why = e.what();

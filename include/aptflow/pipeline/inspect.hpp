@@ -24,8 +24,8 @@ struct MassPeak {
 struct InspectOptions {
   std::optional<std::string> range_file;
   bool drop_nonfinite = false;
-  double spectrum_bin = 0.01;  // Da: mass-spectrum bin width for the peak search
-  int max_peaks = 10;          // strongest local maxima reported
+  double spectrum_bin = 0.01;    // Da: mass-spectrum bin width for the peak search
+  int max_peaks = 10;            // strongest local maxima reported
   double peak_separation = 0.5;  // Da: peaks closer than this to a stronger one are not reported
   std::int64_t chunk_ions = std::int64_t{1} << 22;
 };
@@ -42,7 +42,7 @@ struct InspectResult {
   bool has_extras = false;
   // With a range file:
   std::optional<RangeTable> ranges;
-  std::vector<std::int64_t> species_counts;  // index = species id (0 = unranged)
+  std::vector<std::int64_t> species_counts;   // index = species id (0 = unranged)
   std::map<std::string, double> composition;  // element -> atomic fraction
 };
 

@@ -143,10 +143,6 @@ class SpecimenGenerator {
   std::vector<double> eta_;    // per species id (index 0 unused)
 };
 
-// RRNG text for a range table ([Ions] and [Ranges] sections); volume[k] is
-// the atomic volume (nm^3) of ion type k.
-std::string rrng_text(const RangeTable& ranges, const std::vector<double>& volume);
-
 struct SpecimenFiles {
   std::string pos, rrng, truth;
   std::int64_t num_ions = 0;
