@@ -252,18 +252,23 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
     EXPECT_NE(r.output.find("dropped     2 ions with NaN/Inf values"), std::string::npos) << r.output;
   }
 
-  // APT file with a wrong signature: detection finds neither magic nor a POS/EPOS record size.
-  // (Its size, 540-byte header + sections, is a multiple of neither 16 nor 44 bytes; a corrupt
-  // .apt whose size happens to be a multiple of 16 is read as POS by io::detect_format.)
+  // APT file with a wrong signature: a .apt name without the signature is an error at byte 0,
+  // whatever its size (it is never decoded as POS/EPOS).
   const auto apt = f.write("magic.apt", io::Format::apt);
-  ASSERT_NE(fs::file_size(apt) % 16, 0u);
-  ASSERT_NE(fs::file_size(apt) % 44, 0u);
   {
     std::fstream s(apt, std::ios::in | std::ios::out | std::ios::binary);
     s.seekp(0);
     s.write("APX", 3);
   }
-  expect_one_line_error(quote(apt), apt, "at byte 0: unknown format: no HDF5 signature, no \"APT\\0\" magic");
+  expect_one_line_error(quote(apt), apt, "at byte 0: no \"APT\\0\" signature");
+  // The same bytes padded to a multiple of 16 (a POS-like size) are still refused.
+  {
+    std::ofstream s(apt, std::ios::app | std::ios::binary);
+    const auto pad = (16 - fs::file_size(apt) % 16) % 16;
+    s << std::string(pad, '\0');
+  }
+  ASSERT_EQ(fs::file_size(apt) % 16, 0u);
+  expect_one_line_error(quote(apt), apt, "at byte 0: no \"APT\\0\" signature");
   // The APT reader itself (format forced) names the missing signature at byte 0.
   try {
     io::probe_dataset(apt, io::Format::apt);
