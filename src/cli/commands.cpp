@@ -9,6 +9,10 @@ int g_exit_code = 0;
 int exit_code() { return g_exit_code; }
 void set_exit_code(int code) { g_exit_code = code; }
 
-void register_all(CLI::App& app) { register_inspect(app); }
+void register_all(CLI::App& app) {
+  register_inspect(app);
+  register_model(app);
+  register_predict(app);
+}
 
 }  // namespace aptflow::cli

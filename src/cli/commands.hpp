@@ -10,5 +10,7 @@ void set_exit_code(int code);
 
 // One function per verb (defined in src/cli/<verb>.cpp).
 void register_inspect(CLI::App& app);
+void register_model(CLI::App& app);
+void register_predict(CLI::App& app);
 
 }  // namespace aptflow::cli
