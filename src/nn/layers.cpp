@@ -22,7 +22,7 @@ std::int64_t samples_per_chunk(std::int64_t batch, std::int64_t floats_per_sampl
   return std::clamp<std::int64_t>(n, 1, std::max<std::int64_t>(batch, 1));
 }
 
-std::string layer_key(const std::string& name) { return fmt::format("layer '{}'", name); }
+std::string layer_key(const std::string& name) { return fmt::format("model.layers.{}", name); }
 
 // Output extent and padding before, Keras/TensorFlow rules.
 void axis_geometry(std::int64_t in, std::int64_t k, std::int64_t s, Padding p, const std::string& name,

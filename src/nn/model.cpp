@@ -56,7 +56,7 @@ Layer& Model::add(std::unique_ptr<Layer> layer) {
   APTFLOW_ASSERT(layer != nullptr, "Model::add got a null layer");
   for (const auto& l : layers_)
     if (l->name() == layer->name())
-      throw ConfigError(fmt::format("layer '{}'", layer->name()), "a layer of that name is already in the model; "
+      throw ConfigError(fmt::format("model.layers.{}", layer->name()), "a layer of that name is already in the model; "
                                                                   "give every layer a unique name");
   if (input_.empty()) throw ConfigError("model.input_shape", "set the input shape before adding layers");
   layer->build(output_shape());

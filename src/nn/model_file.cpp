@@ -78,18 +78,18 @@ std::string keras_activation(const json& cfg, const std::string& name, const std
   if (!cfg.contains("activation")) return "linear";
   const auto& a = cfg["activation"];
   if (!a.is_string())
-    throw ConfigError(fmt::format("layer '{}'", name),
+    throw ConfigError(fmt::format("model.layers.{}", name),
                       fmt::format("{} layer: activation {} is not a plain name; aptflow supports linear, relu, "
                                   "sigmoid and softmax",
                                   cls, a.dump()));
   const auto s = a.get<std::string>();
-  parse_activation(s, fmt::format("layer '{}' ({})", name, cls));
+  parse_activation(s, fmt::format("model.layers.{}", name));
   return s;
 }
 
 void require_channels_last(const json& cfg, const std::string& name, const std::string& cls) {
   if (cfg.contains("data_format") && !cfg["data_format"].is_null() && cfg["data_format"] != "channels_last")
-    throw ConfigError(fmt::format("layer '{}'", name),
+    throw ConfigError(fmt::format("model.layers.{}", name),
                       fmt::format("{} layer uses data_format {}; aptflow supports channels_last only", cls,
                                   cfg["data_format"].dump()));
 }
@@ -102,10 +102,9 @@ std::optional<json> translate_keras_layer(const json& layer, const std::string& 
   const std::string cls = layer["class_name"].get<std::string>();
   const json& cfg = layer["config"];
   const std::string name = cfg.value("name", std::string("unnamed"));
-  const std::string key = fmt::format("layer '{}'", name);
   json out = {{"name", name}};
   auto unsupported = [&](const std::string& why) {
-    return ConfigError(key, fmt::format("Keras layer class {}: {}", cls, why));
+    return InputError(file, fmt::format("layer '{}' of Keras class {}: {}", name, cls, why));
   };
   if (cls == "InputLayer") return std::nullopt;
   if (cls == "Conv1D" || cls == "Conv2D" || cls == "Conv3D") {
@@ -308,6 +307,8 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
     if (input.empty() && layer.is_object() && layer.contains("config")) input = keras_input_shape(layer);
     try {
       if (auto e = translate_keras_layer(layer, path)) entries.push_back(std::move(*e));
+    } catch (const ConfigError& e) {
+      throw InputError(path, fmt::format("Keras model: {}; aptflow cannot run this network", e.what()));
     } catch (const json::exception& e) {
       throw InputError(path, fmt::format("model_config: layer {} is malformed ({})",
                                          layer.value("class_name", std::string("?")), e.what()));
@@ -317,7 +318,12 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
     throw InputError(path, "model_config: no batch_input_shape on the first layer (or an incomplete one); aptflow "
                            "needs a fixed input shape");
   json arch = {{"input_shape", input}, {"layers", entries}};
-  Model m = Model::from_architecture(arch);
+  Model m;
+  try {
+    m = Model::from_architecture(arch);
+  } catch (const ConfigError& e) {
+    throw InputError(path, fmt::format("Keras model: {}; aptflow cannot run this network", e.what()));
+  }
 
   const std::string wroot = h5::exists(f, "/model_weights") ? "/model_weights" : "/";
   for (std::size_t i = 0; i < m.size(); ++i) {
