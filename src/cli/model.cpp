@@ -12,7 +12,8 @@
 namespace aptflow::cli {
 
 void register_model(CLI::App& app) {
-  auto* model = app.add_subcommand("model", "Model files: import a Keras model, show what a model file holds");
+  auto* model =
+      app.add_subcommand("model", "Model files: import a Keras model, show what a model file holds");
   model->require_subcommand(1);
 
   struct ImportArgs {
@@ -21,8 +22,9 @@ void register_model(CLI::App& app) {
   };
   auto ia = std::make_shared<ImportArgs>();
   auto* imp = model->add_subcommand(
-      "import-keras", "Convert a Keras 2.x HDF5 Sequential model (e.g. the published ML-APT CNNs) into an aptflow "
-                      "model file with class names and a feature description");
+      "import-keras",
+      "Convert a Keras 2.x HDF5 Sequential model (e.g. the published ML-APT CNNs) into an aptflow "
+      "model file with class names and a feature description");
   imp->add_option("input", ia->in, "Keras HDF5 model (model.save of keras.Sequential)")->required();
   imp->add_option("--out,-o", ia->out, "aptflow model file to write")->required();
   imp->add_option("--class-names", ia->class_names, "class name per output, e.g. FCC,L1_2")->delimiter(',');
@@ -30,9 +32,10 @@ void register_model(CLI::App& app) {
       ->delimiter(',');
   imp->add_option("--kind", ia->kind, "feature kind: z, zx, 3d or occupancy (default: from the input rank)")
       ->check(CLI::IsMember({"z", "zx", "3d", "occupancy"}));
-  imp->add_option("--preprocessing", ia->preprocessing,
-                  "what experimental curves get before this model: experimental (min-max, smoothing, background) or "
-                  "minmax_only")
+  imp->add_option(
+         "--preprocessing", ia->preprocessing,
+         "what experimental curves get before this model: experimental (min-max, smoothing, background) or "
+         "minmax_only")
       ->check(CLI::IsMember({"experimental", "minmax_only"}))
       ->capture_default_str();
   imp->add_option("--variant", ia->variant, "window variant / background window: feal or cocrni")
@@ -59,8 +62,9 @@ void register_model(CLI::App& app) {
     bool json = false;
   };
   auto ib = std::make_shared<InfoArgs>();
-  auto* info = model->add_subcommand("info", "Show the layers, classes and feature description of a model file "
-                                             "(aptflow or Keras)");
+  auto* info = model->add_subcommand("info",
+                                     "Show the layers, classes and feature description of a model file "
+                                     "(aptflow or Keras)");
   info->add_option("file", ib->file, "model file")->required();
   info->add_flag("--json", ib->json, "print one JSON object");
   info->callback([ib] {
@@ -77,7 +81,8 @@ void register_model(CLI::App& app) {
       return;
     }
     std::string s = fmt::format("model {}\n{}", ib->file, m.summary());
-    s += fmt::format("classes: {}\nfeatures: {}\n", fmt::join(m.output_names(), ", "), m.features.to_json().dump());
+    s += fmt::format("classes: {}\nfeatures: {}\n", fmt::join(m.output_names(), ", "),
+                     m.features.to_json().dump());
     std::fputs(s.c_str(), stdout);
   });
 }

@@ -23,14 +23,16 @@ void register_predict(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand(
-      "predict", "Class probabilities for every row of a feature/library file (features/<kind>/<A>-<B>); several "
-                 "--model: mean of their probabilities");
+      "predict",
+      "Class probabilities for every row of a feature/library file (features/<kind>/<A>-<B>); several "
+      "--model: mean of their probabilities");
   sub->add_option("--model,-m", a->models, "model file, aptflow or Keras HDF5 (repeat for an ensemble)")
       ->required()
       ->take_all();
   sub->add_option("--input,-i", a->input, "feature or library HDF5 file")->required();
   sub->add_flag("--json", a->json, "print class names, probabilities and predicted classes as JSON");
-  sub->add_option("--out,-o", a->out, "write probabilities (samples, classes) and predicted (samples) to HDF5");
+  sub->add_option("--out,-o", a->out,
+                  "write probabilities (samples, classes) and predicted (samples) to HDF5");
   sub->add_option("--pair", a->pairs, "species pair(s) to use as channels, e.g. Co-Co (default: the model's)")
       ->delimiter(',');
   sub->add_option("--kind", a->kind, "feature kind group to read (default: the model's)");
@@ -39,7 +41,9 @@ void register_predict(CLI::App& app) {
   sub->add_option("--preprocess", a->preprocessing,
                   "override the model's preprocessing: none, minmax_only or experimental")
       ->check(CLI::IsMember({"none", "minmax_only", "experimental"}));
-  sub->add_option("--chunk", a->chunk, "samples per forward pass")->check(CLI::Range(1, 1 << 24))->capture_default_str();
+  sub->add_option("--chunk", a->chunk, "samples per forward pass")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
   sub->add_option("--gemm", a->backend, "GEMM backend: auto, openblas or cublas")->capture_default_str();
   sub->callback([a] {
     nn::KerasImportOptions keras;

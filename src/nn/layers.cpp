@@ -58,7 +58,8 @@ Shape json_shape(const nlohmann::json& j, const std::string& key, const std::str
   Shape s;
   for (const auto& v : j) {
     if (!v.is_number_integer() || v.get<std::int64_t>() < 1)
-      throw ConfigError(layer_key(name), fmt::format("'{}' must hold positive integers, got {}", key, j.dump()));
+      throw ConfigError(layer_key(name),
+                        fmt::format("'{}' must hold positive integers, got {}", key, j.dump()));
     s.push_back(v.get<std::int64_t>());
   }
   return s;
@@ -93,8 +94,8 @@ Activation parse_activation(const std::string& text, const std::string& key) {
   if (text == "relu") return Activation::relu;
   if (text == "sigmoid") return Activation::sigmoid;
   if (text == "softmax") return Activation::softmax;
-  throw ConfigError(key, fmt::format("activation '{}' is not supported; use linear, relu, sigmoid or softmax",
-                                     text));
+  throw ConfigError(
+      key, fmt::format("activation '{}' is not supported; use linear, relu, sigmoid or softmax", text));
 }
 
 std::string to_string(Padding p) { return p == Padding::same ? "same" : "valid"; }
@@ -173,7 +174,8 @@ void activation_backward(Activation a, const float* y, float* grad, std::int64_t
 Shape Layer::build(const Shape& input) {
   for (auto e : input)
     if (e < 1)
-      throw ConfigError(layer_key(name_), fmt::format("input shape {} has an empty axis", shape_string(input)));
+      throw ConfigError(layer_key(name_),
+                        fmt::format("input shape {} has an empty axis", shape_string(input)));
   params_.clear();
   out_ = do_build(input);
   in_ = input;
@@ -207,8 +209,8 @@ std::int64_t Layer::parameter_count() const {
 void Layer::check_input(const Tensor& in) const {
   APTFLOW_ASSERT(built_, fmt::format("layer '{}' used before build()", name_));
   if (in.sample_shape() != in_ || static_cast<std::int64_t>(in.data.size()) != shape_size(in.shape))
-    throw InternalError(fmt::format("layer '{}' ({}): input of sample shape {} where {} was built", name_, kind(),
-                                    shape_string(in.sample_shape()), shape_string(in_)));
+    throw InternalError(fmt::format("layer '{}' ({}): input of sample shape {} where {} was built", name_,
+                                    kind(), shape_string(in.sample_shape()), shape_string(in_)));
 }
 
 // ---------------------------------------------------------------- Conv
@@ -217,7 +219,8 @@ Conv::Conv(std::string name, ConvSpec spec) : Layer(std::move(name)), spec_(std:
   const auto key = layer_key(this->name());
   if (spec_.rank < 1 || spec_.rank > 3) throw ConfigError(key, "convolution rank must be 1, 2 or 3");
   if (spec_.strides.empty()) spec_.strides.assign(static_cast<std::size_t>(spec_.rank), 1);
-  if (static_cast<int>(spec_.kernel.size()) != spec_.rank || static_cast<int>(spec_.strides.size()) != spec_.rank)
+  if (static_cast<int>(spec_.kernel.size()) != spec_.rank ||
+      static_cast<int>(spec_.strides.size()) != spec_.rank)
     throw ConfigError(key, fmt::format("kernel_size and strides need {} entries", spec_.rank));
   for (auto v : spec_.kernel)
     if (v < 1) throw ConfigError(key, "kernel_size entries must be >= 1");
@@ -231,8 +234,9 @@ std::string Conv::kind() const { return fmt::format("Conv{}D", spec_.rank); }
 Shape Conv::do_build(const Shape& input) {
   const int r = spec_.rank;
   if (static_cast<int>(input.size()) != r + 1)
-    throw ConfigError(layer_key(name()), fmt::format("{} needs inputs of rank {} (spatial..., channels), got {}",
-                                                     kind(), r + 1, shape_string(input)));
+    throw ConfigError(layer_key(name()),
+                      fmt::format("{} needs inputs of rank {} (spatial..., channels), got {}", kind(), r + 1,
+                                  shape_string(input)));
   spatial3(input, r, in_sp_);
   channels_ = input.back();
   Shape out;
@@ -240,7 +244,8 @@ Shape Conv::do_build(const Shape& input) {
     const int sa = a - (3 - r);
     k_[a] = sa >= 0 ? spec_.kernel[static_cast<std::size_t>(sa)] : 1;
     s_[a] = sa >= 0 ? spec_.strides[static_cast<std::size_t>(sa)] : 1;
-    axis_geometry(in_sp_[a], k_[a], s_[a], sa >= 0 ? spec_.padding : Padding::valid, name(), out_sp_[a], pad_[a]);
+    axis_geometry(in_sp_[a], k_[a], s_[a], sa >= 0 ? spec_.padding : Padding::valid, name(), out_sp_[a],
+                  pad_[a]);
     if (sa >= 0) out.push_back(out_sp_[a]);
   }
   out.push_back(spec_.filters);
@@ -292,7 +297,8 @@ void Conv::col2im(const float* cols, std::int64_t nb, float* grad_x) const {
               const std::int64_t ih = oh * s_[1] - pad_[1] + bb;
               for (std::int64_t c = 0; c < k_[2]; ++c, src += C) {
                 const std::int64_t iw = ow * s_[2] - pad_[2] + c;
-                if (id < 0 || id >= in_sp_[0] || ih < 0 || ih >= in_sp_[1] || iw < 0 || iw >= in_sp_[2]) continue;
+                if (id < 0 || id >= in_sp_[0] || ih < 0 || ih >= in_sp_[1] || iw < 0 || iw >= in_sp_[2])
+                  continue;
                 float* g = gb + ((id * in_sp_[1] + ih) * in_sp_[2] + iw) * C;
                 for (std::int64_t ch = 0; ch < C; ++ch) g[ch] += src[ch];
               }
@@ -353,8 +359,8 @@ void Conv::backward(const Tensor& in, const Tensor& out, const Tensor& grad_out,
          ctx.backend);
     // dcols (rows x P) = gz K^T
     float* dst = pointwise ? grad_in.sample(b0) : dcols.data();
-    ctx.path = gemm(Transpose::no, Transpose::yes, rows, P, F, 1.0f, gz.data(), F, kernel.value.data(), F, 0.0f,
-                    dst, P, ctx.backend);
+    ctx.path = gemm(Transpose::no, Transpose::yes, rows, P, F, 1.0f, gz.data(), F, kernel.value.data(), F,
+                    0.0f, dst, P, ctx.backend);
     if (!pointwise) col2im(dcols.data(), n, grad_in.sample(b0));
   }
 }
@@ -374,7 +380,8 @@ MaxPool::MaxPool(std::string name, PoolSpec spec) : Layer(std::move(name)), spec
   const auto key = layer_key(this->name());
   if (spec_.rank < 1 || spec_.rank > 3) throw ConfigError(key, "pooling rank must be 1, 2 or 3");
   if (spec_.strides.empty()) spec_.strides = spec_.pool;
-  if (static_cast<int>(spec_.pool.size()) != spec_.rank || static_cast<int>(spec_.strides.size()) != spec_.rank)
+  if (static_cast<int>(spec_.pool.size()) != spec_.rank ||
+      static_cast<int>(spec_.strides.size()) != spec_.rank)
     throw ConfigError(key, fmt::format("pool_size and strides need {} entries", spec_.rank));
   for (auto v : spec_.pool)
     if (v < 1) throw ConfigError(key, "pool_size entries must be >= 1");
@@ -387,8 +394,9 @@ std::string MaxPool::kind() const { return fmt::format("MaxPooling{}D", spec_.ra
 Shape MaxPool::do_build(const Shape& input) {
   const int r = spec_.rank;
   if (static_cast<int>(input.size()) != r + 1)
-    throw ConfigError(layer_key(name()), fmt::format("{} needs inputs of rank {} (spatial..., channels), got {}",
-                                                     kind(), r + 1, shape_string(input)));
+    throw ConfigError(layer_key(name()),
+                      fmt::format("{} needs inputs of rank {} (spatial..., channels), got {}", kind(), r + 1,
+                                  shape_string(input)));
   spatial3(input, r, in_sp_);
   channels_ = input.back();
   Shape out;
@@ -396,7 +404,8 @@ Shape MaxPool::do_build(const Shape& input) {
     const int sa = a - (3 - r);
     k_[a] = sa >= 0 ? spec_.pool[static_cast<std::size_t>(sa)] : 1;
     s_[a] = sa >= 0 ? spec_.strides[static_cast<std::size_t>(sa)] : 1;
-    axis_geometry(in_sp_[a], k_[a], s_[a], sa >= 0 ? spec_.padding : Padding::valid, name(), out_sp_[a], pad_[a]);
+    axis_geometry(in_sp_[a], k_[a], s_[a], sa >= 0 ? spec_.padding : Padding::valid, name(), out_sp_[a],
+                  pad_[a]);
     if (sa >= 0) out.push_back(out_sp_[a]);
   }
   out.push_back(channels_);
@@ -404,7 +413,8 @@ Shape MaxPool::do_build(const Shape& input) {
 }
 
 std::int64_t MaxPool::argmax(const float* x, std::int64_t o, std::int64_t c) const {
-  const std::int64_t ow = o % out_sp_[2], oh = (o / out_sp_[2]) % out_sp_[1], od = o / (out_sp_[2] * out_sp_[1]);
+  const std::int64_t ow = o % out_sp_[2], oh = (o / out_sp_[2]) % out_sp_[1],
+                     od = o / (out_sp_[2] * out_sp_[1]);
   std::int64_t best = -1;
   float top = 0.0f;
   for (std::int64_t a = 0; a < k_[0]; ++a) {
@@ -441,7 +451,8 @@ void MaxPool::forward(const Tensor& in, Tensor& out, RunContext&) const {
   }
 }
 
-void MaxPool::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in, RunContext&) {
+void MaxPool::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in,
+                       RunContext&) {
   check_input(in);
   const std::int64_t batch = in.batch(), npos = out_sp_[0] * out_sp_[1] * out_sp_[2], C = channels_;
   grad_in.reset(in.shape);
@@ -481,8 +492,8 @@ void Dense::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   Shape oshape{in.batch()};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   out.reset(oshape);
-  ctx.path = gemm(Transpose::no, Transpose::no, rows, U, I, 1.0f, in.data.data(), I, param("kernel").value.data(),
-                  U, 0.0f, out.data.data(), U, ctx.backend);
+  ctx.path = gemm(Transpose::no, Transpose::no, rows, U, I, 1.0f, in.data.data(), I,
+                  param("kernel").value.data(), U, 0.0f, out.data.data(), U, ctx.backend);
   if (use_bias_) add_bias(out.data.data(), param("bias").value.data(), rows, U);
   apply_activation(act_, out.data.data(), rows, U);
 }
@@ -495,8 +506,8 @@ void Dense::backward(const Tensor& in, const Tensor& out, const Tensor& grad_out
   activation_backward(act_, out.data.data(), gz.data(), rows, U);
   if (use_bias_) add_column_sums(gz.data(), param("bias").grad.data(), rows, U);
   Param& kernel = param("kernel");
-  gemm(Transpose::yes, Transpose::no, I, U, rows, 1.0f, in.data.data(), I, gz.data(), U, 1.0f, kernel.grad.data(),
-       U, ctx.backend);
+  gemm(Transpose::yes, Transpose::no, I, U, rows, 1.0f, in.data.data(), I, gz.data(), U, 1.0f,
+       kernel.grad.data(), U, ctx.backend);
   grad_in.reset(in.shape);
   ctx.path = gemm(Transpose::no, Transpose::yes, rows, I, U, 1.0f, gz.data(), U, kernel.value.data(), U, 0.0f,
                   grad_in.data.data(), I, ctx.backend);
@@ -559,11 +570,13 @@ void Dropout::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   const float scale = static_cast<float>(1.0 / (1.0 - rate_));
   for (std::int64_t b = 0; b < in.batch(); ++b) {
     float* y = out.sample(b);
-    for (std::int64_t j = 0; j < n; ++j) y[j] = kept(ctx, ctx.first_sample + b, j, n, rate_) ? y[j] * scale : 0.0f;
+    for (std::int64_t j = 0; j < n; ++j)
+      y[j] = kept(ctx, ctx.first_sample + b, j, n, rate_) ? y[j] * scale : 0.0f;
   }
 }
 
-void Dropout::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in, RunContext& ctx) {
+void Dropout::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in,
+                       RunContext& ctx) {
   check_input(in);
   grad_in.shape = in.shape;
   grad_in.data = grad_out.data;
@@ -572,7 +585,8 @@ void Dropout::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, 
   const float scale = static_cast<float>(1.0 / (1.0 - rate_));
   for (std::int64_t b = 0; b < in.batch(); ++b) {
     float* g = grad_in.sample(b);
-    for (std::int64_t j = 0; j < n; ++j) g[j] = kept(ctx, ctx.first_sample + b, j, n, rate_) ? g[j] * scale : 0.0f;
+    for (std::int64_t j = 0; j < n; ++j)
+      g[j] = kept(ctx, ctx.first_sample + b, j, n, rate_) ? g[j] * scale : 0.0f;
   }
 }
 
@@ -586,7 +600,8 @@ void Flatten::forward(const Tensor& in, Tensor& out, RunContext&) const {
   out.data = in.data;
 }
 
-void Flatten::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in, RunContext&) {
+void Flatten::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in,
+                       RunContext&) {
   check_input(in);
   grad_in.shape = in.shape;
   grad_in.data = grad_out.data;
@@ -635,8 +650,9 @@ std::unique_ptr<Layer> make_layer(const nlohmann::json& entry) {
     if (cls == "Dropout") return std::make_unique<Dropout>(name, cfg.at("rate").get<double>());
     if (cls == "Flatten") return std::make_unique<Flatten>(name);
   } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(key, fmt::format("{} layer configuration is incomplete or mistyped ({}); fix the architecture",
-                                       cls, e.what()));
+    throw ConfigError(
+        key, fmt::format("{} layer configuration is incomplete or mistyped ({}); fix the architecture", cls,
+                         e.what()));
   }
   throw ConfigError(key, fmt::format("layer class '{}' is not supported; aptflow runs Conv1D/2D/3D, "
                                      "MaxPooling1D/2D/3D, Dense, Activation, Dropout and Flatten",

@@ -56,8 +56,9 @@ Layer& Model::add(std::unique_ptr<Layer> layer) {
   APTFLOW_ASSERT(layer != nullptr, "Model::add got a null layer");
   for (const auto& l : layers_)
     if (l->name() == layer->name())
-      throw ConfigError(fmt::format("model.layers.{}", layer->name()), "a layer of that name is already in the model; "
-                                                                  "give every layer a unique name");
+      throw ConfigError(fmt::format("model.layers.{}", layer->name()),
+                        "a layer of that name is already in the model; "
+                        "give every layer a unique name");
   if (input_.empty()) throw ConfigError("model.input_shape", "set the input shape before adding layers");
   layer->build(output_shape());
   layers_.push_back(std::move(layer));
@@ -124,7 +125,8 @@ const Tensor& Model::forward(const Tensor& x, const RunContext& ctx) {
 
 Tensor Model::backward(const Tensor& grad_output) {
   APTFLOW_ASSERT(acts_.size() == layers_.size() + 1, "Model::backward needs a forward() first");
-  APTFLOW_ASSERT(grad_output.shape == acts_.back().shape, "Model::backward: gradient shape differs from output");
+  APTFLOW_ASSERT(grad_output.shape == acts_.back().shape,
+                 "Model::backward: gradient shape differs from output");
   Tensor g = grad_output, gi;
   for (std::size_t i = layers_.size(); i-- > 0;) {
     ctx_.layer = static_cast<int>(i);
@@ -155,12 +157,14 @@ std::int64_t Model::parameter_count() const {
 
 nlohmann::json Model::architecture() const {
   nlohmann::json layers = nlohmann::json::array();
-  for (const auto& l : layers_) layers.push_back({{"class", l->kind()}, {"name", l->name()}, {"config", l->config()}});
+  for (const auto& l : layers_)
+    layers.push_back({{"class", l->kind()}, {"name", l->name()}, {"config", l->config()}});
   return {{"input_shape", input_}, {"layers", layers}};
 }
 
 Model Model::from_architecture(const nlohmann::json& arch) {
-  if (!arch.is_object() || !arch.contains("input_shape") || !arch.contains("layers") || !arch["layers"].is_array())
+  if (!arch.is_object() || !arch.contains("input_shape") || !arch.contains("layers") ||
+      !arch["layers"].is_array())
     throw ConfigError("model.architecture", "needs \"input_shape\" and a \"layers\" list");
   Shape input;
   try {
@@ -179,8 +183,10 @@ std::string Model::summary() const {
   s += fmt::format("{:<24} {:<14} {:<20} {:>10}\n", "(input)", "", shape_string(input_), "");
   for (const auto& l : layers_) {
     std::string cls = l->kind();
-    if (auto* c = dynamic_cast<const Conv*>(l.get())) cls = fmt::format("{} {}", cls, to_string(c->spec().activation));
-    if (auto* d = dynamic_cast<const Dense*>(l.get())) cls = fmt::format("{} {}", cls, to_string(d->activation()));
+    if (auto* c = dynamic_cast<const Conv*>(l.get()))
+      cls = fmt::format("{} {}", cls, to_string(c->spec().activation));
+    if (auto* d = dynamic_cast<const Dense*>(l.get()))
+      cls = fmt::format("{} {}", cls, to_string(d->activation()));
     s += fmt::format("{:<24} {:<14} {:<20} {:>10}\n", l->name(), cls, shape_string(l->output_shape()),
                      l->parameter_count());
   }

@@ -21,15 +21,16 @@ json parse_json(const std::string& text, const std::string& file, const std::str
   try {
     return json::parse(text);
   } catch (const json::exception& e) {
-    throw InputError(file, fmt::format("{} is not valid JSON ({}); the file is damaged or not a model", what,
-                                       e.what()));
+    throw InputError(
+        file, fmt::format("{} is not valid JSON ({}); the file is damaged or not a model", what, e.what()));
   }
 }
 
 std::string read_json_string(const h5::File& f, const std::string& path) {
   auto v = h5::read_strings(f, path);
   if (v.size() != 1)
-    throw InputError(f.path(), fmt::format("'{}' must hold exactly one JSON string, it holds {}", path, v.size()));
+    throw InputError(f.path(),
+                     fmt::format("'{}' must hold exactly one JSON string, it holds {}", path, v.size()));
   return v.front();
 }
 
@@ -38,9 +39,10 @@ void load_param(const h5::File& f, const std::string& path, Param& p, const std:
   auto values = h5::read<float>(f, path, &dims);
   Shape shape(dims.begin(), dims.end());
   if (shape != p.shape)
-    throw InputError(f.path(), fmt::format("weights '{}' have shape {} but layer '{}' needs {} for its {}; the "
-                                           "architecture and the weights do not belong together",
-                                           path, shape_string(shape), layer, shape_string(p.shape), p.name));
+    throw InputError(f.path(),
+                     fmt::format("weights '{}' have shape {} but layer '{}' needs {} for its {}; the "
+                                 "architecture and the weights do not belong together",
+                                 path, shape_string(shape), layer, shape_string(p.shape), p.name));
   p.value = std::move(values);
   std::fill(p.grad.begin(), p.grad.end(), 0.0f);
 }
@@ -68,7 +70,8 @@ std::string read_text_attr(hid_t obj, const std::string& name, const std::string
   }
   const std::size_t len = H5Tget_size(ftype);
   std::vector<char> buf(len * static_cast<std::size_t>(n));
-  if (H5Aread(a, mtype, buf.data()) < 0) throw InputError(file, fmt::format("reading attribute '{}' failed", name));
+  if (H5Aread(a, mtype, buf.data()) < 0)
+    throw InputError(file, fmt::format("reading attribute '{}' failed", name));
   return std::string(buf.data(), strnlen(buf.data(), len));
 }
 
@@ -78,10 +81,11 @@ std::string keras_activation(const json& cfg, const std::string& name, const std
   if (!cfg.contains("activation")) return "linear";
   const auto& a = cfg["activation"];
   if (!a.is_string())
-    throw ConfigError(fmt::format("model.layers.{}", name),
-                      fmt::format("{} layer: activation {} is not a plain name; aptflow supports linear, relu, "
-                                  "sigmoid and softmax",
-                                  cls, a.dump()));
+    throw ConfigError(
+        fmt::format("model.layers.{}", name),
+        fmt::format("{} layer: activation {} is not a plain name; aptflow supports linear, relu, "
+                    "sigmoid and softmax",
+                    cls, a.dump()));
   const auto s = a.get<std::string>();
   parse_activation(s, fmt::format("model.layers.{}", name));
   return s;
@@ -98,7 +102,8 @@ void require_channels_last(const json& cfg, const std::string& name, const std::
 // only carry the input shape (InputLayer).
 std::optional<json> translate_keras_layer(const json& layer, const std::string& file) {
   if (!layer.is_object() || !layer.contains("class_name") || !layer.contains("config"))
-    throw InputError(file, "model_config: a layer entry lacks 'class_name' or 'config'; not a Keras model file?");
+    throw InputError(file,
+                     "model_config: a layer entry lacks 'class_name' or 'config'; not a Keras model file?");
   const std::string cls = layer["class_name"].get<std::string>();
   const json& cfg = layer["config"];
   const std::string name = cfg.value("name", std::string("unnamed"));
@@ -110,9 +115,11 @@ std::optional<json> translate_keras_layer(const json& layer, const std::string& 
   if (cls == "Conv1D" || cls == "Conv2D" || cls == "Conv3D") {
     require_channels_last(cfg, name, cls);
     if (cfg.contains("dilation_rate"))
-      for (const auto& d : (cfg["dilation_rate"].is_array() ? cfg["dilation_rate"] : json::array({cfg["dilation_rate"]})))
+      for (const auto& d :
+           (cfg["dilation_rate"].is_array() ? cfg["dilation_rate"] : json::array({cfg["dilation_rate"]})))
         if (d != 1) throw unsupported("dilation_rate other than 1 is not supported");
-    if (cfg.contains("groups") && cfg["groups"] != 1) throw unsupported("grouped convolution is not supported");
+    if (cfg.contains("groups") && cfg["groups"] != 1)
+      throw unsupported("grouped convolution is not supported");
     const std::string padding = cfg.value("padding", std::string("valid"));
     if (padding != "valid" && padding != "same")
       throw unsupported(fmt::format("padding '{}' is not supported (valid or same)", padding));
@@ -167,7 +174,8 @@ std::optional<json> translate_keras_layer(const json& layer, const std::string& 
   if (cls == "ReLU") {
     const bool plain = (!cfg.contains("max_value") || cfg["max_value"].is_null()) &&
                        cfg.value("negative_slope", 0.0) == 0.0 && cfg.value("threshold", 0.0) == 0.0;
-    if (!plain) throw unsupported("only the plain ReLU (no max_value, negative_slope or threshold) is supported");
+    if (!plain)
+      throw unsupported("only the plain ReLU (no max_value, negative_slope or threshold) is supported");
     out["class"] = "Activation";
     out["config"] = {{"activation", "relu"}};
     return out;
@@ -248,12 +256,14 @@ Model load_model(const std::string& path, const KerasImportOptions& keras) {
     return import_keras(path, keras);
   }
   if (!h5::has_attr(root, "format") || h5::read_attr_string(root, "format") != kModelFormat)
-    throw InputError(path, "not a model file: no root attribute format = \"aptflow-model\" and no Keras "
-                           "model_config; pass an aptflow model or a Keras 2.x HDF5 model");
+    throw InputError(path,
+                     "not a model file: no root attribute format = \"aptflow-model\" and no Keras "
+                     "model_config; pass an aptflow model or a Keras 2.x HDF5 model");
   const auto version = h5::read_attr_int(root, "version");
   if (version > kModelFormatVersion)
-    throw InputError(path, fmt::format("model format version {} is newer than this aptflow reads ({}); update aptflow",
-                                       version, kModelFormatVersion));
+    throw InputError(
+        path, fmt::format("model format version {} is newer than this aptflow reads ({}); update aptflow",
+                          version, kModelFormatVersion));
   const auto arch = parse_json(read_json_string(f, "/model/architecture"), path, "/model/architecture");
   Model m;
   try {
@@ -263,12 +273,14 @@ Model load_model(const std::string& path, const KerasImportOptions& keras) {
   }
   for (std::size_t i = 0; i < m.size(); ++i) {
     Layer& l = m.layer(i);
-    for (Param& p : l.params()) load_param(f, fmt::format("/model/weights/{}/{}", l.name(), p.name), p, l.name());
+    for (Param& p : l.params())
+      load_param(f, fmt::format("/model/weights/{}/{}", l.name(), p.name), p, l.name());
   }
   if (h5::has_attr(root, "class_names")) m.class_names = h5::read_attr_strings(root, "class_names");
   if (h5::exists(f, "/model/features")) {
     try {
-      m.features = ModelFeatures::from_json(parse_json(read_json_string(f, "/model/features"), path, "/model/features"));
+      m.features = ModelFeatures::from_json(
+          parse_json(read_json_string(f, "/model/features"), path, "/model/features"));
     } catch (const ConfigError& e) {
       throw InputError(path, fmt::format("/model/features: {}", e.what()));
     }
@@ -285,13 +297,15 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
   auto f = h5::File::open(path);
   auto root = h5::open_object(f, "/");
   if (!h5::has_attr(root, "model_config"))
-    throw InputError(path, "no root attribute 'model_config': not a Keras HDF5 model (saved with model.save?)");
+    throw InputError(path,
+                     "no root attribute 'model_config': not a Keras HDF5 model (saved with model.save?)");
   const json config = parse_json(read_text_attr(root, "model_config", path), path, "attribute model_config");
   const std::string cls = config.value("class_name", std::string());
   if (cls != "Sequential")
-    throw InputError(path, fmt::format("Keras model class '{}': aptflow imports Sequential models only; rebuild "
-                                       "the network as a keras.Sequential",
-                                       cls));
+    throw InputError(path,
+                     fmt::format("Keras model class '{}': aptflow imports Sequential models only; rebuild "
+                                 "the network as a keras.Sequential",
+                                 cls));
   json layers;
   if (config.contains("config") && config["config"].is_array())
     layers = config["config"];  // Keras < 2.2.3: the layer list itself
@@ -299,7 +313,8 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
     layers = config["config"]["layers"];
   else
     throw InputError(path, "model_config has no layer list");
-  if (!layers.is_array() || layers.empty()) throw InputError(path, "model_config: the Sequential model has no layers");
+  if (!layers.is_array() || layers.empty())
+    throw InputError(path, "model_config: the Sequential model has no layers");
 
   Shape input;
   std::vector<json> entries;
@@ -315,8 +330,9 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
     }
   }
   if (input.empty())
-    throw InputError(path, "model_config: no batch_input_shape on the first layer (or an incomplete one); aptflow "
-                           "needs a fixed input shape");
+    throw InputError(path,
+                     "model_config: no batch_input_shape on the first layer (or an incomplete one); aptflow "
+                     "needs a fixed input shape");
   json arch = {{"input_shape", input}, {"layers", entries}};
   Model m;
   try {
@@ -343,19 +359,22 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
       std::size_t k = 0;
       while (k < l.params().size() && l.params()[k].name != pname) ++k;
       if (k == l.params().size())
-        throw InputError(path, fmt::format("layer '{}' ({}): weight '{}' has no counterpart in aptflow's {} layer",
-                                           l.name(), l.kind(), wn, l.kind()));
+        throw InputError(path,
+                         fmt::format("layer '{}' ({}): weight '{}' has no counterpart in aptflow's {} layer",
+                                     l.name(), l.kind(), wn, l.kind()));
       const std::string dpath = fmt::format("{}/{}", group, wn);
       if (!h5::exists(f, dpath))
-        throw InputError(path, fmt::format("layer '{}': weights '{}' are missing; was the model saved with its "
-                                           "weights (model.save)?",
-                                           l.name(), dpath));
+        throw InputError(path,
+                         fmt::format("layer '{}': weights '{}' are missing; was the model saved with its "
+                                     "weights (model.save)?",
+                                     l.name(), dpath));
       load_param(f, dpath, l.params()[k], l.name());
       loaded[k] = true;
     }
     for (std::size_t k = 0; k < loaded.size(); ++k)
       if (!loaded[k])
-        throw InputError(path, fmt::format("layer '{}': no '{}' weights in the file", l.name(), l.params()[k].name));
+        throw InputError(
+            path, fmt::format("layer '{}': no '{}' weights in the file", l.name(), l.params()[k].name));
   }
 
   const std::int64_t outputs = shape_size(m.output_shape());

@@ -36,8 +36,8 @@ std::vector<std::string> children(hid_t file, const std::string& group) {
 std::string resolve_preprocessing(const ModelFeatures& f, const std::string& override_mode) {
   if (!override_mode.empty()) {
     if (override_mode != "none" && override_mode != "minmax_only" && override_mode != "experimental")
-      throw ConfigError("predict.preprocess", fmt::format("'{}' is not one of none, minmax_only, experimental",
-                                                          override_mode));
+      throw ConfigError("predict.preprocess",
+                        fmt::format("'{}' is not one of none, minmax_only, experimental", override_mode));
     return override_mode;
   }
   if (f.normalisation == "none") return "none";
@@ -45,8 +45,8 @@ std::string resolve_preprocessing(const ModelFeatures& f, const std::string& ove
 }
 
 // Preprocess the rows (samples x bins) of one channel in place.
-void preprocess_rows(std::vector<float>& values, std::int64_t samples, std::int64_t bins, const std::string& mode,
-                     const std::string& variant, std::int64_t rank) {
+void preprocess_rows(std::vector<float>& values, std::int64_t samples, std::int64_t bins,
+                     const std::string& mode, const std::string& variant, std::int64_t rank) {
   if (mode == "none" || samples == 0) return;
   sdm::CurveRows rows(values.data(), static_cast<std::size_t>(samples), static_cast<std::size_t>(bins));
   if (mode == "minmax_only") {
@@ -54,8 +54,9 @@ void preprocess_rows(std::vector<float>& values, std::int64_t samples, std::int6
     return;
   }
   if (rank != 1)
-    throw ConfigError("predict.preprocess", "the experimental preprocessing (smoothing, background) applies to 1D "
-                                            "z-SDM curves only; use minmax_only");
+    throw ConfigError("predict.preprocess",
+                      "the experimental preprocessing (smoothing, background) applies to 1D "
+                      "z-SDM curves only; use minmax_only");
   const auto v = variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
   sdm::preprocess(rows, sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental));
 }
@@ -70,7 +71,8 @@ std::map<std::string, std::vector<std::string>> list_features(const std::string&
   return out;
 }
 
-Tensor load_inputs(const std::string& path, const Model& model, const PredictOptions& options, Prediction& info) {
+Tensor load_inputs(const std::string& path, const Model& model, const PredictOptions& options,
+                   Prediction& info) {
   const auto present = list_features(path);
   if (present.empty())
     throw InputError(path, "no 'features' group: not a feature or library file (features/<kind>/<A>-<B>)");
@@ -82,19 +84,22 @@ Tensor load_inputs(const std::string& path, const Model& model, const PredictOpt
     else if (present.size() == 1)
       kind = present.begin()->first;
     else
-      throw InputError(path, fmt::format("the model needs features/{} which is absent; choose one of the kinds "
-                                         "present with --kind",
-                                         model.features.kind));
+      throw InputError(path,
+                       fmt::format("the model needs features/{} which is absent; choose one of the kinds "
+                                   "present with --kind",
+                                   model.features.kind));
   }
   if (!present.count(kind))
-    throw InputError(path, fmt::format("no features/{} group in the file; pass --kind with a kind it holds", kind));
+    throw InputError(path,
+                     fmt::format("no features/{} group in the file; pass --kind with a kind it holds", kind));
   const auto& available = present.at(kind);
   std::vector<std::string> pairs = options.pairs.empty() ? model.features.pairs : options.pairs;
   if (pairs.empty()) {
     if (available.size() != 1)
-      throw InputError(path, fmt::format("the model names no species pairs and features/{} holds {} ({}); choose "
-                                         "them with --pair",
-                                         kind, available.size(), fmt::join(available, ", ")));
+      throw InputError(path,
+                       fmt::format("the model names no species pairs and features/{} holds {} ({}); choose "
+                                   "them with --pair",
+                                   kind, available.size(), fmt::join(available, ", ")));
     pairs = available;
   }
   const Shape& in = model.input_shape();
@@ -106,8 +111,9 @@ Tensor load_inputs(const std::string& path, const Model& model, const PredictOpt
   } else if (channels == 1) {
     bins = in;
   } else {
-    throw InputError(path, fmt::format("{} species pairs ({}) do not fit the model input shape {} (channels last)",
-                                       channels, fmt::join(pairs, ", "), shape_string(in)));
+    throw InputError(path,
+                     fmt::format("{} species pairs ({}) do not fit the model input shape {} (channels last)",
+                                 channels, fmt::join(pairs, ", "), shape_string(in)));
   }
   const std::int64_t nbins = shape_size(bins);
   const std::string mode = resolve_preprocessing(model.features, options.preprocessing);
@@ -118,26 +124,30 @@ Tensor load_inputs(const std::string& path, const Model& model, const PredictOpt
   for (std::int64_t c = 0; c < channels; ++c) {
     const std::string dpath = fmt::format("/features/{}/{}", kind, pairs[static_cast<std::size_t>(c)]);
     if (!h5::exists(f, dpath))
-      throw InputError(path, fmt::format("dataset '{}' is missing (features/{} holds {}); compute the features for "
-                                         "that pair or choose --pair",
-                                         dpath, kind, fmt::join(available, ", ")));
+      throw InputError(path,
+                       fmt::format("dataset '{}' is missing (features/{} holds {}); compute the features for "
+                                   "that pair or choose --pair",
+                                   dpath, kind, fmt::join(available, ", ")));
     std::vector<hsize_t> dims;
     auto values = h5::read<float>(f, dpath, &dims);
     Shape ds(dims.begin(), dims.end());
     if (ds.empty() || Shape(ds.begin() + 1, ds.end()) != bins)
-      throw InputError(path, fmt::format("dataset '{}' has shape {} but the model needs (samples, {}) per channel",
-                                         dpath, shape_string(ds), fmt::join(bins, ", ")));
+      throw InputError(
+          path, fmt::format("dataset '{}' has shape {} but the model needs (samples, {}) per channel", dpath,
+                            shape_string(ds), fmt::join(bins, ", ")));
     if (samples < 0) {
       samples = ds[0];
       Shape xs{samples};
       xs.insert(xs.end(), in.begin(), in.end());
       x = Tensor(xs);
     } else if (ds[0] != samples) {
-      throw InputError(path, fmt::format("dataset '{}' has {} samples, the first channel {}: the channels of one "
-                                         "file must have the same rows",
-                                         dpath, ds[0], samples));
+      throw InputError(path,
+                       fmt::format("dataset '{}' has {} samples, the first channel {}: the channels of one "
+                                   "file must have the same rows",
+                                   dpath, ds[0], samples));
     }
-    preprocess_rows(values, samples, nbins, mode, model.features.variant, static_cast<std::int64_t>(bins.size()));
+    preprocess_rows(values, samples, nbins, mode, model.features.variant,
+                    static_cast<std::int64_t>(bins.size()));
     for (std::int64_t s = 0; s < samples; ++s)
       for (std::int64_t k = 0; k < nbins; ++k) x.data[(s * nbins + k) * channels + c] = values[s * nbins + k];
   }
@@ -152,12 +162,12 @@ Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inpu
   const Model& first = models.front();
   for (const auto& m : models) {
     if (m.input_shape() != first.input_shape() || m.output_shape() != first.output_shape())
-      throw ConfigError("predict.model",
-                        fmt::format("ensemble members differ: '{}' has input {} / output {}, '{}' {} / {}; combine "
-                                    "only models of one architecture family",
-                                    first.source, shape_string(first.input_shape()),
-                                    shape_string(first.output_shape()), m.source, shape_string(m.input_shape()),
-                                    shape_string(m.output_shape())));
+      throw ConfigError(
+          "predict.model",
+          fmt::format("ensemble members differ: '{}' has input {} / output {}, '{}' {} / {}; combine "
+                      "only models of one architecture family",
+                      first.source, shape_string(first.input_shape()), shape_string(first.output_shape()),
+                      m.source, shape_string(m.input_shape()), shape_string(m.output_shape())));
   }
   if (inputs.sample_shape() != first.input_shape())
     throw InternalError("predict_ensemble: inputs do not match the model input shape");
@@ -206,7 +216,8 @@ Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inpu
   return p;
 }
 
-Prediction predict_file(const std::vector<Model>& models, const std::string& path, const PredictOptions& options) {
+Prediction predict_file(const std::vector<Model>& models, const std::string& path,
+                        const PredictOptions& options) {
   if (models.empty()) throw ConfigError("predict.model", "no model given; pass at least one --model");
   Prediction info;
   const Tensor x = load_inputs(path, models.front(), options, info);
@@ -261,7 +272,8 @@ std::string prediction_text(const Prediction& p) {
   s += "predicted class counts:\n";
   for (std::size_t k = 0; k < p.counts.size(); ++k) {
     const std::string name = p.outputs == 1 ? std::to_string(k) : p.class_names[k];
-    const double frac = p.samples > p.empty ? 100.0 * p.counts[k] / static_cast<double>(p.samples - p.empty) : 0.0;
+    const double frac =
+        p.samples > p.empty ? 100.0 * p.counts[k] / static_cast<double>(p.samples - p.empty) : 0.0;
     s += fmt::format("  {:<16} {:>10}  ({:.1f} %)\n", name, p.counts[k], frac);
   }
   const std::int64_t valid = p.samples - p.empty;

@@ -172,7 +172,8 @@ class MaxPool final : public Layer {
 // per-sample axes (if any) are batched as in Keras.
 class Dense final : public Layer {
  public:
-  Dense(std::string name, std::int64_t units, Activation activation = Activation::linear, bool use_bias = true);
+  Dense(std::string name, std::int64_t units, Activation activation = Activation::linear,
+        bool use_bias = true);
   std::string kind() const override { return "Dense"; }
   std::int64_t units() const { return units_; }
   Activation activation() const { return act_; }

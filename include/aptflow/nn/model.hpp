@@ -25,9 +25,9 @@ namespace aptflow::nn {
 // What a model needs as input, so that `aptflow predict` can build it from a
 // feature file (features/<kind>/<A>-<B>, one dataset per pair = channel).
 struct ModelFeatures {
-  std::string kind = "z";          // z | zx | 3d | occupancy
-  std::vector<std::string> pairs;  // species pairs "A-B", in channel order (empty: unknown)
-  Shape bins;                      // per-channel shape, e.g. {93} (empty: from the input shape)
+  std::string kind = "z";                     // z | zx | 3d | occupancy
+  std::vector<std::string> pairs;             // species pairs "A-B", in channel order (empty: unknown)
+  Shape bins;                                 // per-channel shape, e.g. {93} (empty: from the input shape)
   std::string normalisation = "minmax";       // minmax | none: per curve (row), NaN-preserving
   std::string preprocessing = "minmax_only";  // minmax_only | experimental (method.md section 3)
   std::string variant = "cocrni";             // feal | cocrni: window variant and background L:U

@@ -34,7 +34,7 @@ bool is_keras_file(const std::string& path);
 
 // What a Keras file does not say.
 struct KerasImportOptions {
-  std::vector<std::string> class_names;  // empty: "class_<i>"
+  std::vector<std::string> class_names;   // empty: "class_<i>"
   std::optional<ModelFeatures> features;  // empty: kind z, no pairs, bins from the input shape
 };
 

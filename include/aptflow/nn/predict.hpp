@@ -47,10 +47,12 @@ struct Prediction {
 // Read and stack the channels, apply the preprocessing, check the shape
 // against `model`: (samples, input_shape...). Records what it used in `info`.
 // InputError naming the file and dataset for a missing or mis-shaped dataset.
-Tensor load_inputs(const std::string& path, const Model& model, const PredictOptions& options, Prediction& info);
+Tensor load_inputs(const std::string& path, const Model& model, const PredictOptions& options,
+                   Prediction& info);
 
 // Mean class probabilities of the models on the rows of `inputs`.
-Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inputs, std::int64_t chunk = 1024);
+Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inputs,
+                            std::int64_t chunk = 1024);
 
 // load_inputs + predict_ensemble.
 Prediction predict_file(const std::vector<Model>& models, const std::string& path,
