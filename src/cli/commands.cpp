@@ -14,6 +14,8 @@ void register_all(CLI::App& app) {
   register_synth(app);
   register_sdm(app);
   register_voxelize(app);
+  register_model(app);
+  register_predict(app);
 }
 
 }  // namespace aptflow::cli

@@ -13,5 +13,7 @@ void register_inspect(CLI::App& app);
 void register_synth(CLI::App& app);  // synth library | specimen
 void register_sdm(CLI::App& app);
 void register_voxelize(CLI::App& app);
+void register_model(CLI::App& app);
+void register_predict(CLI::App& app);
 
 }  // namespace aptflow::cli

@@ -1,0 +1,286 @@
+// Prediction on feature files; see include/aptflow/nn/predict.hpp.
+#include "aptflow/nn/predict.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "aptflow/core/error.hpp"
+#include "aptflow/io/h5.hpp"
+#include "aptflow/sdm/preprocess.hpp"
+
+namespace aptflow::nn {
+
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+
+std::vector<std::string> children(hid_t file, const std::string& group) {
+  std::vector<std::string> names;
+  h5::Handle g(H5Gopen2(file, group.c_str(), H5P_DEFAULT));
+  if (!g.valid()) return names;
+  H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string resolve_preprocessing(const ModelFeatures& f, const std::string& override_mode) {
+  if (!override_mode.empty()) {
+    if (override_mode != "none" && override_mode != "minmax_only" && override_mode != "experimental")
+      throw ConfigError("predict.preprocess",
+                        fmt::format("'{}' is not one of none, minmax_only, experimental", override_mode));
+    return override_mode;
+  }
+  if (f.normalisation == "none") return "none";
+  return f.preprocessing;
+}
+
+// Preprocess the rows (samples x bins) of one channel in place.
+void preprocess_rows(std::vector<float>& values, std::int64_t samples, std::int64_t bins,
+                     const std::string& mode, const std::string& variant, std::int64_t rank) {
+  if (mode == "none" || samples == 0) return;
+  sdm::CurveRows rows(values.data(), static_cast<std::size_t>(samples), static_cast<std::size_t>(bins));
+  if (mode == "minmax_only") {
+    sdm::minmax_normalise(rows, sdm::ConstantCurve::nan);
+    return;
+  }
+  if (rank != 1)
+    throw ConfigError("predict.preprocess",
+                      "the experimental preprocessing (smoothing, background) applies to 1D "
+                      "z-SDM curves only; use minmax_only");
+  const auto v = variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
+  sdm::preprocess(rows, sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental));
+}
+
+}  // namespace
+
+std::map<std::string, std::vector<std::string>> list_features(const std::string& path) {
+  auto f = h5::File::open(path);
+  std::map<std::string, std::vector<std::string>> out;
+  if (!h5::exists(f, "/features")) return out;
+  for (const auto& kind : children(f, "/features")) out[kind] = children(f, "/features/" + kind);
+  return out;
+}
+
+Tensor load_inputs(const std::string& path, const Model& model, const PredictOptions& options,
+                   Prediction& info) {
+  const auto present = list_features(path);
+  if (present.empty())
+    throw InputError(path, "no 'features' group: not a feature or library file (features/<kind>/<A>-<B>)");
+  // kind: option, else the model's when present in the file, else the only one
+  std::string kind = options.kind;
+  if (kind.empty()) {
+    if (present.count(model.features.kind))
+      kind = model.features.kind;
+    else if (present.size() == 1)
+      kind = present.begin()->first;
+    else
+      throw InputError(path,
+                       fmt::format("the model needs features/{} which is absent; choose one of the kinds "
+                                   "present with --kind",
+                                   model.features.kind));
+  }
+  if (!present.count(kind))
+    throw InputError(path,
+                     fmt::format("no features/{} group in the file; pass --kind with a kind it holds", kind));
+  const auto& available = present.at(kind);
+  std::vector<std::string> pairs = options.pairs.empty() ? model.features.pairs : options.pairs;
+  if (pairs.empty()) {
+    if (available.size() != 1)
+      throw InputError(path,
+                       fmt::format("the model names no species pairs and features/{} holds {} ({}); choose "
+                                   "them with --pair",
+                                   kind, available.size(), fmt::join(available, ", ")));
+    pairs = available;
+  }
+  const Shape& in = model.input_shape();
+  const auto channels = static_cast<std::int64_t>(pairs.size());
+  // The model's input is (bins..., channels), or just (bins...) for one channel without a channel axis.
+  Shape bins;
+  if (in.size() >= 2 && in.back() == channels) {
+    bins.assign(in.begin(), in.end() - 1);
+  } else if (channels == 1) {
+    bins = in;
+  } else {
+    throw InputError(path,
+                     fmt::format("{} species pairs ({}) do not fit the model input shape {} (channels last)",
+                                 channels, fmt::join(pairs, ", "), shape_string(in)));
+  }
+  const std::int64_t nbins = shape_size(bins);
+  const std::string mode = resolve_preprocessing(model.features, options.preprocessing);
+
+  auto f = h5::File::open(path);
+  std::int64_t samples = -1;
+  Tensor x;
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const std::string dpath = fmt::format("/features/{}/{}", kind, pairs[static_cast<std::size_t>(c)]);
+    if (!h5::exists(f, dpath))
+      throw InputError(path,
+                       fmt::format("dataset '{}' is missing (features/{} holds {}); compute the features for "
+                                   "that pair or choose --pair",
+                                   dpath, kind, fmt::join(available, ", ")));
+    std::vector<hsize_t> dims;
+    auto values = h5::read<float>(f, dpath, &dims);
+    Shape ds(dims.begin(), dims.end());
+    if (ds.empty() || Shape(ds.begin() + 1, ds.end()) != bins)
+      throw InputError(
+          path, fmt::format("dataset '{}' has shape {} but the model needs (samples, {}) per channel", dpath,
+                            shape_string(ds), fmt::join(bins, ", ")));
+    if (samples < 0) {
+      samples = ds[0];
+      Shape xs{samples};
+      xs.insert(xs.end(), in.begin(), in.end());
+      x = Tensor(xs);
+    } else if (ds[0] != samples) {
+      throw InputError(path,
+                       fmt::format("dataset '{}' has {} samples, the first channel {}: the channels of one "
+                                   "file must have the same rows",
+                                   dpath, ds[0], samples));
+    }
+    preprocess_rows(values, samples, nbins, mode, model.features.variant,
+                    static_cast<std::int64_t>(bins.size()));
+    for (std::int64_t s = 0; s < samples; ++s)
+      for (std::int64_t k = 0; k < nbins; ++k) x.data[(s * nbins + k) * channels + c] = values[s * nbins + k];
+  }
+  info.kind = kind;
+  info.pairs = pairs;
+  info.preprocessing = mode;
+  return x;
+}
+
+Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inputs, std::int64_t chunk) {
+  if (models.empty()) throw ConfigError("predict.model", "no model given; pass at least one --model");
+  const Model& first = models.front();
+  for (const auto& m : models) {
+    if (m.input_shape() != first.input_shape() || m.output_shape() != first.output_shape())
+      throw ConfigError(
+          "predict.model",
+          fmt::format("ensemble members differ: '{}' has input {} / output {}, '{}' {} / {}; combine "
+                      "only models of one architecture family",
+                      first.source, shape_string(first.input_shape()), shape_string(first.output_shape()),
+                      m.source, shape_string(m.input_shape()), shape_string(m.output_shape())));
+  }
+  if (inputs.sample_shape() != first.input_shape())
+    throw InternalError("predict_ensemble: inputs do not match the model input shape");
+  Prediction p;
+  p.class_names = first.output_names();
+  p.samples = inputs.batch();
+  p.outputs = shape_size(first.output_shape());
+  const std::int64_t in_size = inputs.sample_size(), K = p.outputs;
+  // Rows with a NaN never enter the network.
+  std::vector<std::int64_t> valid;
+  for (std::int64_t s = 0; s < p.samples; ++s) {
+    const float* row = inputs.sample(s);
+    bool ok = true;
+    for (std::int64_t j = 0; j < in_size && ok; ++j) ok = !std::isnan(row[j]) && !std::isinf(row[j]);
+    if (ok) valid.push_back(s);
+  }
+  p.empty = p.samples - static_cast<std::int64_t>(valid.size());
+  std::vector<float> packed(valid.size() * static_cast<std::size_t>(in_size));
+  for (std::size_t i = 0; i < valid.size(); ++i)
+    std::copy(inputs.sample(valid[i]), inputs.sample(valid[i]) + in_size, packed.begin() + i * in_size);
+  std::vector<double> sum(valid.size() * static_cast<std::size_t>(K), 0.0);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& m : models) {
+    const Tensor y = m.predict(packed.data(), static_cast<std::int64_t>(valid.size()), chunk);
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += y.data[i];
+    if (m.gemm_path()) p.path = m.gemm_path();
+  }
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  p.probabilities.assign(static_cast<std::size_t>(p.samples * K), kNaN);
+  p.predicted.assign(static_cast<std::size_t>(p.samples), -1);
+  p.counts.assign(static_cast<std::size_t>(K == 1 ? 2 : K), 0);
+  const double inv = 1.0 / static_cast<double>(models.size());
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    float* row = p.probabilities.data() + valid[i] * K;
+    for (std::int64_t k = 0; k < K; ++k) row[k] = static_cast<float>(sum[i * K + k] * inv);
+    std::int32_t best = 0;
+    if (K == 1) {
+      best = row[0] >= 0.5f ? 1 : 0;
+    } else {
+      for (std::int64_t k = 1; k < K; ++k)
+        if (row[k] > row[best]) best = static_cast<std::int32_t>(k);
+    }
+    p.predicted[static_cast<std::size_t>(valid[i])] = best;
+    ++p.counts[static_cast<std::size_t>(best)];
+  }
+  return p;
+}
+
+Prediction predict_file(const std::vector<Model>& models, const std::string& path,
+                        const PredictOptions& options) {
+  if (models.empty()) throw ConfigError("predict.model", "no model given; pass at least one --model");
+  Prediction info;
+  const Tensor x = load_inputs(path, models.front(), options, info);
+  Prediction p = predict_ensemble(models, x, options.chunk);
+  p.kind = info.kind;
+  p.pairs = info.pairs;
+  p.preprocessing = info.preprocessing;
+  return p;
+}
+
+void write_prediction(const Prediction& p, const std::string& path) {
+  auto f = h5::File::create(path);
+  h5::write<float>(f, "/probabilities", p.probabilities,
+                   {static_cast<hsize_t>(p.samples), static_cast<hsize_t>(p.outputs)});
+  h5::write<std::int32_t>(f, "/predicted", p.predicted, {static_cast<hsize_t>(p.samples)});
+  auto root = h5::open_object(f, "/");
+  h5::write_attr(root, "class_names", p.class_names);
+  h5::write_attr(root, "kind", p.kind);
+  h5::write_attr(root, "pairs", p.pairs);
+  h5::write_attr(root, "preprocessing", p.preprocessing);
+}
+
+std::string prediction_json(const Prediction& p) {
+  nlohmann::json probs = nlohmann::json::array();
+  for (std::int64_t s = 0; s < p.samples; ++s) {
+    nlohmann::json row = nlohmann::json::array();
+    for (std::int64_t k = 0; k < p.outputs; ++k) {
+      const float v = p.probabilities[static_cast<std::size_t>(s * p.outputs + k)];
+      if (std::isnan(v))
+        row.push_back(nullptr);
+      else
+        row.push_back(v);
+    }
+    probs.push_back(std::move(row));
+  }
+  nlohmann::json j = {{"class_names", p.class_names},
+                      {"probabilities", probs},
+                      {"predicted", p.predicted},
+                      {"counts", p.counts},
+                      {"samples", p.samples},
+                      {"empty", p.empty},
+                      {"kind", p.kind},
+                      {"pairs", p.pairs},
+                      {"preprocessing", p.preprocessing},
+                      {"gemm_path", p.path ? std::string(gemm_path_name(*p.path)) : std::string()}};
+  return j.dump();
+}
+
+std::string prediction_text(const Prediction& p) {
+  std::string s = fmt::format("samples: {} (empty, NaN: {})\nfeatures: {} {} (preprocessing {})\n", p.samples,
+                              p.empty, p.kind, fmt::join(p.pairs, ","), p.preprocessing);
+  s += "predicted class counts:\n";
+  for (std::size_t k = 0; k < p.counts.size(); ++k) {
+    const std::string name = p.outputs == 1 ? std::to_string(k) : p.class_names[k];
+    const double frac =
+        p.samples > p.empty ? 100.0 * p.counts[k] / static_cast<double>(p.samples - p.empty) : 0.0;
+    s += fmt::format("  {:<16} {:>10}  ({:.1f} %)\n", name, p.counts[k], frac);
+  }
+  const std::int64_t valid = p.samples - p.empty;
+  s += fmt::format("network: {:.3f} s{}, GEMM {}\n", p.seconds,
+                   p.seconds > 0 && valid > 0 ? fmt::format(" ({:.0f} samples/s)", valid / p.seconds) : "",
+                   p.path ? gemm_path_name(*p.path) : "none");
+  return s;
+}
+
+}  // namespace aptflow::nn
