@@ -32,24 +32,47 @@ struct DeviceRangeTable {
   Kokkos::View<const Species*, MemorySpace> species;
   int num_types = 0;  // species ids run 1..num_types
 
+  // Acceleration: uniform buckets over [lo(0), hi(n-1)). A bucket that no
+  // range edge touches (with a safety margin far above rounding) stores its
+  // species directly (kPure | species); the others store the index of a range
+  // at or before every m/q of the bucket, from which a short forward scan
+  // finds the answer. Results are exactly those of the binary search.
+  static constexpr std::uint32_t kPure = 0x80000000u;
+  Kokkos::View<const std::uint32_t*, MemorySpace> bucket;
+  double base = 0, top = 0, inv_width = 0;
+
   KOKKOS_INLINE_FUNCTION std::int64_t size() const { return static_cast<std::int64_t>(lo.extent(0)); }
 
   // Species of one m/q value (0 when unranged). Usable inside kernels.
   KOKKOS_INLINE_FUNCTION Species lookup(float mq) const {
     const double m = static_cast<double>(mq);
+    if (m != m) return 0;                   // NaN (a quiet comparison: raises no FE_INVALID)
+    if (!(m >= base && m < top)) return 0;  // below the first or above the last range
+    const auto nb = static_cast<std::int64_t>(bucket.extent(0));
+    std::int64_t b = static_cast<std::int64_t>((m - base) * inv_width);
+    b = b < 0 ? 0 : (b >= nb ? nb - 1 : b);
+    const std::uint32_t e = bucket(b);
+    if (e & kPure) return static_cast<Species>(e & 0xffffu);
+    std::int64_t i = e;
+    const std::int64_t n = size();
+    while (i + 1 < n && lo(i + 1) <= m) ++i;
+    if (!(lo(i) <= m)) return 0;
+    return m < hi(i) ? species(i) : Species(0);
+  }
+
+  // The plain binary search (reference for the buckets; also used to build them).
+  KOKKOS_INLINE_FUNCTION Species lookup_search(double m) const {
     if (m != m) return 0;  // NaN (a quiet comparison: raises no FE_INVALID)
-    // Branch-free binary search for the last range with lo <= m (conditional
-    // moves instead of unpredictable branches: random m/q).
     std::int64_t n = size();
     if (n == 0) return 0;
-    std::int64_t base = 0;
+    std::int64_t base_i = 0;
     while (n > 1) {
       const std::int64_t half = n / 2;
-      base = lo(base + half) <= m ? base + half : base;
+      base_i = lo(base_i + half) <= m ? base_i + half : base_i;
       n -= half;
     }
-    if (!(lo(base) <= m)) return 0;  // below the first range
-    return m < hi(base) ? species(base) : Species(0);
+    if (!(lo(base_i) <= m)) return 0;  // below the first range
+    return m < hi(base_i) ? species(base_i) : Species(0);
   }
 };
 
@@ -81,6 +104,49 @@ DeviceRangeTable<MemorySpace> make_device_range_table(const RangeTable& table) {
   d.hi = hi;
   d.species = sp;
   d.num_types = static_cast<int>(table.ion_types.size());
+
+  // Buckets, built on the host from the host copies.
+  std::size_t nb = 1;
+  if (n > 0) {
+    d.base = lo_h(0);
+    d.top = hi_h(n - 1);
+    nb = std::min<std::size_t>(std::size_t{1} << 16, std::max<std::size_t>(64, 16 * n));
+    d.inv_width = static_cast<double>(nb) / (d.top - d.base);
+  }
+  Kokkos::View<std::uint32_t*, MemorySpace> buckets(
+      Kokkos::view_alloc("aptflow::ranging::buckets", Kokkos::WithoutInitializing), nb);
+  auto b_h = Kokkos::create_mirror_view(buckets);
+  if (n > 0) {
+    DeviceRangeTable<Kokkos::HostSpace> hs;
+    hs.lo = lo_h;
+    hs.hi = hi_h;
+    hs.species = sp_h;
+    const double width = (d.top - d.base) / static_cast<double>(nb);
+    const double margin = width * 1e-3;
+    std::size_t edge = 0;  // edges (lo and hi of every range) sorted: lo_0 < hi_0 <= lo_1 < ...
+    std::vector<double> edges;
+    for (std::size_t i = 0; i < n; ++i) {
+      edges.push_back(lo_h(i));
+      edges.push_back(hi_h(i));
+    }
+    std::size_t first = 0;  // last range with lo <= bucket start - margin (or 0)
+    for (std::size_t b = 0; b < nb; ++b) {
+      const double b_lo = d.base + static_cast<double>(b) * width - margin;
+      const double b_hi = d.base + static_cast<double>(b + 1) * width + margin;
+      while (edge < edges.size() && edges[edge] < b_lo) ++edge;
+      const bool pure = edge >= edges.size() || edges[edge] > b_hi;
+      while (first + 1 < n && lo_h(first + 1) <= b_lo) ++first;
+      if (pure) {
+        b_h(b) = DeviceRangeTable<MemorySpace>::kPure | hs.lookup_search(0.5 * (b_lo + b_hi));
+      } else {
+        b_h(b) = static_cast<std::uint32_t>(first);
+      }
+    }
+  } else {
+    b_h(0) = DeviceRangeTable<MemorySpace>::kPure;
+  }
+  Kokkos::deep_copy(buckets, b_h);
+  d.bucket = buckets;
   return d;
 }
 
@@ -113,6 +179,22 @@ std::vector<std::int64_t> count_species(const ExecSpace& exec, const IonCloud<Cl
   APTFLOW_ASSERT(num_types >= 0 && num_types <= 65534, "count_species: num_types out of range");
   // Bins 0..num_types, plus one for ids out of range.
   const int nbins = num_types + 2;
+#ifdef KOKKOS_ENABLE_SERIAL
+  if constexpr (std::is_same_v<ExecSpace, Kokkos::Serial>) {
+    // One host thread: a plain histogram beats a ScatterView here (hot in inspect).
+    std::vector<std::int64_t> h(static_cast<std::size_t>(nbins), 0);
+    const Species* sp = cloud.species.data();
+    const std::int64_t n = cloud.size();
+    for (std::int64_t i = 0; i < n; ++i) ++h[sp[i] <= num_types ? sp[i] : num_types + 1];
+    if (h[static_cast<std::size_t>(num_types + 1)] != 0)
+      throw InternalError(
+          "count_species: " + std::to_string(h[static_cast<std::size_t>(num_types + 1)]) +
+          " ions have a species id above " + std::to_string(num_types) +
+          ": the cloud was ranged with a different range table (this is a bug in the caller)");
+    h.pop_back();
+    return h;
+  }
+#endif
   Kokkos::View<std::int64_t*, typename ExecSpace::memory_space> counts("aptflow::ranging::counts", nbins);
   auto scatter = Kokkos::Experimental::create_scatter_view(counts);
   const auto species = cloud.species;
