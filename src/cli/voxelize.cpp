@@ -2,6 +2,7 @@
 // the whole-dataset composition grid (counts per ion type per voxel), MPI-parallel.
 #include <Kokkos_Core.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,14 @@ void run_voxelize(const VoxelizeArgs& a) {
   MPI_Comm_size(comm, &ranks);
   h5::write_attr(group, "mpi_ranks", static_cast<std::int64_t>(ranks));
   file.close();
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  if (rank == 0) {
+    const auto& g = grid.geometry;
+    std::printf("aptflow voxelize: %lld ions -> %lld x %lld x %lld voxels (z, y, x) of %g nm, %d ion types -> %s\n",
+                static_cast<long long>(kept), static_cast<long long>(g.nz), static_cast<long long>(g.ny),
+                static_cast<long long>(g.nx), g.edge, spec.num_types, a.out.c_str());
+  }
 }
 
 }  // namespace
