@@ -12,6 +12,7 @@ PACKAGES=(
   libopenblas-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libeigen3-dev
   python3 python3-numpy python3-scipy python3-h5py
+  slurmctld slurmd slurm-client munge
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# A real single-node SLURM (munge + slurmctld + slurmd on localhost) in a
+# temporary directory, for tests of the batch scripts in jobs/.
+#
+#   source tests/slurm/local_slurm.sh
+#   slurm_start            # exports SLURM_CONF, waits until the node is idle
+#   sbatch --wait ...      # use it
+#   slurm_stop             # stops exactly the daemons it started (by PID)
+#
+# Needs the Debian packages slurmctld slurmd slurm-client munge (scripts/setup.sh
+# installs them) and root (the daemons run as root here).
+set -u
+
+slurm_free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+slurm_start() {
+  SLURM_TEST_DIR=$(mktemp -d /tmp/aptflow-slurm.XXXXXX)
+  chmod 700 "$SLURM_TEST_DIR"
+  local d=$SLURM_TEST_DIR
+  mkdir -p "$d/state" "$d/spool" "$d/munge"
+  chmod 700 "$d/munge"
+  # munge: a root-owned copy of the key (or a fresh one), its own socket.
+  if [ -r /etc/munge/munge.key ]; then
+    cp /etc/munge/munge.key "$d/munge/munge.key"
+  else
+    dd if=/dev/urandom of="$d/munge/munge.key" bs=1024 count=1 status=none
+  fi
+  chown root:root "$d/munge/munge.key"
+  chmod 400 "$d/munge/munge.key"
+  /usr/sbin/munged --key-file="$d/munge/munge.key" --socket="$d/munge/munge.sock" \
+    --pid-file="$d/munge/munged.pid" --log-file="$d/munge/munged.log" --seed-file="$d/munge/seed" \
+    --force || { echo "slurm_start: munged failed: $(cat "$d/munge/munged.log" 2>/dev/null)" >&2; return 1; }
+  SLURM_MUNGED_PID=$(cat "$d/munge/munged.pid")
+  local ctld_port slurmd_port
+  ctld_port=$(slurm_free_port)
+  slurmd_port=$(slurm_free_port)
+  cat >"$d/slurm.conf" <<CONF
+ClusterName=aptflowtest
+SlurmctldHost=localhost
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket=$d/munge/munge.sock
+CredType=cred/munge
+StateSaveLocation=$d/state
+SlurmdSpoolDir=$d/spool
+SlurmctldPidFile=$d/slurmctld.pid
+SlurmdPidFile=$d/slurmd.pid
+SlurmctldLogFile=$d/slurmctld.log
+SlurmdLogFile=$d/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=pmix
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+ReturnToService=2
+SlurmdParameters=config_overrides
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+JobAcctGatherType=jobacct_gather/none
+MailProg=/bin/true
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=4 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+CONF
+  export SLURM_CONF=$d/slurm.conf
+  /usr/sbin/slurmctld -D -f "$SLURM_CONF" >"$d/slurmctld.out" 2>&1 &
+  SLURM_CTLD_PID=$!
+  /usr/sbin/slurmd -D -N localhost -f "$SLURM_CONF" >"$d/slurmd.out" 2>&1 &
+  SLURM_SLURMD_PID=$!
+  export SLURM_TEST_DIR SLURM_MUNGED_PID SLURM_CTLD_PID SLURM_SLURMD_PID
+  local i
+  for i in $(seq 1 60); do
+    if sinfo -h -o '%T' 2>/dev/null | grep -q '^idle'; then return 0; fi
+    sleep 0.5
+  done
+  echo "slurm_start: the node did not become idle in 30 s; logs in $d" >&2
+  tail -5 "$d/slurmctld.log" "$d/slurmd.log" >&2 2>/dev/null
+  return 1
+}
+
+slurm_stop() {
+  local pid
+  for pid in ${SLURM_SLURMD_PID:-} ${SLURM_CTLD_PID:-} ${SLURM_MUNGED_PID:-}; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in ${SLURM_SLURMD_PID:-} ${SLURM_CTLD_PID:-} ${SLURM_MUNGED_PID:-}; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  [ -n "${SLURM_TEST_DIR:-}" ] && [ "${SLURM_KEEP_DIR:-0}" != 1 ] && rm -rf "$SLURM_TEST_DIR"
+  unset SLURM_MUNGED_PID SLURM_CTLD_PID SLURM_SLURMD_PID
+}
