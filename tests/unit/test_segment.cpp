@@ -239,14 +239,14 @@ TEST(SegmentSubcells, GeometryAndHandMadeSums) {
   EXPECT_DOUBLE_EQ(sg.centre(1, 2), -0.75);
   EXPECT_DOUBLE_EQ(sg.centre(2, 1), 1.25);
   // Class 0: probability 1 everywhere, class 1: 0.5, class 2: 0.125 * (w % 8);
-  // window (ix 1, iy 0, iz 0) is empty (NaN).
+  // window (ix 0, iy 0, iz 0) is empty (NaN).
   Mat prob("test.prob", g.size(), 3);
   for (std::int64_t w = 0; w < g.size(); ++w) {
     prob(w, 0) = 1.0f;
     prob(w, 1) = 0.5f;
     prob(w, 2) = 0.125f * float(w % 8);
   }
-  const std::int64_t empty = g.index(1, 0, 0);
+  const std::int64_t empty = g.index(0, 0, 0);
   for (int c = 0; c < 3; ++c) prob(empty, c) = kNaN;
   Sums sums("test.sums", sg.cells(), 3);
   sum_subcell_probabilities(Exec(), g, prob, sums);
@@ -255,16 +255,16 @@ TEST(SegmentSubcells, GeometryAndHandMadeSums) {
       for (std::int64_t jx = 0; jx < 4; ++jx) {
         // Covering windows per axis: i in {j - 1, j} inside [0, n).
         auto n_cover = [](std::int64_t j, std::int64_t n) { return int(j - 1 >= 0) + int(j <= n - 1); };
-        const bool hits_empty = (jx == 1 || jx == 2) && jy <= 1 && jz <= 1;
+        const bool hits_empty = jx <= 1 && jy <= 1 && jz <= 1;
         const double count = n_cover(jx, 3) * n_cover(jy, 2) * n_cover(jz, 2) - (hits_empty ? 1 : 0);
         const std::int64_t s = sg.index(jx, jy, jz);
         EXPECT_DOUBLE_EQ(sums(s, 0), count) << jx << " " << jy << " " << jz;
         EXPECT_DOUBLE_EQ(sums(s, 1), 0.5 * count);
       }
   // Sub-cell (1, 1, 1): windows ix 0..1, iy 0..1, iz 0..1 = w 0, 1, 3, 4, 6, 7, 9, 10
-  // minus the empty w 1: class 2 sums (0 + 3 + 4 + 6 + 7 + 1 + 2) / 8.
-  EXPECT_DOUBLE_EQ(sums(sg.index(1, 1, 1), 2), 23.0 / 8.0);
-  // Interior sub-cells (jx 1..2, jy 1, jz 1) have 8 windows, one of them (1, 1, 1) the empty one: 7 and 8.
+  // minus the empty w 0: class 2 sums (1 + 3 + 4 + 6 + 7 + 1 + 2) / 8.
+  EXPECT_DOUBLE_EQ(sums(sg.index(1, 1, 1), 2), 24.0 / 8.0);
+  // Interior sub-cells (jx 1..2, jy 1, jz 1) have 8 windows, (1, 1, 1) includes the empty one: 7 and 8.
   EXPECT_DOUBLE_EQ(sums(sg.index(1, 1, 1), 0), 7.0);
   EXPECT_DOUBLE_EQ(sums(sg.index(2, 1, 1), 0), 8.0);
 
@@ -275,12 +275,12 @@ TEST(SegmentSubcells, GeometryAndHandMadeSums) {
     EXPECT_EQ(lab(s), want) << s;
   }
   EXPECT_EQ(lab(sg.index(2, 1, 1)), 0);
-  EXPECT_EQ(lab(sg.index(1, 0, 1)), -1);  // 4 windows: sum exactly 4.0 does not pass
+  EXPECT_EQ(lab(sg.index(2, 0, 1)), -1);  // 4 windows: sum exactly 4.0 does not pass
   lab = threshold(sums, {kInf, 3.75, kInf});
   EXPECT_EQ(lab(sg.index(2, 1, 1)), 1);   // 0.5 * 8 = 4.0 > 3.75
   EXPECT_EQ(lab(sg.index(1, 1, 1)), -1);  // 3.5
   lab = threshold(sums, {kInf, 2.0, 2.0});
-  EXPECT_EQ(lab(sg.index(1, 1, 1)), 1);  // both pass: 3.5 > 23/8
+  EXPECT_EQ(lab(sg.index(1, 1, 1)), 1);  // both pass: 3.5 > 3.0
   lab = threshold(sums, {kInf, 3.6, 2.0});
   EXPECT_EQ(lab(sg.index(1, 1, 1)), 2);  // only class 2 passes
 }
