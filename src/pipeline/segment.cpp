@@ -109,6 +109,8 @@ struct SlabDbscan::Cells {
   std::int64_t n[3] = {1, 1, 1};
   std::vector<std::int64_t> key;   // per slot, ascending
   std::vector<std::int64_t> slot;  // per slot: input ion index
+  std::vector<float> x, y, z;      // per slot: position (copies, for locality)
+  std::vector<std::int32_t> cls;   // per slot: class
   std::int64_t coord(int a, float v) const {
     const std::int64_t c = static_cast<std::int64_t>(std::floor((double(v) - lo[a]) / edge));
     return std::clamp<std::int64_t>(c, 0, n[a] - 1);
@@ -209,10 +211,21 @@ SlabDbscan::SlabDbscan(const LabelledIons& ions, const Slab& slab, const DomainS
     cl.key[s] = ks[s].first;
     cl.slot[s] = ks[s].second;
   }
+  cl.x.resize(ks.size());
+  cl.y.resize(ks.size());
+  cl.z.resize(ks.size());
+  cl.cls.resize(ks.size());
+  for (std::size_t s = 0; s < ks.size(); ++s) {
+    const std::int64_t i = cl.slot[s];
+    cl.x[s] = ions.x[i];
+    cl.y[s] = ions.y[i];
+    cl.z[s] = ions.z[i];
+    cl.cls[s] = ions.cls[i];
+  }
 
   // Core flags of the trusted ions.
   std::vector<std::int64_t> nb;
-  for (std::int64_t i = 0; i < n; ++i) {
+  for (const std::int64_t i : cl.slot) {  // cell order: locality
     if (!trusted_[i]) continue;
     neighbours(i, nb);
     core_[i] = static_cast<std::int64_t>(nb.size()) >= spec_.min_samples;
@@ -220,7 +233,7 @@ SlabDbscan::SlabDbscan(const LabelledIons& ions, const Slab& slab, const DomainS
   // Union of trusted core neighbours: every such pair is a true edge.
   parent_.resize(n);
   std::iota(parent_.begin(), parent_.end(), std::int64_t(0));
-  for (std::int64_t i = 0; i < n; ++i) {
+  for (const std::int64_t i : cl.slot) {  // cell order: locality
     if (!core_[i]) continue;
     neighbours(i, nb);
     for (std::int64_t j : nb)
@@ -258,11 +271,10 @@ void SlabDbscan::neighbours(std::int64_t i, std::vector<std::int64_t>& out) cons
     for (std::int64_t y = std::max<std::int64_t>(cy - 1, 0); y <= std::min(cy + 1, cl.n[1] - 1); ++y) {
       const auto b = std::lower_bound(cl.key.begin(), cl.key.end(), cl.cell(x0, y, z));
       const auto e = std::upper_bound(b, cl.key.end(), cl.cell(x1, y, z));
-      for (auto it = b; it != e; ++it) {
-        const std::int64_t j = cl.slot[it - cl.key.begin()];
-        if (ions_.cls[j] != c) continue;
-        const double dx = double(ions_.x[j]) - px, dy = double(ions_.y[j]) - py, dz = double(ions_.z[j]) - pz;
-        if ((dx * dx + dy * dy) + dz * dz <= eps2) out.push_back(j);
+      for (auto s = b - cl.key.begin(), se = e - cl.key.begin(); s < se; ++s) {
+        if (cl.cls[s] != c) continue;
+        const double dx = double(cl.x[s]) - px, dy = double(cl.y[s]) - py, dz = double(cl.z[s]) - pz;
+        if ((dx * dx + dy * dy) + dz * dz <= eps2) out.push_back(cl.slot[s]);
       }
     }
 }
