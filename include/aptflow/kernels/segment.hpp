@@ -1,0 +1,171 @@
+#pragma once
+// Window probabilities -> sub-cells -> ion labels (method.md 6.1-6.4).
+//
+// Sub-cell grid (SubcellGrid::of): with k = edge / stride (an integer; 2 for
+// the published 1 nm windows at 0.5 nm stride), sub-cell (jx, jy, jz) is the
+// stride-sized cube [origin + j * stride, origin + (j + 1) * stride) per axis,
+// origin = the window grid's origin (lower corner of window 0), centre
+// origin + (j + 0.5) * stride, j = 0 .. n + k - 2 (n windows along the axis:
+// n + k - 1 sub-cells; 0 when n = 0). It is covered exactly by the windows
+// i = j - k + 1 .. j that exist (0 <= i < n): up to k^3 windows, 8 for k = 2;
+// sub-cells on the grid border are covered by fewer. Numbering is C order,
+// s = (jz * my + jy) * mx + jx, like the window grid.
+//
+// Sums: per class, the probabilities of the covering windows added in double
+// in window order (iz, iy, ix ascending); a NaN probability (empty window)
+// adds 0. Threshold: class c passes where sum > threshold[c] (+inf: never);
+// the sub-cell label is the passing class with the largest sum (ties: the
+// lower class index), else -1.
+//
+// Ion labels: an ion gets a label when a labelled sub-cell centre lies within
+// radius (default stride / 2 * 1.414 = 0.3535 nm): d2 = (dx*dx + dy*dy) + dz*dz
+// in double with d = double(p) - centre, inside iff d2 <= radius^2. Among
+// several such sub-cells the ion takes the label of the one whose own label
+// class has the largest sum (ties: the lower class index); -1 otherwise.
+#include <Kokkos_Core.hpp>
+#include <cmath>
+#include <cstdint>
+
+#include "aptflow/core/error.hpp"
+#include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/kernels/windows.hpp"
+
+namespace aptflow {
+
+struct SubcellGrid {
+  double origin[3] = {0, 0, 0};         // lower corner of sub-cell 0 = window grid origin, nm
+  double size = 0.5;                    // sub-cell edge = window stride, nm
+  std::int64_t counts[3] = {0, 0, 0};   // sub-cells along x, y, z
+  std::int64_t windows[3] = {0, 0, 0};  // windows along x, y, z of the source grid
+  int span = 2;                         // windows per axis covering one sub-cell = edge / stride
+
+  std::int64_t cells() const { return counts[0] * counts[1] * counts[2]; }
+  KOKKOS_INLINE_FUNCTION double centre(int axis, std::int64_t j) const {
+    return origin[axis] + (double(j) + 0.5) * size;
+  }
+  KOKKOS_INLINE_FUNCTION std::int64_t index(std::int64_t jx, std::int64_t jy, std::int64_t jz) const {
+    return (jz * counts[1] + jy) * counts[0] + jx;
+  }
+  // Throws ConfigError (windows.stride) unless edge / stride is an integer >= 1.
+  static SubcellGrid of(const WindowGrid& g);
+};
+
+namespace detail {
+KOKKOS_INLINE_FUNCTION bool is_nan_quiet(double v) { return v != v; }  // no FE_INVALID
+}  // namespace detail
+
+// sums(s, c) = sum over the windows covering sub-cell s of prob(w, c); prob is
+// (grid.size() x classes) in window order, sums (cells x classes).
+template <class Exec, class Mem>
+void sum_subcell_probabilities(const Exec& exec, const WindowGrid& grid,
+                               const Kokkos::View<float**, Kokkos::LayoutRight, Mem>& prob,
+                               const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums) {
+  const SubcellGrid sg = SubcellGrid::of(grid);
+  const std::int64_t nc = static_cast<std::int64_t>(prob.extent(1));
+  if (static_cast<std::int64_t>(prob.extent(0)) != grid.size() ||
+      static_cast<std::int64_t>(sums.extent(0)) != sg.cells() ||
+      static_cast<std::int64_t>(sums.extent(1)) != nc)
+    throw InternalError(
+        "sum_subcell_probabilities: prob must be (windows x classes), sums (sub-cells x classes)");
+  const std::int64_t nx = grid.counts[0], ny = grid.counts[1], nz = grid.counts[2];
+  const std::int64_t k = sg.span;
+  Kokkos::parallel_for(
+      "aptflow::segment::subcell_sums", Kokkos::RangePolicy<Exec>(exec, 0, sg.cells()),
+      KOKKOS_LAMBDA(const std::int64_t s) {
+        const std::int64_t jx = s % sg.counts[0], jy = (s / sg.counts[0]) % sg.counts[1],
+                           jz = s / (sg.counts[0] * sg.counts[1]);
+        const std::int64_t x0 = jx - k + 1 > 0 ? jx - k + 1 : 0, x1 = jx < nx - 1 ? jx : nx - 1;
+        const std::int64_t y0 = jy - k + 1 > 0 ? jy - k + 1 : 0, y1 = jy < ny - 1 ? jy : ny - 1;
+        const std::int64_t z0 = jz - k + 1 > 0 ? jz - k + 1 : 0, z1 = jz < nz - 1 ? jz : nz - 1;
+        for (std::int64_t c = 0; c < nc; ++c) {
+          double acc = 0;
+          for (std::int64_t iz = z0; iz <= z1; ++iz)
+            for (std::int64_t iy = y0; iy <= y1; ++iy)
+              for (std::int64_t ix = x0; ix <= x1; ++ix) {
+                const double v = prob((iz * ny + iy) * nx + ix, c);
+                if (!detail::is_nan_quiet(v)) acc += v;
+              }
+          sums(s, c) = acc;
+        }
+      });
+  exec.fence();
+}
+
+// label(s) = passing class with the largest sum, or -1; thresholds per class
+// (+inf: the class is never labelled, e.g. the matrix class).
+template <class Exec, class Mem>
+void threshold_subcells(const Exec& exec, const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums,
+                        const Kokkos::View<double*, Mem>& thresholds,
+                        const Kokkos::View<std::int32_t*, Mem>& label) {
+  const std::int64_t n = static_cast<std::int64_t>(sums.extent(0));
+  const int nc = static_cast<int>(sums.extent(1));
+  if (static_cast<int>(thresholds.extent(0)) != nc || static_cast<std::int64_t>(label.extent(0)) != n)
+    throw InternalError(
+        "threshold_subcells: thresholds must have one entry per class, label one per sub-cell");
+  Kokkos::parallel_for(
+      "aptflow::segment::threshold", Kokkos::RangePolicy<Exec>(exec, 0, n),
+      KOKKOS_LAMBDA(const std::int64_t s) {
+        std::int32_t best = -1;
+        for (int c = 0; c < nc; ++c)
+          if (sums(s, c) > thresholds(c) && (best < 0 || sums(s, c) > sums(s, best))) best = c;
+        label(s) = best;
+      });
+  exec.fence();
+}
+
+// ion_label(i) for every ion of cloud (see the file comment).
+template <class Exec, class Mem>
+void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cloud,
+                const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums,
+                const Kokkos::View<std::int32_t*, Mem>& subcell_label, double radius,
+                const Kokkos::View<std::int32_t*, Mem>& ion_label) {
+  if (!(radius > 0) || !std::isfinite(radius))
+    throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
+  if (static_cast<std::int64_t>(sums.extent(0)) != sg.cells() ||
+      static_cast<std::int64_t>(subcell_label.extent(0)) != sg.cells() ||
+      static_cast<std::int64_t>(ion_label.extent(0)) != cloud.size())
+    throw InternalError("label_ions: sums/subcell_label must match the sub-cell grid, ion_label the cloud");
+  const double r2 = radius * radius;
+  const auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
+  Kokkos::parallel_for(
+      "aptflow::segment::label_ions", Kokkos::RangePolicy<Exec>(exec, 0, cloud.size()),
+      KOKKOS_LAMBDA(const IonIndex i) {
+        ion_label(i) = -1;
+        const double p[3] = {double(xs(i)), double(ys(i)), double(zs(i))};
+        std::int64_t lo[3], hi[3];
+        for (int a = 0; a < 3; ++a) {
+          if (detail::is_nan_quiet(p[a]) || sg.counts[a] == 0) return;
+          // j with |p - centre_j| <= radius, widened by one for rounding.
+          double l = ::ceil((p[a] - radius - sg.origin[a]) / sg.size - 0.5) - 1;
+          double h = ::floor((p[a] + radius - sg.origin[a]) / sg.size - 0.5) + 1;
+          const double nmax = double(sg.counts[a] - 1);
+          if (h < 0 || l > nmax) return;  // also +-inf
+          lo[a] = l < 0 ? 0 : static_cast<std::int64_t>(l);
+          hi[a] = h > nmax ? sg.counts[a] - 1 : static_cast<std::int64_t>(h);
+        }
+        std::int32_t best = -1;
+        double best_sum = 0;
+        for (std::int64_t jz = lo[2]; jz <= hi[2]; ++jz) {
+          const double dz = p[2] - sg.centre(2, jz);
+          for (std::int64_t jy = lo[1]; jy <= hi[1]; ++jy) {
+            const double dy = p[1] - sg.centre(1, jy);
+            for (std::int64_t jx = lo[0]; jx <= hi[0]; ++jx) {
+              const std::int64_t s = sg.index(jx, jy, jz);
+              const std::int32_t c = subcell_label(s);
+              if (c < 0) continue;
+              const double dx = p[0] - sg.centre(0, jx);
+              if ((dx * dx + dy * dy) + dz * dz > r2) continue;
+              const double v = sums(s, c);
+              if (best < 0 || v > best_sum || (v == best_sum && c < best)) {
+                best = c;
+                best_sum = v;
+              }
+            }
+          }
+        }
+        ion_label(i) = best;
+      });
+  exec.fence();
+}
+
+}  // namespace aptflow
