@@ -257,6 +257,7 @@ int main(int argc, char** argv) {
     min_time = 0.01;
   }
   int n_args = static_cast<int>(args.size());
+  args.push_back(nullptr);  // argv[argc] == nullptr, as MPI_Init expects
   char** a = args.data();
   aptflow::Runtime runtime(n_args, a);
   aptflow::blas_set_num_threads(1);
