@@ -11,7 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libeigen3-dev
-  python3 python3-numpy python3-scipy python3-h5py
+  python3 python3-numpy python3-scipy python3-h5py python3-torch
   slurmctld slurmd slurm-client munge
 )
 missing=()

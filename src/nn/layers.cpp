@@ -22,6 +22,18 @@ std::int64_t samples_per_chunk(std::int64_t batch, std::int64_t floats_per_sampl
   return std::clamp<std::int64_t>(n, 1, std::max<std::int64_t>(batch, 1));
 }
 
+// Forward convolutions lower im2col in blocks of output rows of at most this
+// many floats (512 KiB), in a per-thread buffer that is reused, so that the
+// columns are still in cache when the GEMM consumes them and no large buffer
+// is allocated (and page-faulted) per call.
+constexpr std::int64_t kForwardColumnFloats = std::int64_t{1} << 17;
+
+std::vector<float>& forward_scratch(std::size_t floats) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < floats) buffer.resize(floats);
+  return buffer;
+}
+
 std::string layer_key(const std::string& name) { return fmt::format("model.layers.{}", name); }
 
 // Output extent and padding before, Keras/TensorFlow rules.
@@ -43,6 +55,26 @@ void axis_geometry(std::int64_t in, std::int64_t k, std::int64_t s, Padding p, c
 void add_bias(float* y, const float* bias, std::int64_t rows, std::int64_t width) {
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t j = 0; j < width; ++j) y[r * width + j] += bias[j];
+}
+
+// y = act(y + bias) on rows x width; ReLU and linear in one pass.
+void bias_activation(float* y, const float* bias, std::int64_t rows, std::int64_t width, Activation a) {
+  if (a == Activation::relu) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float* yr = y + r * width;
+      if (bias != nullptr) {
+        for (std::int64_t j = 0; j < width; ++j) {
+          const float v = yr[j] + bias[j];
+          yr[j] = v > 0.0f ? v : 0.0f;
+        }
+      } else {
+        for (std::int64_t j = 0; j < width; ++j) yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+      }
+    }
+    return;
+  }
+  if (bias != nullptr) add_bias(y, bias, rows, width);
+  apply_activation(a, y, rows, width);
 }
 
 void add_column_sums(const float* g, float* sums, std::int64_t rows, std::int64_t width) {
@@ -257,29 +289,49 @@ Shape Conv::do_build(const Shape& input) {
   return out;
 }
 
-void Conv::im2col(const float* x, std::int64_t nb, float* cols) const {
-  const std::int64_t C = channels_, in_size = in_sp_[0] * in_sp_[1] * in_sp_[2] * C;
+void Conv::im2col_rows(const float* x, std::int64_t row0, std::int64_t nrows, float* cols) const {
+  const std::int64_t C = channels_, in_size = in_sp_[0] * in_sp_[1] * in_sp_[2] * C, npos = positions();
+  const std::int64_t krow = k_[2] * C;  // floats of one kernel row (contiguous when it lies inside)
+  std::int64_t b = row0 / npos;
+  const std::int64_t o = row0 % npos;
+  std::int64_t ow = o % out_sp_[2], oh = (o / out_sp_[2]) % out_sp_[1], od = o / (out_sp_[2] * out_sp_[1]);
   float* dst = cols;
-  for (std::int64_t b = 0; b < nb; ++b) {
+  for (std::int64_t r = 0; r < nrows; ++r) {
     const float* xb = x + b * in_size;
-    for (std::int64_t od = 0; od < out_sp_[0]; ++od)
-      for (std::int64_t oh = 0; oh < out_sp_[1]; ++oh)
-        for (std::int64_t ow = 0; ow < out_sp_[2]; ++ow)
-          for (std::int64_t a = 0; a < k_[0]; ++a) {
-            const std::int64_t id = od * s_[0] - pad_[0] + a;
-            for (std::int64_t bb = 0; bb < k_[1]; ++bb) {
-              const std::int64_t ih = oh * s_[1] - pad_[1] + bb;
-              for (std::int64_t c = 0; c < k_[2]; ++c, dst += C) {
-                const std::int64_t iw = ow * s_[2] - pad_[2] + c;
-                if (id < 0 || id >= in_sp_[0] || ih < 0 || ih >= in_sp_[1] || iw < 0 || iw >= in_sp_[2]) {
-                  std::fill(dst, dst + C, 0.0f);
-                } else {
-                  std::memcpy(dst, xb + ((id * in_sp_[1] + ih) * in_sp_[2] + iw) * C,
-                              static_cast<std::size_t>(C) * sizeof(float));
-                }
-              }
-            }
-          }
+    const std::int64_t iw0 = ow * s_[2] - pad_[2];
+    const bool w_inside = iw0 >= 0 && iw0 + k_[2] <= in_sp_[2];
+    for (std::int64_t a = 0; a < k_[0]; ++a) {
+      const std::int64_t id = od * s_[0] - pad_[0] + a;
+      for (std::int64_t bb = 0; bb < k_[1]; ++bb, dst += krow) {
+        const std::int64_t ih = oh * s_[1] - pad_[1] + bb;
+        if (id < 0 || id >= in_sp_[0] || ih < 0 || ih >= in_sp_[1]) {
+          std::fill(dst, dst + krow, 0.0f);
+          continue;
+        }
+        const float* src = xb + (id * in_sp_[1] + ih) * in_sp_[2] * C;
+        if (w_inside) {
+          std::copy_n(src + iw0 * C, krow, dst);
+          continue;
+        }
+        for (std::int64_t c = 0; c < k_[2]; ++c) {
+          const std::int64_t iw = iw0 + c;
+          if (iw < 0 || iw >= in_sp_[2])
+            std::fill(dst + c * C, dst + (c + 1) * C, 0.0f);
+          else
+            std::copy_n(src + iw * C, C, dst + c * C);
+        }
+      }
+    }
+    if (++ow == out_sp_[2]) {
+      ow = 0;
+      if (++oh == out_sp_[1]) {
+        oh = 0;
+        if (++od == out_sp_[0]) {
+          od = 0;
+          ++b;
+        }
+      }
+    }
   }
 }
 
@@ -313,22 +365,29 @@ void Conv::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   Shape oshape{batch};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   out.reset(oshape);
+  const float* kernel = param("kernel").value.data();
+  const float* bias = spec_.use_bias ? param("bias").value.data() : nullptr;
+  const std::int64_t total = batch * npos;
+  if (total == 0) return;
   // A 1x1 (x1) kernel with unit strides is a plain GEMM on the input rows.
   const bool pointwise = P == channels_ && s_[0] == 1 && s_[1] == 1 && s_[2] == 1;
-  const std::int64_t nb = samples_per_chunk(batch, npos * P);
-  std::vector<float> cols(pointwise ? 0 : static_cast<std::size_t>(nb * npos * P));
-  const float* kernel = param("kernel").value.data();
-  for (std::int64_t b0 = 0; b0 < batch; b0 += nb) {
-    const std::int64_t n = std::min(nb, batch - b0), rows = n * npos;
-    const float* a = in.sample(b0);
-    if (!pointwise) {
-      im2col(in.sample(b0), n, cols.data());
-      a = cols.data();
-    }
-    float* y = out.sample(b0);
-    ctx.path = gemm(Transpose::no, Transpose::no, rows, F, P, 1.0f, a, P, kernel, F, 0.0f, y, F, ctx.backend);
-    if (spec_.use_bias) add_bias(y, param("bias").value.data(), rows, F);
-    apply_activation(spec_.activation, y, rows, F);
+  if (pointwise) {
+    ctx.path = gemm(Transpose::no, Transpose::no, total, F, P, 1.0f, in.data.data(), P, kernel, F, 0.0f,
+                    out.data.data(), F, ctx.backend);
+    bias_activation(out.data.data(), bias, total, F, spec_.activation);
+    return;
+  }
+  // Blocks of output rows (row = sample * positions + position; a block may
+  // span samples): im2col into the cached buffer, GEMM, bias and activation.
+  const std::int64_t block = std::clamp<std::int64_t>(kForwardColumnFloats / P, 1, total);
+  std::vector<float>& cols = forward_scratch(static_cast<std::size_t>(block * P));
+  for (std::int64_t r0 = 0; r0 < total; r0 += block) {
+    const std::int64_t rows = std::min(block, total - r0);
+    im2col_rows(in.data.data(), r0, rows, cols.data());
+    float* y = out.data.data() + r0 * F;
+    ctx.path = gemm(Transpose::no, Transpose::no, rows, F, P, 1.0f, cols.data(), P, kernel, F, 0.0f, y, F,
+                    ctx.backend);
+    bias_activation(y, bias, rows, F, spec_.activation);
   }
 }
 
@@ -351,7 +410,7 @@ void Conv::backward(const Tensor& in, const Tensor& out, const Tensor& grad_out,
     if (spec_.use_bias) add_column_sums(gz.data(), param("bias").grad.data(), rows, F);
     const float* a = in.sample(b0);
     if (!pointwise) {
-      im2col(in.sample(b0), n, cols.data());
+      im2col_rows(in.sample(b0), 0, rows, cols.data());
       a = cols.data();
     }
     // dK (P x F) += cols^T gz
@@ -439,15 +498,39 @@ std::int64_t MaxPool::argmax(const float* x, std::int64_t o, std::int64_t c) con
 
 void MaxPool::forward(const Tensor& in, Tensor& out, RunContext&) const {
   check_input(in);
-  const std::int64_t batch = in.batch(), npos = out_sp_[0] * out_sp_[1] * out_sp_[2], C = channels_;
+  const std::int64_t batch = in.batch(), C = channels_;
   Shape oshape{batch};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   out.reset(oshape);
+  // Same selection as argmax() (first covered cell, then strictly greater),
+  // all channels of a cell at once (contiguous, channels last).
   for (std::int64_t b = 0; b < batch; ++b) {
     const float* x = in.sample(b);
-    float* y = out.sample(b);
-    for (std::int64_t o = 0; o < npos; ++o)
-      for (std::int64_t c = 0; c < C; ++c) y[o * C + c] = x[argmax(x, o, c)];
+    float* yo = out.sample(b);
+    for (std::int64_t od = 0; od < out_sp_[0]; ++od)
+      for (std::int64_t oh = 0; oh < out_sp_[1]; ++oh)
+        for (std::int64_t ow = 0; ow < out_sp_[2]; ++ow, yo += C) {
+          bool first = true;
+          for (std::int64_t a = 0; a < k_[0]; ++a) {
+            const std::int64_t id = od * s_[0] - pad_[0] + a;
+            if (id < 0 || id >= in_sp_[0]) continue;
+            for (std::int64_t bb = 0; bb < k_[1]; ++bb) {
+              const std::int64_t ih = oh * s_[1] - pad_[1] + bb;
+              if (ih < 0 || ih >= in_sp_[1]) continue;
+              for (std::int64_t w = 0; w < k_[2]; ++w) {
+                const std::int64_t iw = ow * s_[2] - pad_[2] + w;
+                if (iw < 0 || iw >= in_sp_[2]) continue;
+                const float* xi = x + ((id * in_sp_[1] + ih) * in_sp_[2] + iw) * C;
+                if (first) {
+                  std::copy_n(xi, C, yo);
+                  first = false;
+                } else {
+                  for (std::int64_t c = 0; c < C; ++c) yo[c] = xi[c] > yo[c] ? xi[c] : yo[c];
+                }
+              }
+            }
+          }
+        }
   }
 }
 
@@ -494,8 +577,7 @@ void Dense::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   out.reset(oshape);
   ctx.path = gemm(Transpose::no, Transpose::no, rows, U, I, 1.0f, in.data.data(), I,
                   param("kernel").value.data(), U, 0.0f, out.data.data(), U, ctx.backend);
-  if (use_bias_) add_bias(out.data.data(), param("bias").value.data(), rows, U);
-  apply_activation(act_, out.data.data(), rows, U);
+  bias_activation(out.data.data(), use_bias_ ? param("bias").value.data() : nullptr, rows, U, act_);
 }
 
 void Dense::backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,

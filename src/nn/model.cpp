@@ -74,9 +74,28 @@ Layer* Model::find(const std::string& name) {
   return nullptr;
 }
 
+namespace {
+
+// Inference keeps every activation of a pass below about this many floats
+// (8 MiB), splitting the caller's chunk further where a layer's output is
+// large (3D convolutions), so that a layer's output is still in cache when
+// the next layer reads it. Samples are independent at inference, so the
+// result does not depend on the split.
+constexpr std::int64_t kActivationFloats = std::int64_t{1} << 21;
+
+// Layers whose inference output is their input, reshaped (no copy needed).
+bool identity_at_inference(const Layer& l) {
+  return dynamic_cast<const Dropout*>(&l) != nullptr || dynamic_cast<const Flatten*>(&l) != nullptr;
+}
+
+}  // namespace
+
 Tensor Model::predict(const float* x, std::int64_t batch, std::int64_t chunk) const {
-  chunk = std::max<std::int64_t>(chunk, 1);
   const std::int64_t in_size = shape_size(input_), out_size = shape_size(output_shape());
+  std::int64_t widest = in_size;
+  for (const auto& l : layers_) widest = std::max(widest, shape_size(l->output_shape()));
+  chunk = std::clamp<std::int64_t>(kActivationFloats / std::max<std::int64_t>(widest, 1), 1,
+                                   std::max<std::int64_t>(chunk, 1));
   Shape oshape{batch};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   Tensor result(oshape);
@@ -90,8 +109,14 @@ Tensor Model::predict(const float* x, std::int64_t batch, std::int64_t chunk) co
     a.reset(ishape);
     std::copy(x + b0 * in_size, x + (b0 + n) * in_size, a.data.begin());
     for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const Layer& l = *layers_[i];
+      if (identity_at_inference(l)) {
+        a.shape.resize(1);
+        a.shape.insert(a.shape.end(), l.output_shape().begin(), l.output_shape().end());
+        continue;
+      }
       ctx.layer = static_cast<int>(i);
-      layers_[i]->forward(a, b, ctx);
+      l.forward(a, b, ctx);
       std::swap(a, b);
     }
     std::copy(a.data.begin(), a.data.end(), result.data.begin() + b0 * out_size);

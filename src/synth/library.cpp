@@ -12,6 +12,7 @@
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/features.hpp"
 #include "aptflow/kernels/sdm.hpp"
+#include "aptflow/kernels/voxelize.hpp"
 
 namespace aptflow::synth {
 
@@ -95,8 +96,13 @@ LibrarySpec parse_library_config(const Config& cfg) {
   }
 
   const auto kinds = cfg.get_strings("sdm.kinds", std::vector<std::string>{"z"});
-  if (kinds.empty()) throw ConfigError("sdm.kinds", "list at least one SDM kind (z, zx, 3d)");
+  if (kinds.empty()) throw ConfigError("sdm.kinds", "list at least one feature kind (z, zx, 3d, occupancy)");
   for (const auto& k : kinds) {
+    if (k == "occupancy") {
+      if (spec.occupancy) throw ConfigError("sdm.kinds", "kind 'occupancy' listed twice");
+      spec.occupancy = true;
+      continue;
+    }
     const SdmKind kind = parse_sdm_kind(k, "sdm.kinds");
     SdmSpec s = kind == SdmKind::z    ? SdmSpec::z()
                 : kind == SdmKind::zx ? SdmSpec::zx()
@@ -108,7 +114,7 @@ LibrarySpec parse_library_config(const Config& cfg) {
       if (o.kind == s.kind) throw ConfigError("sdm.kinds", "kind '" + k + "' listed twice");
     spec.sdms.push_back(s);
   }
-  for (const auto& p : cfg.get_strings("sdm.pairs")) {
+  for (const auto& p : cfg.get_strings("sdm.pairs", std::vector<std::string>{})) {
     auto ab = parse_pair(p, "sdm.pairs");
     for (const auto& c : spec.classes) {
       const auto sp = c.structure.species();
@@ -120,7 +126,46 @@ LibrarySpec parse_library_config(const Config& cfg) {
     }
     spec.pairs.push_back(ab);
   }
-  if (spec.pairs.empty()) throw ConfigError("sdm.pairs", "list at least one pair, e.g. [\"Fe-Fe\"]");
+  if (!spec.sdms.empty() && spec.pairs.empty())
+    throw ConfigError("sdm.pairs", "list at least one pair, e.g. [\"Fe-Fe\"]");
+  if (spec.sdms.empty() && !spec.pairs.empty())
+    throw ConfigError("sdm.pairs",
+                      "no SDM kind (z, zx, 3d) in sdm.kinds uses the pairs: remove sdm.pairs "
+                      "or add an SDM kind");
+
+  const bool occ_keys = cfg.has("library.occupancy");
+  if (occ_keys && !spec.occupancy)
+    throw ConfigError("library.occupancy",
+                      "occupancy settings given but sdm.kinds lacks \"occupancy\": add it or remove them");
+  if (spec.occupancy) {
+    spec.occ.edge = cfg.get_double("library.occupancy.edge", 2.0);
+    if (!(spec.occ.edge > 0) || !std::isfinite(spec.occ.edge))
+      throw ConfigError("library.occupancy.edge",
+                        fmt::format("must be a positive length in nm, got {}", spec.occ.edge));
+    const std::int64_t g = cfg.get_int("library.occupancy.grid", 16);
+    if (g < 1 || g > 256)
+      throw ConfigError("library.occupancy.grid",
+                        fmt::format("voxels per axis must be in [1, 256], got {}", g));
+    spec.occ.grid = static_cast<int>(g);
+    spec.occ.species = cfg.get_strings("library.occupancy.species", std::vector<std::string>{});
+    if (spec.occ.species.empty())
+      throw ConfigError("library.occupancy.species",
+                        "list the species of the channels, e.g. [\"Fe\", \"Al\"]");
+    for (std::size_t i = 0; i < spec.occ.species.size(); ++i) {
+      const auto& name = spec.occ.species[i];
+      for (std::size_t j = 0; j < i; ++j)
+        if (spec.occ.species[j] == name)
+          throw ConfigError("library.occupancy.species", fmt::format("species '{}' listed twice", name));
+      for (const auto& c : spec.classes) {
+        const auto sp = c.structure.species();
+        if (std::find(sp.begin(), sp.end(), name) == sp.end())
+          throw ConfigError("library.occupancy.species",
+                            fmt::format("species '{}' does not occur in class {} (species there: {}): fix "
+                                        "the list or the class species",
+                                        name, c.name, fmt::join(sp, ", ")));
+      }
+    }
+  }
   cfg.check_all_used();
   spec.config_text = cfg.to_toml();
   return spec;
@@ -147,7 +192,47 @@ std::vector<LibrarySample> expand_library(const LibrarySpec& spec) {
   return out;
 }
 
-std::size_t num_channels(const LibrarySpec& spec) { return spec.sdms.size() * spec.pairs.size(); }
+std::size_t num_channels(const LibrarySpec& spec) {
+  return spec.sdms.size() * spec.pairs.size() + (spec.occupancy ? spec.occ.species.size() : 0);
+}
+
+std::vector<double> OccupancySpec::left_edges() const {
+  std::vector<double> e;
+  for (int i = 0; i < grid; ++i) e.push_back(-0.5 * edge + double(i) * edge / double(grid));
+  return e;
+}
+
+std::vector<std::vector<float>> block_occupancy(const OccupancySpec& occ, const LatticeBlock& b) {
+  const auto g3 = static_cast<std::size_t>(occ.grid) * occ.grid * occ.grid;
+  std::vector<std::vector<float>> rows(occ.species.size(), std::vector<float>(g3, 0.0f));
+  // Channel c of the kernel counts species id ids[c]; species the block lacks are left out.
+  std::vector<Species> ids;
+  std::vector<std::size_t> row_of;
+  for (std::size_t c = 0; c < occ.species.size(); ++c)
+    for (std::size_t k = 0; k < b.species_names.size(); ++k)
+      if (b.species_names[k] == occ.species[c]) {
+        ids.push_back(static_cast<Species>(k + 1));
+        row_of.push_back(c);
+      }
+  if (ids.empty() || b.size() == 0) return rows;
+  const HostIonCloud cloud = to_ion_cloud(b);
+  const Kokkos::DefaultHostExecutionSpace exec;
+  Kokkos::View<float* [3], Kokkos::LayoutRight, Kokkos::HostSpace> centre("aptflow::synth::occupancy_centre",
+                                                                          1);  // the block centre: origin
+  WindowVoxelSpec vs;
+  vs.edge = occ.edge;
+  vs.grid = occ.grid;
+  vs.species = ids;
+  const auto vox = voxelize_windows(exec, cloud, centre, vs);  // (1, G, G, G, channels)
+  const int G = occ.grid;
+  for (std::size_t c = 0; c < ids.size(); ++c) {
+    float* dst = rows[row_of[c]].data();
+    for (int iz = 0; iz < G; ++iz)
+      for (int iy = 0; iy < G; ++iy)
+        for (int ix = 0; ix < G; ++ix) *dst++ = vox(0, iz, iy, ix, c);
+  }
+  return rows;
+}
 
 LatticeBlock library_block(const LibrarySpec& spec, const LibrarySample& s) {
   const auto& c = spec.classes.at(static_cast<std::size_t>(s.class_id));
@@ -180,6 +265,8 @@ std::vector<std::vector<float>> library_sample_sdms(const LibrarySpec& spec, con
       rows.push_back(std::move(row));
     }
   }
+  if (spec.occupancy)
+    for (auto& r : block_occupancy(spec.occ, b)) rows.push_back(std::move(r));
   return rows;
 }
 
@@ -198,6 +285,11 @@ LibraryStats write_library(MPI_Comm comm, const LibrarySpec& spec, const std::st
     for (const auto& [a, b] : spec.pairs)
       L.channels.push_back({to_string(sdm.kind), a + "-" + b, sdm.shape()});
     L.bins.emplace_back(to_string(sdm.kind), sdm.left_edges());
+  }
+  if (spec.occupancy) {
+    const std::int64_t g = spec.occ.grid;
+    for (const auto& sp : spec.occ.species) L.channels.push_back({"occupancy", sp, {g, g, g}});
+    L.bins.emplace_back("occupancy", spec.occ.left_edges());
   }
   L.library = true;
   for (const auto& c : spec.classes) L.class_names.push_back(c.name);

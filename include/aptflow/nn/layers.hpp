@@ -136,7 +136,9 @@ class Conv final : public Layer {
   // Geometry padded to 3 spatial axes (d, h, w); set by build.
   std::int64_t in_sp_[3] = {1, 1, 1}, out_sp_[3] = {1, 1, 1}, k_[3] = {1, 1, 1}, s_[3] = {1, 1, 1},
                pad_[3] = {0, 0, 0}, channels_ = 0;
-  void im2col(const float* x, std::int64_t nb, float* cols) const;
+  // Patches of output rows [row0, row0 + nrows) (row = sample * positions() +
+  // position, counted from the sample at x): nrows x patch() floats.
+  void im2col_rows(const float* x, std::int64_t row0, std::int64_t nrows, float* cols) const;
   void col2im(const float* cols, std::int64_t nb, float* grad_x) const;
   std::int64_t patch() const { return k_[0] * k_[1] * k_[2] * channels_; }
   std::int64_t positions() const { return out_sp_[0] * out_sp_[1] * out_sp_[2]; }

@@ -60,7 +60,8 @@ class Model {
   Layer* find(const std::string& name);
 
   // Inference (dropout off) on `batch` samples of input_shape() stored
-  // contiguously at x; processes `chunk` samples at a time. Returns
+  // contiguously at x; processes at most `chunk` samples at a time (fewer
+  // where a layer's activations would exceed ~8 MiB). Returns
   // (batch, outputs...). Inputs must be finite.
   Tensor predict(const float* x, std::int64_t batch, std::int64_t chunk = 256) const;
   Tensor predict(const Tensor& x, std::int64_t chunk = 256) const;

@@ -40,12 +40,28 @@ struct LibraryClass {
   }
 };
 
+// Occupancy features (kind "occupancy" in sdm.kinds; keys library.occupancy.*):
+// per sample and species the number of atoms in each of grid^3 voxels of the
+// cube of edge `edge` centred on the block centre (the origin: lattice blocks
+// are built centred there), counted by voxelize_windows with that single
+// window (docs/voxelization.md conventions: voxel (iz, iy, ix) spans
+// [-E/2 + ix E/G, -E/2 + (ix + 1) E/G) along x, likewise y, z).
+struct OccupancySpec {
+  double edge = 2.0;                 // E, nm
+  int grid = 16;                     // G voxels per axis
+  std::vector<std::string> species;  // one channel per species name
+  // Voxel left edges along each axis relative to the centre: -E/2 + i E/G, i < G.
+  std::vector<double> left_edges() const;
+};
+
 struct LibrarySpec {
   std::uint64_t seed = 0;
   std::vector<LibraryClass> classes;
-  std::vector<SdmSpec> sdms;                               // one per kind
+  std::vector<SdmSpec> sdms;                               // one per SDM kind (z, zx, 3d)
   std::vector<std::pair<std::string, std::string>> pairs;  // (A, B) species names
-  std::int64_t subsample = 1;                              // keep every k-th grid point of each class
+  bool occupancy = false;                                  // "occupancy" listed in sdm.kinds
+  OccupancySpec occ;
+  std::int64_t subsample = 1;  // keep every k-th grid point of each class
   std::string config_text;
 };
 
@@ -66,12 +82,18 @@ struct LibrarySample {
 // All samples in file order (after subsampling), without computing anything.
 std::vector<LibrarySample> expand_library(const LibrarySpec& spec);
 
-// Channel c = kind index * pairs + pair index; size spec.sdms[kind].size().
+// Channel c < sdms * pairs: SDM kind c / pairs, pair c % pairs, size
+// spec.sdms[kind].size(); then (when spec.occupancy) one occupancy channel per
+// spec.occ.species entry, size grid^3.
 std::size_t num_channels(const LibrarySpec& spec);
 // The lattice block of one sample.
 LatticeBlock library_block(const LibrarySpec& spec, const LibrarySample& s);
-// SDMs of one sample: for each channel, its counts as float32 (exact up to 2^24).
+// Features of one sample: for each channel (num_channels order), its counts as
+// float32 (exact up to 2^24); occupancy channels are (G_z, G_y, G_x) row-major.
 std::vector<std::vector<float>> library_sample_sdms(const LibrarySpec& spec, const LibrarySample& s);
+// Occupancy grids of a block: one G^3 vector per occ.species entry (zeros for a
+// species the block does not have).
+std::vector<std::vector<float>> block_occupancy(const OccupancySpec& occ, const LatticeBlock& b);
 
 struct LibraryStats {
   std::int64_t samples = 0;
@@ -79,8 +101,9 @@ struct LibraryStats {
 };
 
 // Collective over comm: rank r computes a contiguous block of samples and
-// writes its rows (features/<kind>/<A>-<B>, labels, params/{sigma_xy,
-// sigma_z, eta}, bins/<kind>, root attributes class_names, config). progress:
+// writes its rows (features/<kind>/<A>-<B>, features/occupancy/<species>,
+// labels, params/{sigma_xy, sigma_z, eta}, bins/<kind>, root attributes
+// class_names, config). progress:
 // rank 0 prints a line to stderr every few seconds.
 LibraryStats write_library(MPI_Comm comm, const LibrarySpec& spec, const std::string& path,
                            bool progress = false);
