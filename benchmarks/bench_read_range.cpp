@@ -101,7 +101,7 @@ void BM_aptflow_read(benchmark::State& state) {
 void BM_aptflow_read_range(benchmark::State& state) {
   const auto table = aptflow::read_range_file(g_rng);
   const auto dtable = aptflow::make_device_range_table<Kokkos::HostSpace>(table);
-  Kokkos::Serial exec;
+  Kokkos::DefaultHostExecutionSpace exec;
   aptflow::io::ReadOptions opt;
   std::int64_t ranged = 0;
   for (auto _ : state) {

@@ -86,7 +86,7 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
   std::vector<std::int64_t> counts(nspecies, 0);
   std::int64_t kept = 0, dropped = 0;
 
-  Kokkos::Serial exec;
+  Kokkos::DefaultHostExecutionSpace exec;
   std::string local_error;
   try {
     for (IonIndex begin = first; begin < last; begin += opt.chunk_ions) {
