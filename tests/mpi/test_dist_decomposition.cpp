@@ -32,6 +32,16 @@ int size_of() {
   return s;
 }
 
+// Counts failed checks without leaving the test: an early return on one rank
+// would leave the others waiting in the next collective (a hang, not a failure).
+struct Checks {
+  std::int64_t failed = 0;
+  std::int64_t first = -1;  // where the first failure was
+  void operator()(bool ok, std::int64_t where) {
+    if (!ok && failed++ == 0) first = where;
+  }
+};
+
 // The whole input (every rank builds the same one from the seed).
 struct Input {
   std::vector<float> x, y, z, mq;
@@ -211,8 +221,11 @@ TEST(DistDecompose, EqualZOnOneRankAndDeterministic) {
     // Same input, same rank count: same bytes.
     const ZSlabDecomposition e = decompose(in, kind == 3);
     EXPECT_EQ(d.bounds(), e.bounds());
-    ASSERT_EQ(d.owned_count(), e.owned_count());
-    for (IonIndex i = 0; i < d.owned_count(); ++i) ASSERT_EQ(d.owned_index()(i), e.owned_index()(i));
+    EXPECT_EQ(d.owned_count(), e.owned_count());
+    Checks same;
+    for (IonIndex i = 0; i < std::min(d.owned_count(), e.owned_count()); ++i)
+      same(d.owned_index()(i) == e.owned_index()(i), i);
+    EXPECT_EQ(same.failed, 0) << "first at owned ion " << same.first;
   }
 }
 
@@ -232,7 +245,7 @@ TEST(DistDecompose, EmptyRanksAndEmptyInput) {
     Kokkos::View<std::int64_t*, Kokkos::HostSpace> v("v", d.owned_count());
     for (IonIndex i = 0; i < d.owned_count(); ++i) v(i) = 1000 + d.owned_index()(i);
     const auto back = to_input_order<std::int64_t>(d, v);
-    ASSERT_EQ(static_cast<IonIndex>(back.extent(0)), reader ? n : 0);
+    EXPECT_EQ(static_cast<IonIndex>(back.extent(0)), reader ? n : 0);
     for (IonIndex k = 0; k < static_cast<IonIndex>(back.extent(0)); ++k) EXPECT_EQ(back(k), 1000 + k);
   }
 }
@@ -264,16 +277,15 @@ TEST(DistExchange, RoundsEqualOneShotAndCarry64BitCounts) {
     std::vector<std::int64_t> rc;
     const std::vector<Rec> got = alltoallv(MPI_COMM_WORLD, send, counts, &rc, cap);
     std::size_t at = 0;
+    Checks ok;
     for (int s = 0; s < p; ++s) {
       const std::int64_t want = (s * 7 + me * 13) % 11 == 3 ? 0 : (s * 5 + me * 3) % 23 + 1;
-      ASSERT_EQ(rc[s], want);
-      for (std::int64_t k = 0; k < want; ++k, ++at) {
-        ASSERT_EQ(got[at].src, s);
-        ASSERT_EQ(got[at].dst, me);
-        ASSERT_EQ(got[at].k, k);
-      }
+      EXPECT_EQ(rc[s], want) << "from rank " << s << ", cap " << cap;
+      for (std::int64_t k = 0; k < want && at < got.size(); ++k, ++at)
+        ok(got[at].src == s && got[at].dst == me && got[at].k == k, static_cast<std::int64_t>(at));
     }
     EXPECT_EQ(at, got.size());
+    EXPECT_EQ(ok.failed, 0) << "first at record " << ok.first << ", cap " << cap;
   }
   // The decomposition through small messages equals the one-shot one.
   const Input in = make_input(23, 2000, 1);
@@ -282,8 +294,11 @@ TEST(DistExchange, RoundsEqualOneShotAndCarry64BitCounts) {
   const ZSlabDecomposition a = decompose(in, false), b = decompose(in, false, small);
   check_partition(b, in);
   EXPECT_EQ(a.bounds(), b.bounds());
-  ASSERT_EQ(a.owned_count(), b.owned_count());
-  for (IonIndex i = 0; i < a.owned_count(); ++i) ASSERT_EQ(a.owned_index()(i), b.owned_index()(i));
+  EXPECT_EQ(a.owned_count(), b.owned_count());
+  Checks same;
+  for (IonIndex i = 0; i < std::min(a.owned_count(), b.owned_count()); ++i)
+    same(a.owned_index()(i) == b.owned_index()(i), i);
+  EXPECT_EQ(same.failed, 0) << "first at owned ion " << same.first;
 }
 
 namespace {
@@ -323,17 +338,18 @@ TEST(DistGather, PerIonResultsReturnInInputOrder) {
       const auto re = to_input_order<double>(d, e);
       IonIndex first, count;
       input_range(in.size(), mirrored, first, count);
-      ASSERT_EQ(static_cast<IonIndex>(ra.extent(0)), count);
-      ASSERT_EQ(static_cast<IonIndex>(rb.extent(0)), count);
-      ASSERT_EQ(static_cast<IonIndex>(rc.extent(0)), count);
-      ASSERT_EQ(static_cast<IonIndex>(re.extent(0)), count);
-      for (IonIndex k = 0; k < count; ++k) {
+      const bool sized =
+          static_cast<IonIndex>(ra.extent(0)) == count && static_cast<IonIndex>(rb.extent(0)) == count &&
+          static_cast<IonIndex>(rc.extent(0)) == count && static_cast<IonIndex>(re.extent(0)) == count;
+      EXPECT_TRUE(sized);
+      Checks ok;
+      for (IonIndex k = 0; k < count && sized; ++k) {
         const IonIndex g = first + k;
-        ASSERT_EQ(ra(k), f64(g, in.x[g]));
-        ASSERT_EQ(rb(k), f32(g, in.s[g]));
-        ASSERT_EQ(rc(k), in.mq[g] * 0.5f);
-        ASSERT_EQ(re(k), double(in.z[g]) + 1e-9 * double(g));
+        ok(ra(k) == f64(g, in.x[g]) && rb(k) == f32(g, in.s[g]) && rc(k) == in.mq[g] * 0.5f &&
+               re(k) == double(in.z[g]) + 1e-9 * double(g),
+           g);
       }
+      EXPECT_EQ(ok.failed, 0) << "first at global index " << ok.first;
       Kokkos::View<std::int32_t*, Kokkos::HostSpace> wrong("wrong", n + 1);
       EXPECT_THROW(to_input_order<std::int32_t>(d, wrong), InternalError);
     }

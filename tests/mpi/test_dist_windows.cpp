@@ -38,6 +38,16 @@ int size_of() {
   return s;
 }
 
+// Counts failed checks without leaving the test: an early return on one rank
+// would leave the others waiting in the next collective (a hang, not a failure).
+struct Checks {
+  std::int64_t failed = 0;
+  std::int64_t first = -1;  // where the first failure was
+  void operator()(bool ok, std::int64_t where) {
+    if (!ok && failed++ == 0) first = where;
+  }
+};
+
 // A cube of edge 5 nm (tall = false: slabs of about 1.25 nm at np 4, thinner
 // than any halo) or two cubes on top of each other (z up to 10 nm). The
 // clouds of test_sdm_reference.hpp: ions on bin edges, on a 0.5 nm lattice,
@@ -88,20 +98,24 @@ TEST(DistHalo, ExactlyTheIonsWithinHOfTheSlab) {
     for (const double h : {0.0, 0.3, 2.251, 7.0}) {
       const LocalIons l = exchange_halo(d, h);
       // Layout: sorted by (z, index), owned block = owned() in order.
-      ASSERT_EQ(l.owned_end - l.owned_begin, d.owned_count());
-      for (IonIndex i = 0; i < d.owned_count(); ++i) {
-        ASSERT_EQ(l.index(l.owned_begin + i), d.owned_index()(i));
-        ASSERT_EQ(l.cloud.z(l.owned_begin + i), d.owned().z(i));
-      }
+      EXPECT_EQ(l.owned_end - l.owned_begin, d.owned_count());
+      Checks layout;
+      for (IonIndex i = 0; i < d.owned_count() && l.owned_end - l.owned_begin == d.owned_count(); ++i)
+        layout(l.index(l.owned_begin + i) == d.owned_index()(i) &&
+                   l.cloud.z(l.owned_begin + i) == d.owned().z(i),
+               i);
       for (IonIndex i = 1; i < l.size(); ++i)
-        ASSERT_TRUE(l.cloud.z(i - 1) < l.cloud.z(i) ||
-                    (l.cloud.z(i - 1) == l.cloud.z(i) && l.index(i - 1) < l.index(i)));
+        layout(l.cloud.z(i - 1) < l.cloud.z(i) ||
+                   (l.cloud.z(i - 1) == l.cloud.z(i) && l.index(i - 1) < l.index(i)),
+               i);
+      EXPECT_EQ(layout.failed, 0) << "first at " << layout.first;
       // Halo ions: values of the input, exactly the brute-force set.
       std::set<IonIndex> got;
       for (IonIndex i = 0; i < l.size(); ++i) {
         if (l.is_owned(i)) continue;
         const IonIndex g = l.index(i);
-        ASSERT_TRUE(g >= 0 && g < static_cast<IonIndex>(p.size()));
+        EXPECT_TRUE(g >= 0 && g < static_cast<IonIndex>(p.size()));
+        if (g < 0 || g >= static_cast<IonIndex>(p.size())) continue;
         EXPECT_EQ(l.cloud.x(i), p.x[g]);
         EXPECT_EQ(l.cloud.y(i), p.y[g]);
         EXPECT_EQ(l.cloud.z(i), p.z[g]);
@@ -145,7 +159,7 @@ TEST_P(DistWindowSdms, EqualSerialExactly) {
     EXPECT_EQ(g.origin[ax], gs.origin[ax]);
     EXPECT_EQ(g.counts[ax], gs.counts[ax]);
   }
-  ASSERT_GT(g.size(), 0);
+  EXPECT_GT(g.size(), 0);
 
   // Owned windows: centres in the slab, ranks tile [0, size) in order.
   const WindowSlab s = owned_windows(d, g);
@@ -166,6 +180,7 @@ TEST_P(DistWindowSdms, EqualSerialExactly) {
   EXPECT_EQ(static_cast<IonIndex>(local.size()), l.size()) << "an ion twice";
   const double reach = spec.r_cut + std::max(ws.centre_radius, ws.neighbour_radius);
   std::int64_t needed = 0;
+  Checks present;
   for (std::int64_t w = s.first; w < s.first + s.count; w += 7) {
     std::int64_t ix, iy, iz;
     g.unravel(w, ix, iy, iz);
@@ -174,10 +189,11 @@ TEST_P(DistWindowSdms, EqualSerialExactly) {
       const double dx = pc.x[i] - c[0], dy = pc.y[i] - c[1], dz = pc.z[i] - c[2];
       if (std::sqrt(dx * dx + dy * dy + dz * dz) > reach) continue;
       ++needed;
-      ASSERT_TRUE(local.count(static_cast<IonIndex>(i))) << "window " << w << " misses ion " << i;
+      present(local.count(static_cast<IonIndex>(i)) == 1, w);
     }
   }
   if (s.count > 0) EXPECT_GT(needed, 0);
+  EXPECT_EQ(present.failed, 0) << "ions within r_cut + reach missing, first for window " << present.first;
 
   // Window SDMs on owned + halo ions vs the serial computation on the whole cloud.
   const auto cells_local =
@@ -189,13 +205,15 @@ TEST_P(DistWindowSdms, EqualSerialExactly) {
   compute_window_sdms(Exec(), cells_local, g, ws, spec, s.first, s.count, out, cnt);
   compute_window_sdms(Exec(), cells_whole, g, ws, spec, s.first, s.count, ref, cnt_ref);
   std::int64_t pairs = 0;
+  Checks same;
   for (std::int64_t r = 0; r < s.count; ++r) {
-    ASSERT_EQ(cnt(r), cnt_ref(r)) << "window " << s.first + r;
+    same(cnt(r) == cnt_ref(r), s.first + r);
     for (std::int64_t q = 0; q < spec.size(); ++q) {
-      ASSERT_EQ(out(r, q), ref(r, q)) << "window " << s.first + r << " bin " << q;
+      same(out(r, q) == ref(r, q), s.first + r);
       pairs += ref(r, q);
     }
   }
+  EXPECT_EQ(same.failed, 0) << "window SDMs differ from serial, first in window " << same.first;
   std::int64_t all_pairs = 0, halo = l.halo_count(), all_halo = 0;
   MPI_Allreduce(&pairs, &all_pairs, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
   MPI_Allreduce(&halo, &all_halo, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
@@ -211,7 +229,7 @@ TEST_P(DistWindowSdms, EqualSerialExactly) {
     Rows all("all", g.size(), spec.size());
     Counts all_cnt("all_cnt", g.size());
     compute_window_sdms(Exec(), cells_whole, g, ws, spec, 0, g.size(), all, all_cnt);
-    ASSERT_EQ(rows.extent(0), all.extent(0));
+    ASSERT_EQ(rows.extent(0), all.extent(0));  // no collective follows
     ASSERT_EQ(rows.extent(1), all.extent(1));
     for (std::int64_t w = 0; w < g.size(); ++w) {
       ASSERT_EQ(counts(w, 0), all_cnt(w)) << "window " << w;
@@ -241,10 +259,12 @@ TEST(DistGather, WindowRowsInWindowOrderFloat) {
     for (int q = 0; q < 3; ++q) rows(r, q) = float(s.first + r) + 0.25f * q;
   const auto all = gather_window_rows<float>(d, s, rows, g.size(), 0);
   if (rank_of() == 0) {
-    ASSERT_EQ(static_cast<std::int64_t>(all.extent(0)), g.size());
-    ASSERT_EQ(all.extent(1), 3u);
-    for (std::int64_t w = 0; w < g.size(); ++w)
-      for (int q = 0; q < 3; ++q) ASSERT_EQ(all(w, q), float(w) + 0.25f * q);
+    EXPECT_EQ(static_cast<std::int64_t>(all.extent(0)), g.size());
+    EXPECT_EQ(all.extent(1), 3u);
+    Checks ok;
+    for (std::int64_t w = 0; w < g.size() && all.extent(1) == 3; ++w)
+      for (int q = 0; q < 3; ++q) ok(all(w, q) == float(w) + 0.25f * q, w);
+    EXPECT_EQ(ok.failed, 0) << "first in window " << ok.first;
   }
   // A slab that does not tile the grid is refused on every rank.
   WindowSlab wrong = s;
