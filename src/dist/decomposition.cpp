@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <string>
 
 #include "aptflow/core/error.hpp"
@@ -119,23 +118,31 @@ ZSlabDecomposition decompose_z(MPI_Comm comm_in, const HostIonCloud& local, IonI
         "decompose_z: an ion has a non-finite z: read the data with NonFinite::error or drop "
         "(io/dataset.hpp)");
 
-  // Local sort by (z, global index) = (z, local index).
-  std::vector<IonIndex> perm(static_cast<std::size_t>(n));
-  std::iota(perm.begin(), perm.end(), IonIndex{0});
-  std::sort(perm.begin(), perm.end(), [&](IonIndex a, IonIndex b) {
-    return local.z(a) < local.z(b) || (local.z(a) == local.z(b) && a < b);
-  });
+  // Records in input order, sorted by (z, global index).
+  std::vector<IonRecord> send(static_cast<std::size_t>(n));
+  for (IonIndex i = 0; i < n; ++i) {
+    IonRecord& rec = send[i];
+    rec = IonRecord{};
+    rec.x = local.x(i);
+    rec.y = local.y(i);
+    rec.z = local.z(i);
+    rec.mq = local.mq(i);
+    rec.index = first_index + i;
+    rec.species = local.species(i);
+  }
+  std::sort(send.begin(), send.end(), before);
 
   // Regular sample: block k of the sorted ions is [k n / s, (k + 1) n / s);
   // its median z stands for the block's ions.
-  const std::int64_t per_rank = std::max<std::int64_t>(
-      1, std::min<std::int64_t>(std::int64_t(options.oversample) * p, options.max_samples / p));
+  const std::int64_t want = std::max<std::int64_t>(std::int64_t(options.oversample) * p, options.min_samples);
+  const std::int64_t per_rank =
+      std::max<std::int64_t>(1, std::min<std::int64_t>(want, options.max_samples / p));
   const std::int64_t s = std::min<std::int64_t>(n, per_rank);
   std::vector<detail::ZSample> samples(static_cast<std::size_t>(s));
   for (std::int64_t k = 0; k < s; ++k) {
     const IonIndex b0 = static_cast<IonIndex>(static_cast<__int128>(n) * k / s);
     const IonIndex b1 = static_cast<IonIndex>(static_cast<__int128>(n) * (k + 1) / s);
-    samples[k].z = local.z(perm[b0 + (b1 - b0 - 1) / 2]);
+    samples[k].z = send[b0 + (b1 - b0 - 1) / 2].z;
     samples[k].weight = b1 - b0;
   }
   int sc = static_cast<int>(s);
@@ -157,25 +164,21 @@ ZSlabDecomposition decompose_z(MPI_Comm comm_in, const HostIonCloud& local, IonI
   d.bounds_.insert(d.bounds_.end(), split.begin(), split.end());
   d.bounds_.push_back(std::numeric_limits<float>::infinity());
 
-  // Pack in sorted order: destinations are non-decreasing.
-  std::vector<IonRecord> send(static_cast<std::size_t>(n));
+  // Sorted order: destinations are non-decreasing.
   std::vector<std::int64_t> send_counts(p, 0);
-  for (IonIndex k = 0; k < n; ++k) {
-    const IonIndex i = perm[k];
-    IonRecord& rec = send[k];
-    rec = IonRecord{};
-    rec.x = local.x(i);
-    rec.y = local.y(i);
-    rec.z = local.z(i);
-    rec.mq = local.mq(i);
-    rec.index = first_index + i;
-    rec.species = local.species(i);
-    ++send_counts[d.owner_of_z(rec.z)];
-  }
-  perm = {};
-  std::vector<IonRecord> recv = alltoallv(comm, send, send_counts, nullptr, options.max_records_per_message);
+  for (const IonRecord& rec : send) ++send_counts[d.owner_of_z(rec.z)];
+  std::vector<std::int64_t> recv_counts;
+  std::vector<IonRecord> recv =
+      alltoallv(comm, send, send_counts, &recv_counts, options.max_records_per_message);
   send = {};
-  std::sort(recv.begin(), recv.end(), before);  // merge of sorted runs, one per source rank
+  // One sorted run per source rank: merge them pairwise, O(m log p).
+  std::vector<std::size_t> run(1, 0);
+  for (int r = 0; r < p; ++r) run.push_back(run.back() + static_cast<std::size_t>(recv_counts[r]));
+  for (std::size_t width = 1; width < static_cast<std::size_t>(p); width *= 2)
+    for (std::size_t r = 0; r + width < static_cast<std::size_t>(p); r += 2 * width) {
+      const std::size_t mid = run[r + width], end = run[std::min<std::size_t>(r + 2 * width, p)];
+      std::inplace_merge(recv.begin() + run[r], recv.begin() + mid, recv.begin() + end, before);
+    }
 
   const IonIndex m = static_cast<IonIndex>(recv.size());
   d.owned_ = HostIonCloud(m, "aptflow::dist::owned");

@@ -22,11 +22,12 @@
 namespace aptflow::dist {
 
 struct DecomposeOptions {
-  // Samples per rank = min(local ions, oversample * ranks, max_samples / ranks).
-  // Each rank then holds N / p ions, give or take about N / samples (per
-  // slab boundary; ties in z excepted).
+  // Samples per rank s = min(local ions, max(oversample * ranks, min_samples),
+  // max_samples / ranks). Each slab boundary is then within about N / (2 s)
+  // ions of its target (ties in z excepted).
   int oversample = 32;
-  std::int64_t max_samples = std::int64_t{1} << 23;  // all ranks together (12 bytes each, on every rank)
+  std::int64_t min_samples = 1024;
+  std::int64_t max_samples = std::int64_t{1} << 23;  // all ranks together (16 bytes each, on every rank)
   std::int64_t max_records_per_message = 0;          // 0: automatic (see dist/exchange.hpp)
 };
 
