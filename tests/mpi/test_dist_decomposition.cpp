@@ -15,6 +15,7 @@
 #include "aptflow/dist/decomposition.hpp"
 #include "aptflow/dist/exchange.hpp"
 #include "aptflow/dist/gather.hpp"
+#include "aptflow/dist/window_ownership.hpp"
 
 using namespace aptflow;
 using namespace aptflow::dist;
@@ -248,6 +249,16 @@ TEST(DistDecompose, EmptyRanksAndEmptyInput) {
     int holders = 0;
     for (int r = 0; r < p; ++r) holders += d.owned_counts()[r] > 0;
     EXPECT_LE(holders, std::min<IonIndex>(n, p));
+    // Windows: the grid of the global bounds, tiled by the ranks' slabs.
+    const WindowGrid g = global_window_grid(d, 1.0, 0.5);
+    if (n == 0) EXPECT_EQ(g.size(), 0);
+    std::int64_t next = 0;
+    for (int r = 0; r < p; ++r) {
+      const WindowSlab s = owned_windows(d, g, r);
+      EXPECT_EQ(s.first, next);
+      next += s.count;
+    }
+    EXPECT_EQ(next, g.size());
     // Results go back to rank 0.
     Kokkos::View<std::int64_t*, Kokkos::HostSpace> v("v", d.owned_count());
     for (IonIndex i = 0; i < d.owned_count(); ++i) v(i) = 1000 + d.owned_index()(i);
