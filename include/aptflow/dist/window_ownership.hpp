@@ -1,0 +1,36 @@
+#pragma once
+// Window ownership under the z-slab decomposition: the global WindowGrid is
+// laid over the global bounds (agreed by MPI_Allreduce, identical to the
+// serial cloud_bounds of the whole cloud); window (ix, iy, iz) belongs to the
+// rank whose slab [z_lo, z_hi) holds its float32 centre z. Centres grow with
+// iz, so each rank owns a contiguous range of z planes [iz_begin, iz_end) and
+// hence the contiguous window indices [first, first + count) (numbering
+// (iz * ny + iy) * nx + ix): ranks in order tile [0, grid.size()).
+#include <mpi.h>
+
+#include <cstdint>
+
+#include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/dist/decomposition.hpp"
+#include "aptflow/kernels/windows.hpp"
+
+namespace aptflow::dist {
+
+struct WindowSlab {
+  std::int64_t iz_begin = 0, iz_end = 0;  // owned z planes
+  std::int64_t first = 0, count = 0;      // owned windows, grid numbering
+};
+
+// Collective over comm: bounding box of the ions of all ranks (min / max per
+// axis; ranks without ions take no part; no ions at all: a zero box, as
+// cloud_bounds).
+Box global_bounds(MPI_Comm comm, const HostIonCloud& local);
+
+// Collective over decomposition.comm(): WindowGrid::over(global bounds of the
+// owned ions, edge, stride); the same grid on every rank.
+WindowGrid global_window_grid(const ZSlabDecomposition& decomposition, double edge, double stride);
+
+// The windows of grid owned by rank (default: this rank). No communication.
+WindowSlab owned_windows(const ZSlabDecomposition& decomposition, const WindowGrid& grid, int rank = -1);
+
+}  // namespace aptflow::dist
