@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "aptflow/core/config.hpp"
@@ -43,7 +44,8 @@ TrainSpec spec() {
   const auto cfg = Config::from_string(R"(
 seed = 3
 [training]
-epochs = 3
+epochs = 6
+learning_rate = 5e-3
 batch_size = 20
 test_fraction = 0.2
 [augment]
@@ -93,6 +95,7 @@ TEST(TrainMpi, RanksAgreeAndMatchOneProcess) {
   for (std::size_t l = 0; l < one.members[0].size(); ++l)
     for (const auto& p : one.members[0].layer(l).params())
       for (float v : p.value) maxdiff = std::max(maxdiff, std::fabs(double(v) - w[o++]));
+  if (rank == 0) std::printf("train mpi: %d ranks, max |w - w(np 1)| = %.3g\n", size, maxdiff);
   EXPECT_LT(maxdiff, 1e-4) << size << " ranks";
   EXPECT_EQ(par.test_accuracy, one.test_accuracy);
   EXPECT_GE(par.test_accuracy, 0.9);
