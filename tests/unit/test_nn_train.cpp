@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -112,7 +113,7 @@ TEST(NnTrainOptim, AdamMatchesKerasFormulaAndFirstStepIsLrSign) {
   Param p = random_param(g, 50), q = p;
   OptimizerSpec s;
   Adam adam(s);
-  std::vector<Param*> ps{&p};
+  std::vector<Param*> ps(1, &p);
   // Step 1: m = 0.1 g, v = 0.001 g^2, lr_t = lr sqrt(0.001) / 0.1 -> update = lr g / (|g| + eps /
   // sqrt(0.001)).
   adam.step(ps);
@@ -123,7 +124,8 @@ TEST(NnTrainOptim, AdamMatchesKerasFormulaAndFirstStepIsLrSign) {
     EXPECT_NEAR(std::fabs(p.value[j] - q.value[j]), 1e-3, 1e-5);  // about lr * sign(g)
   }
   // Further steps with changing gradients against a plain double reference.
-  std::vector<double> w(q.value.begin(), q.value.end()), m(w.size(), 0), v(w.size(), 0);
+  std::vector<double> w(q.value.size()), m(q.value.size(), 0.0), v(q.value.size(), 0.0);
+  for (std::size_t j = 0; j < w.size(); ++j) w[j] = q.value[j];
   auto ref_step = [&](int t, const std::vector<float>& grad) {
     for (std::size_t j = 0; j < w.size(); ++j) {
       m[j] = 0.9 * m[j] + 0.1 * grad[j];
@@ -147,12 +149,13 @@ TEST(NnTrainOptim, AdamMatchesKerasFormulaAndFirstStepIsLrSign) {
 TEST(NnTrainOptim, RmspropMatchesReference) {
   std::mt19937 g(2);
   Param p = random_param(g, 40);
-  std::vector<double> w(p.value.begin(), p.value.end()), a(w.size(), 0);
+  std::vector<double> w(p.value.size()), a(p.value.size(), 0.0);
+  for (std::size_t j = 0; j < w.size(); ++j) w[j] = p.value[j];
   OptimizerSpec s;
   s.type = "rmsprop";
   s.learning_rate = 0.01;
   auto opt = make_optimizer(s);
-  std::vector<Param*> ps{&p};
+  std::vector<Param*> ps(1, &p);
   std::normal_distribution<float> d(0.0f, 1.0f);
   for (int t = 1; t <= 5; ++t) {
     for (auto& x : p.grad) x = d(g);
@@ -499,4 +502,39 @@ TEST(NnTrainBank, PublishedFeAlBankSubsetReaches95Percent) {
   const LabelledData c = load_labelled(lib, s.data);
   EXPECT_EQ(c.x.data, d.x.data);
   EXPECT_EQ(c.labels, d.labels);
+}
+
+TEST(NnTrainModels, ShippedDefaultModelsLoadAndScoreTheirLibrary) {
+  const auto dir = aptflow::test::source_dir() / "models";
+  struct Expect {
+    const char* name;
+    std::int64_t params;
+    std::vector<std::string> classes;
+  };
+  for (const Expect& e :
+       {Expect{"cocrni_1dcnn", 172978, {"FCC", "L1_2"}}, Expect{"feal_1dcnn", 690499, {"BCC", "B2", "D0_3"}},
+        Expect{"alli_demo_1dcnn", 172978, {"FCC", "L1_2"}}}) {
+    const auto path = dir / (std::string(e.name) + ".h5");
+    ASSERT_TRUE(std::filesystem::exists(path)) << path << ": run bash models/rebuild.sh";
+    const Model m = load_model(path.string());
+    EXPECT_EQ(m.parameter_count(), e.params) << e.name;
+    EXPECT_EQ(m.class_names, e.classes) << e.name;
+    EXPECT_EQ(m.features.preprocessing, "minmax_only");
+    EXPECT_GE(m.training["test"]["accuracy"].get<double>(), 0.98) << e.name;
+    // the training config stored next to the model is the one it was trained from
+    const auto cfg = Config::from_file((dir / (std::string(e.name) + ".train.toml")).string());
+    EXPECT_EQ(TrainSpec::from_config(cfg).to_json()["layers"], m.training["config"]["layers"]) << e.name;
+  }
+  // the CoCrNi model on a regenerated (subsampled) CoCrNi library
+  TempDir tmp;
+  const auto lib = (tmp / "c.h5").string();
+  auto r = aptflow::test::run_command(fmt::format(
+      "{} synth library --config {} --set library.subsample=7 --out {}", aptflow::test::aptflow_exe(),
+      (aptflow::test::source_dir() / "configs" / "synth" / "cocrni_fcc_l12.toml").string(), lib));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<Model> ms;
+  ms.push_back(load_model((dir / "cocrni_1dcnn.h5").string()));
+  const Evaluation ev = evaluate_models(ms, lib);
+  EXPECT_EQ(ev.samples, (3250 + 6) / 7 + (1950 + 6) / 7);  // every 7th grid point of each class
+  EXPECT_GE(ev.accuracy, 0.97);
 }
