@@ -538,3 +538,20 @@ TEST(NnTrainModels, ShippedDefaultModelsLoadAndScoreTheirLibrary) {
   EXPECT_EQ(ev.samples, (3250 + 6) / 7 + (1950 + 6) / 7);  // every 7th grid point of each class
   EXPECT_GE(ev.accuracy, 0.97);
 }
+
+TEST(NnTrainLoop, SigmoidBinaryCrossEntropyWithRmsprop) {
+  const LabelledData d = toy_data(240, 3);
+  TrainSpec s = toy_spec();
+  s.loss = LossKind::binary_crossentropy;
+  s.optimizer.type = "rmsprop";
+  s.layers.back()["config"]["units"] = 1;
+  s.layers.back()["config"]["activation"] = "sigmoid";
+  const TrainResult r = train(s, d, MPI_COMM_NULL);
+  EXPECT_EQ(shape_size(r.members[0].output_shape()), 1);
+  EXPECT_GE(r.test_accuracy, 0.95);
+  EXPECT_EQ(r.members[0].training["config"]["optimizer"]["type"], "rmsprop");
+  // a softmax output with binary cross-entropy is refused
+  TrainSpec bad = toy_spec();
+  bad.loss = LossKind::binary_crossentropy;
+  EXPECT_THROW(train(bad, d, MPI_COMM_NULL), ConfigError);
+}
