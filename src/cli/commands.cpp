@@ -16,6 +16,8 @@ void register_all(CLI::App& app) {
   register_voxelize(app);
   register_model(app);
   register_predict(app);
+  register_train(app);
+  register_evaluate(app);
 }
 
 }  // namespace aptflow::cli

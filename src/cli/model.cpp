@@ -68,7 +68,8 @@ void register_model(CLI::App& app) {
   info->add_option("file", ib->file, "model file")->required();
   info->add_flag("--json", ib->json, "print one JSON object");
   info->callback([ib] {
-    const nn::Model m = nn::load_model(ib->file);
+    const auto members = nn::load_models(ib->file);  // ensembles: member 0 + the count
+    const nn::Model& m = members.front();
     if (ib->json) {
       nlohmann::json j = {{"file", ib->file},
                           {"architecture", m.architecture()},
@@ -76,13 +77,14 @@ void register_model(CLI::App& app) {
                           {"parameters", m.parameter_count()},
                           {"class_names", m.output_names()},
                           {"features", m.features.to_json()},
+                          {"members", members.size()},
                           {"training", m.training}};
       std::puts(j.dump().c_str());
       return;
     }
     std::string s = fmt::format("model {}\n{}", ib->file, m.summary());
-    s += fmt::format("classes: {}\nfeatures: {}\n", fmt::join(m.output_names(), ", "),
-                     m.features.to_json().dump());
+    s += fmt::format("classes: {}\nfeatures: {}\nmembers: {}\n", fmt::join(m.output_names(), ", "),
+                     m.features.to_json().dump(), members.size());
     std::fputs(s.c_str(), stdout);
   });
 }

@@ -50,8 +50,10 @@ void register_predict(CLI::App& app) {
     keras.class_names = a->class_names;
     std::vector<nn::Model> models;
     for (const auto& path : a->models) {
-      models.push_back(nn::load_model(path, keras));
-      models.back().set_gemm_backend(parse_gemm_backend(a->backend, "--gemm"));
+      for (auto& m : nn::load_models(path, keras)) {  // an ensemble file brings all its members
+        models.push_back(std::move(m));
+        models.back().set_gemm_backend(parse_gemm_backend(a->backend, "--gemm"));
+      }
     }
     nn::PredictOptions opt;
     opt.kind = a->kind;

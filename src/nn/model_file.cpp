@@ -247,14 +247,13 @@ bool is_keras_file(const std::string& path) {
   return h5::has_attr(root, "model_config");
 }
 
-Model load_model(const std::string& path, const KerasImportOptions& keras) {
+namespace {
+
+// Member `member` of an aptflow model file (0: /model/weights; i >= 1:
+// /ensemble/member<i>/weights).
+Model load_aptflow(const std::string& path, std::int64_t member) {
   auto f = h5::File::open(path);
   auto root = h5::open_object(f, "/");
-  if (h5::has_attr(root, "model_config")) {
-    root.close();
-    f.close();
-    return import_keras(path, keras);
-  }
   if (!h5::has_attr(root, "format") || h5::read_attr_string(root, "format") != kModelFormat)
     throw InputError(path,
                      "not a model file: no root attribute format = \"aptflow-model\" and no Keras "
@@ -271,10 +270,11 @@ Model load_model(const std::string& path, const KerasImportOptions& keras) {
   } catch (const ConfigError& e) {
     throw InputError(path, fmt::format("/model/architecture: {}", e.what()));
   }
+  const std::string base =
+      member == 0 ? std::string("/model/weights") : fmt::format("/ensemble/member{}/weights", member);
   for (std::size_t i = 0; i < m.size(); ++i) {
     Layer& l = m.layer(i);
-    for (Param& p : l.params())
-      load_param(f, fmt::format("/model/weights/{}/{}", l.name(), p.name), p, l.name());
+    for (Param& p : l.params()) load_param(f, fmt::format("{}/{}/{}", base, l.name(), p.name), p, l.name());
   }
   if (h5::has_attr(root, "class_names")) m.class_names = h5::read_attr_strings(root, "class_names");
   if (h5::exists(f, "/model/features")) {
@@ -289,6 +289,65 @@ Model load_model(const std::string& path, const KerasImportOptions& keras) {
     m.training = parse_json(read_json_string(f, "/model/training"), path, "/model/training");
   m.source = path;
   return m;
+}
+
+std::int64_t member_count(const std::string& path) {
+  auto f = h5::File::open(path);
+  auto root = h5::open_object(f, "/");
+  if (!h5::has_attr(root, "members")) return 1;
+  const auto k = h5::read_attr_int(root, "members");
+  if (k < 1)
+    throw InputError(path, fmt::format("root attribute members = {} must be >= 1; the file is damaged", k));
+  return k;
+}
+
+}  // namespace
+
+Model load_model(const std::string& path, const KerasImportOptions& keras) {
+  if (is_keras_file(path)) return import_keras(path, keras);
+  const auto k = member_count(path);
+  if (k > 1)
+    throw InputError(path, fmt::format("holds an ensemble of {} models (k-fold training); read it with "
+                                       "load_models (aptflow predict and evaluate average its members)",
+                                       k));
+  return load_aptflow(path, 0);
+}
+
+void save_models(const std::vector<Model>& members, const std::string& path) {
+  if (members.empty()) throw InternalError("save_models: no model to save");
+  save_model(members.front(), path);
+  if (members.size() == 1) return;
+  const nlohmann::json arch = members.front().architecture();
+  for (const auto& m : members)
+    if (m.architecture() != arch)
+      throw InternalError("save_models: ensemble members must share one architecture");
+  auto f = h5::File::open(path, true);
+  {
+    auto root = h5::open_object(f, "/");
+    h5::write_attr(root, "members", static_cast<std::int64_t>(members.size()));
+  }
+  for (std::size_t k = 1; k < members.size(); ++k) {
+    const Model& model = members[k];
+    for (std::size_t i = 0; i < model.size(); ++i) {
+      const Layer& l = model.layer(i);
+      for (const Param& p : l.params()) {
+        std::vector<hsize_t> shape(p.shape.begin(), p.shape.end());
+        h5::write<float>(f, fmt::format("/ensemble/member{}/weights/{}/{}", k, l.name(), p.name), p.value,
+                         shape);
+      }
+    }
+  }
+}
+
+std::vector<Model> load_models(const std::string& path, const KerasImportOptions& keras) {
+  std::vector<Model> out;
+  if (is_keras_file(path)) {
+    out.push_back(import_keras(path, keras));
+    return out;
+  }
+  const auto k = member_count(path);
+  for (std::int64_t i = 0; i < k; ++i) out.push_back(load_aptflow(path, i));
+  return out;
 }
 
 // ---------------------------------------------------------------- Keras

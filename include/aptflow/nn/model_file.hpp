@@ -9,6 +9,7 @@
 //   /model/features        JSON string (ModelFeatures::to_json())
 //   /model/training        JSON string (training config + metrics; only when not empty)
 //   /model/weights/<layer>/<param>   float32 in Keras layout (kernel, bias)
+//   ensembles: root attr members = k, /ensemble/member<i>/weights/... (i >= 1)
 //
 // Keras layout (detected by the root attribute `model_config`, str or bytes):
 //   model_config           {"class_name": "Sequential", "config": {"layers": [...]}}
@@ -44,6 +45,16 @@ struct KerasImportOptions {
 Model import_keras(const std::string& path, const KerasImportOptions& options = {});
 
 // An aptflow model file, or a Keras file (detected) imported with `keras`.
+// InputError for an ensemble file (members > 1): use load_models.
 Model load_model(const std::string& path, const KerasImportOptions& keras = {});
+
+// Ensembles (k-fold training, docs/training.md): one file holds every member.
+// Member 0 is the plain model (/model/...); the root attribute members = k
+// (int64) and /ensemble/member<i>/weights/<layer>/<param> for i = 1..k-1 hold
+// the others (same architecture, features, class names and training JSON).
+// One member: exactly save_model.
+void save_models(const std::vector<Model>& members, const std::string& path);
+// Every member of a model file (one for a plain aptflow or a Keras file).
+std::vector<Model> load_models(const std::string& path, const KerasImportOptions& keras = {});
 
 }  // namespace aptflow::nn
