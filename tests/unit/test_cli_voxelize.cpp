@@ -92,9 +92,12 @@ TEST(CliVoxelize, GridEqualsSerialCallAndIsRankIndependent) {
   const auto g1 = (dir / "g1.h5").string(), g2 = (dir / "g2.h5").string();
   auto r = run_command(aptflow::test::aptflow_exe() + args + quote(g1));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, "");
+  // One summary line (rank 0 only), naming the ions kept and the grid.
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find("aptflow voxelize: 19999 ions -> "), std::string::npos) << r.output;
   r = run_command(mpirun(2) + aptflow::test::aptflow_exe() + args + quote(g2));
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 
   // Reference: the cloud without ion 777, ranged by linear scan, voxelised serially.
   HostIonCloud kept(cloud.size() - 1, "kept");
