@@ -110,7 +110,9 @@ DeviceRangeTable<MemorySpace> make_device_range_table(const RangeTable& table) {
   if (n > 0) {
     d.base = lo_h(0);
     d.top = hi_h(n - 1);
-    nb = std::min<std::size_t>(std::size_t{1} << 16, std::max<std::size_t>(64, 16 * n));
+    // Enough buckets that almost none holds an edge (2n edges in nb buckets),
+    // at most 256 KiB of table.
+    nb = std::min<std::size_t>(std::size_t{1} << 16, std::max<std::size_t>(4096, 256 * n));
     d.inv_width = static_cast<double>(nb) / (d.top - d.base);
   }
   Kokkos::View<std::uint32_t*, MemorySpace> buckets(
