@@ -16,6 +16,7 @@ void register_all(CLI::App& app) {
   register_voxelize(app);
   register_model(app);
   register_predict(app);
+  register_classify(app);
 }
 
 }  // namespace aptflow::cli

@@ -15,5 +15,6 @@ void register_sdm(CLI::App& app);
 void register_voxelize(CLI::App& app);
 void register_model(CLI::App& app);
 void register_predict(CLI::App& app);
+void register_classify(CLI::App& app);
 
 }  // namespace aptflow::cli
