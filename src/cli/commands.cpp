@@ -18,6 +18,7 @@ void register_all(CLI::App& app) {
   register_predict(app);
   register_train(app);
   register_evaluate(app);
+  register_classify(app);
 }
 
 }  // namespace aptflow::cli

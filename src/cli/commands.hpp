@@ -17,5 +17,6 @@ void register_model(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_train(CLI::App& app);
 void register_evaluate(CLI::App& app);
+void register_classify(CLI::App& app);
 
 }  // namespace aptflow::cli

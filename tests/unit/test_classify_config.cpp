@@ -1,0 +1,92 @@
+// parse_classify_config: every key read, defaults, and errors that name the key.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "aptflow/core/error.hpp"
+#include "aptflow/pipeline/classify.hpp"
+#include "test_util.hpp"
+
+using aptflow::Config;
+using aptflow::ConfigError;
+using aptflow::parse_classify_config;
+
+namespace {
+
+const char* kBase = R"(
+input = "a.pos"
+range = "a.rrng"
+model = "m.h5"
+output = "out.h5"
+)";
+
+std::string error_key(const std::string& text, const std::vector<std::string>& sets = {}) {
+  try {
+    Config cfg = Config::from_string(text);
+    cfg.apply_overrides(sets);
+    (void)parse_classify_config(cfg);
+  } catch (const ConfigError& e) {
+    return e.key();
+  }
+  return "<no error>";
+}
+
+}  // namespace
+
+TEST(ClassifyConfig, DefaultsAndOverrides) {
+  Config cfg = Config::from_string(kBase);
+  cfg.apply_overrides({"model=[\"a.h5\", \"b.h5\"]", "windows.variant=feal", "windows.stride=0.25",
+                       "segment.thresholds=[inf, 3.5, 2.0]", "domains.eps=0.6", "domains.min_samples=5",
+                       "windows.chunk=17", "pair=\"Fe-Al\""});
+  const auto o = parse_classify_config(cfg);
+  EXPECT_EQ(o.input, "a.pos");
+  EXPECT_EQ(o.range, "a.rrng");
+  EXPECT_EQ(o.output, "out.h5");
+  EXPECT_EQ(o.models, (std::vector<std::string>{"a.h5", "b.h5"}));
+  EXPECT_EQ(o.pair, "Fe-Al");
+  EXPECT_EQ(o.variant, aptflow::WindowVariant::feal);
+  EXPECT_DOUBLE_EQ(o.edge, 1.0);
+  EXPECT_DOUBLE_EQ(o.stride, 0.25);
+  EXPECT_EQ(o.chunk, 17);
+  ASSERT_EQ(o.segment.thresholds.size(), 3u);
+  EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 3.5);
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[2], 2.0);
+  EXPECT_DOUBLE_EQ(o.segment.ion_radius, 0.25 / 2 * 1.414);
+  EXPECT_DOUBLE_EQ(o.segment.domains.eps, 0.6);
+  EXPECT_EQ(o.segment.domains.min_samples, 5);
+  EXPECT_NE(o.config_text.find("a.pos"), std::string::npos);
+  EXPECT_NE(o.config_text.find("inf"), std::string::npos) << o.config_text;
+
+  const auto d = parse_classify_config(Config::from_string(kBase));
+  EXPECT_EQ(d.models, (std::vector<std::string>{"m.h5"}));
+  EXPECT_EQ(d.variant, aptflow::WindowVariant::cocrni);
+  EXPECT_EQ(d.pair, "Al-Al");
+  ASSERT_EQ(d.segment.thresholds.size(), 2u);  // CoCrNi defaults {inf, 3.75}
+  EXPECT_DOUBLE_EQ(d.segment.thresholds[1], 3.75);
+  EXPECT_DOUBLE_EQ(d.segment.domains.eps, 0.4);
+}
+
+TEST(ClassifyConfig, ErrorsNameTheKey) {
+  EXPECT_EQ(error_key("range = \"r\"\nmodel = \"m\"\noutput = \"o\"\n"), "input");
+  EXPECT_EQ(error_key("input = \"i\"\nrange = \"r\"\noutput = \"o\"\n"), "model");
+  EXPECT_EQ(error_key(kBase, {"model=[]"}), "model");
+  EXPECT_EQ(error_key(kBase, {"windwos.edge=1.0"}), "windwos.edge");  // typo: unknown key
+  EXPECT_EQ(error_key(kBase, {"pair=AlAl"}), "pair");
+  EXPECT_EQ(error_key(kBase, {"windows.variant=hexagonal"}), "windows.variant");
+  EXPECT_EQ(error_key(kBase, {"windows.chunk=0"}), "windows.chunk");
+  EXPECT_EQ(error_key(kBase, {"windows.stride=-1.0"}), "windows.edge");
+  EXPECT_EQ(error_key(kBase), "<no error>");
+}
+
+TEST(ClassifyConfig, ShippedConfigParses) {
+  const auto o = parse_classify_config(
+      Config::from_file((aptflow::test::source_dir() / "configs/classify/alli_l12.toml").string()));
+  EXPECT_EQ(o.models.size(), 5u);
+  EXPECT_EQ(o.pair, "Al-Al");
+  EXPECT_EQ(o.variant, aptflow::WindowVariant::cocrni);
+  ASSERT_EQ(o.segment.thresholds.size(), 2u);
+  EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 3.75);
+  EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
+}
