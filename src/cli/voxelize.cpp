@@ -74,9 +74,10 @@ void run_voxelize(const VoxelizeArgs& a) {
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) {
     const auto& g = grid.geometry;
-    std::printf("aptflow voxelize: %lld ions -> %lld x %lld x %lld voxels (z, y, x) of %g nm, %d ion types -> %s\n",
-                static_cast<long long>(kept), static_cast<long long>(g.nz), static_cast<long long>(g.ny),
-                static_cast<long long>(g.nx), g.edge, spec.num_types, a.out.c_str());
+    std::printf(
+        "aptflow voxelize: %lld ions -> %lld x %lld x %lld voxels (z, y, x) of %g nm, %d ion types -> %s\n",
+        static_cast<long long>(kept), static_cast<long long>(g.nz), static_cast<long long>(g.ny),
+        static_cast<long long>(g.nx), g.edge, spec.num_types, a.out.c_str());
   }
 }
 

@@ -6,9 +6,9 @@
 
 #include <Kokkos_Core.hpp>
 #include <algorithm>
+#include <cfenv>
 #include <chrono>
 #include <cmath>
-#include <cfenv>
 #include <cstdio>
 #include <limits>
 #include <utility>

@@ -23,7 +23,8 @@ TEST(RangingBuckets, EqualsBinarySearchOnRandomTablesAndEdges) {
     }
     const auto d = aptflow::make_device_range_table<Kokkos::HostSpace>(t);
     std::vector<float> probes;
-    std::uniform_real_distribution<float> any(static_cast<float>(t.ranges.front().lo) - 1.f, static_cast<float>(x) + 1.f);
+    std::uniform_real_distribution<float> any(static_cast<float>(t.ranges.front().lo) - 1.f,
+                                              static_cast<float>(x) + 1.f);
     for (int i = 0; i < 20000; ++i) probes.push_back(any(rng));
     for (const auto& r : t.ranges)
       for (double e : {r.lo, r.hi}) {
