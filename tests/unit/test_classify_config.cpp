@@ -1,6 +1,8 @@
 // parse_classify_config: every key read, defaults, and errors that name the key.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <cmath>
 
 #include "aptflow/core/error.hpp"
@@ -82,7 +84,10 @@ TEST(ClassifyConfig, ErrorsNameTheKey) {
 TEST(ClassifyConfig, ShippedConfigParses) {
   const auto o = parse_classify_config(
       Config::from_file((aptflow::test::source_dir() / "configs/classify/alli_l12.toml").string()));
-  EXPECT_EQ(o.models.size(), 5u);
+  ASSERT_EQ(o.models.size(), 1u);
+  EXPECT_EQ(o.models[0], "models/alli_demo_1dcnn.h5");
+  EXPECT_TRUE(std::filesystem::exists(aptflow::test::source_dir() / o.models[0]))
+      << "the shipped model is missing";
   EXPECT_EQ(o.pair, "Al-Al");
   EXPECT_EQ(o.variant, aptflow::WindowVariant::cocrni);
   ASSERT_EQ(o.segment.thresholds.size(), 2u);
