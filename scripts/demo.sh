@@ -4,7 +4,9 @@
 #    generated on 2 MPI ranks (same bytes as on 1);
 # 2. aptflow inspect on it (format, bounds, spectrum peaks, ion types, composition);
 # 3. aptflow voxelize: the 1 nm composition grid (parallel HDF5);
-# 4. aptflow sdm: Al-Al z-SDMs of FeAl-style windows (the ML-APT features).
+# 4. aptflow sdm: Al-Al z-SDMs of FeAl-style windows (the ML-APT features);
+# 5. aptflow classify (first cut): windows -> shipped CNN -> sub-cells -> ion labels -> domains,
+#    compared with the ground truth.
 # Output goes to out/demo/ (override with OUT=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +32,10 @@ echo "== 4. aptflow sdm (Al-Al z-SDM, feal windows)"
 "$APTFLOW" sdm --input "$OUT/demo.pos" --range "$OUT/demo.rrng" --pair Al-Al --kind z --windows feal \
   --out "$OUT/demo_zsdm.h5"
 
+echo "== 5. aptflow classify (configs/classify/alli_l12.toml, model models/alli_demo_1dcnn.h5)"
+"${MPIRUN[@]}" "$APTFLOW" classify --config configs/classify/alli_l12.toml --set input="$OUT/demo.pos" \
+  --set range="$OUT/demo.rrng" --set output="$OUT/demo_classify.h5"
+
 /usr/bin/python3 - "$OUT" <<'PY'
 import sys, h5py, numpy as np
 out = sys.argv[1]
@@ -41,5 +47,14 @@ with h5py.File(f"{out}/demo_voxels.h5") as v:
 with h5py.File(f"{out}/demo_zsdm.h5") as f:
     z = f["features/z/Al-Al"][:]
     print(f"z-SDM features: {z.shape[0]} windows x {z.shape[1]} bins, {int(z.sum())} Al-Al pairs binned")
+with h5py.File(f"{out}/demo_truth.h5") as t, h5py.File(f"{out}/demo_classify.h5") as c:
+    truth = t["ions/class"][:] == 1
+    found = c["entry1/ions/class"][:] == 1
+    tp = np.sum(truth & found)
+    prec = tp / max(found.sum(), 1)
+    rec = tp / max(truth.sum(), 1)
+    f1 = 2 * prec * rec / max(prec + rec, 1e-12)
+    print(f"classify vs truth (L1_2 ions): precision {prec:.2f} recall {rec:.2f} F1 {f1:.2f}; "
+          f"{len(c['entry1/domains/id'])} domains found, {len(t['domains/class'])} true")
 PY
 echo "demo done: results in $OUT"
