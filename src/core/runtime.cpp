@@ -14,9 +14,12 @@ Runtime::Runtime(int& argc, char**& argv) {
   }
   // Kokkos sees only the program name: its own --help would hide aptflow's
   // (threads and devices come from KOKKOS_* environment variables).
+  // Kokkos' start-up warnings (e.g. OMP_PROC_BIND unset with OpenMP) would
+  // land in the output of every verb, --json included: switched off.
   if (!Kokkos::is_initialized()) {
-    int kargc = argc > 0 ? 1 : 0;
-    char* kargv[] = {argc > 0 ? argv[0] : nullptr, nullptr};
+    static char no_warnings[] = "--kokkos-disable-warnings";
+    int kargc = argc > 0 ? 2 : 0;
+    char* kargv[] = {argc > 0 ? argv[0] : nullptr, no_warnings, nullptr};
     char** kargv_ptr = kargv;
     Kokkos::initialize(kargc, kargv_ptr);
   }
