@@ -103,6 +103,29 @@ void spatial3(const Shape& sample, int rank, std::int64_t out[3]) {
   for (int a = 0; a < rank; ++a) out[3 - rank + a] = sample[static_cast<std::size_t>(a)];
 }
 
+// Geometry of a window sliding over `rank` spatial axes (Conv and MaxPool),
+// padded to 3 axes (d, h, w); returns the spatial output shape.
+Shape sliding_geometry(const Shape& input, int r, const Shape& window, const Shape& strides, Padding padding,
+                       const std::string& name, const std::string& kind, std::int64_t (&in_sp)[3],
+                       std::int64_t (&k)[3], std::int64_t (&s)[3], std::int64_t (&out_sp)[3],
+                       std::int64_t (&pad)[3], std::int64_t& channels) {
+  if (static_cast<int>(input.size()) != r + 1)
+    throw ConfigError(layer_key(name),
+                      fmt::format("{} needs inputs of rank {} (spatial..., channels), got {}", kind, r + 1,
+                                  shape_string(input)));
+  spatial3(input, r, in_sp);
+  channels = input.back();
+  Shape out;
+  for (int a = 0; a < 3; ++a) {
+    const int sa = a - (3 - r);
+    k[a] = sa >= 0 ? window[static_cast<std::size_t>(sa)] : 1;
+    s[a] = sa >= 0 ? strides[static_cast<std::size_t>(sa)] : 1;
+    axis_geometry(in_sp[a], k[a], s[a], sa >= 0 ? padding : Padding::valid, name, out_sp[a], pad[a]);
+    if (sa >= 0) out.push_back(out_sp[a]);
+  }
+  return out;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- enums
@@ -264,22 +287,8 @@ Conv::Conv(std::string name, ConvSpec spec) : Layer(std::move(name)), spec_(std:
 std::string Conv::kind() const { return fmt::format("Conv{}D", spec_.rank); }
 
 Shape Conv::do_build(const Shape& input) {
-  const int r = spec_.rank;
-  if (static_cast<int>(input.size()) != r + 1)
-    throw ConfigError(layer_key(name()),
-                      fmt::format("{} needs inputs of rank {} (spatial..., channels), got {}", kind(), r + 1,
-                                  shape_string(input)));
-  spatial3(input, r, in_sp_);
-  channels_ = input.back();
-  Shape out;
-  for (int a = 0; a < 3; ++a) {
-    const int sa = a - (3 - r);
-    k_[a] = sa >= 0 ? spec_.kernel[static_cast<std::size_t>(sa)] : 1;
-    s_[a] = sa >= 0 ? spec_.strides[static_cast<std::size_t>(sa)] : 1;
-    axis_geometry(in_sp_[a], k_[a], s_[a], sa >= 0 ? spec_.padding : Padding::valid, name(), out_sp_[a],
-                  pad_[a]);
-    if (sa >= 0) out.push_back(out_sp_[a]);
-  }
+  Shape out = sliding_geometry(input, spec_.rank, spec_.kernel, spec_.strides, spec_.padding, name(), kind(),
+                               in_sp_, k_, s_, out_sp_, pad_, channels_);
   out.push_back(spec_.filters);
   Shape kshape = spec_.kernel;
   kshape.push_back(channels_);
@@ -451,22 +460,8 @@ MaxPool::MaxPool(std::string name, PoolSpec spec) : Layer(std::move(name)), spec
 std::string MaxPool::kind() const { return fmt::format("MaxPooling{}D", spec_.rank); }
 
 Shape MaxPool::do_build(const Shape& input) {
-  const int r = spec_.rank;
-  if (static_cast<int>(input.size()) != r + 1)
-    throw ConfigError(layer_key(name()),
-                      fmt::format("{} needs inputs of rank {} (spatial..., channels), got {}", kind(), r + 1,
-                                  shape_string(input)));
-  spatial3(input, r, in_sp_);
-  channels_ = input.back();
-  Shape out;
-  for (int a = 0; a < 3; ++a) {
-    const int sa = a - (3 - r);
-    k_[a] = sa >= 0 ? spec_.pool[static_cast<std::size_t>(sa)] : 1;
-    s_[a] = sa >= 0 ? spec_.strides[static_cast<std::size_t>(sa)] : 1;
-    axis_geometry(in_sp_[a], k_[a], s_[a], sa >= 0 ? spec_.padding : Padding::valid, name(), out_sp_[a],
-                  pad_[a]);
-    if (sa >= 0) out.push_back(out_sp_[a]);
-  }
+  Shape out = sliding_geometry(input, spec_.rank, spec_.pool, spec_.strides, spec_.padding, name(), kind(),
+                               in_sp_, k_, s_, out_sp_, pad_, channels_);
   out.push_back(channels_);
   return out;
 }
