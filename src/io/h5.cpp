@@ -404,12 +404,14 @@ Handle open_object(const File& f, const std::string& path) {
 
 namespace {
 template <class T>
-void write_attr_array(hid_t obj, const std::string& name, hid_t type, const T* data, hsize_t n) {
+// as_array: a 1-D attribute even for one value (lists); otherwise n == 1 is a scalar.
+void write_attr_array(hid_t obj, const std::string& name, hid_t type, const T* data, hsize_t n,
+                      bool as_array = false) {
   silence();
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
-  Handle space(n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr));
+  Handle space(n == 1 && !as_array ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr));
   Handle a(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT));
-  if (!a.valid() || H5Awrite(a, type, data) < 0)
+  if (!a.valid() || (n > 0 && H5Awrite(a, type, data) < 0))
     fail_write(file_name_of(obj), fmt::format("cannot write attribute '{}'", name));
 }
 
@@ -431,13 +433,7 @@ void write_attr(hid_t obj, const std::string& name, const std::vector<std::strin
   auto type = vlen_string_type();
   std::vector<const char*> ptrs;
   for (const auto& v : values) ptrs.push_back(v.c_str());
-  silence();
-  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
-  hsize_t n = values.size();
-  Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle a(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT));
-  if (!a.valid() || (n > 0 && H5Awrite(a, type, ptrs.data()) < 0))
-    fail_write(file_name_of(obj), fmt::format("cannot write attribute '{}'", name));
+  write_attr_array(obj, name, type.id(), ptrs.data(), ptrs.size(), true);
 }
 
 void write_attr(hid_t obj, const std::string& name, double value) {
@@ -447,13 +443,7 @@ void write_attr(hid_t obj, const std::string& name, std::int64_t value) {
   write_attr_array(obj, name, H5T_NATIVE_INT64, &value, 1);
 }
 void write_attr(hid_t obj, const std::string& name, const std::vector<double>& values) {
-  silence();
-  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
-  hsize_t n = values.size();
-  Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle a(H5Acreate2(obj, name.c_str(), H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT));
-  if (!a.valid() || (n > 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, values.data()) < 0))
-    fail_write(file_name_of(obj), fmt::format("cannot write attribute '{}'", name));
+  write_attr_array(obj, name, H5T_NATIVE_DOUBLE, values.data(), values.size(), true);
 }
 
 bool has_attr(hid_t obj, const std::string& name) {
