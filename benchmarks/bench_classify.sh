@@ -89,7 +89,7 @@ for P in $NPS; do
   echo "bench_classify: aptflow classify, np $P ..."
   l0=$(loadavg)
   t0=$(now)
-  (cd "$SRC" && "${MPIRUN[@]}" -n "$P" sh -c '/usr/bin/time -f "%M" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
+  (cd "$SRC" && "${MPIRUN[@]}" -n "$P" sh -c '/usr/bin/time -f "%M %U %S %e" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
     "$OUT/rss_np$P" "$EXE" classify --config "$SRC/configs/classify/alli_l12.toml" \
     --set "input=\"$POS\"" --set "range=\"$RRNG\"" --set "output=\"$RES\"") > "$OUT/classify_np$P.log" 2>&1 ||
     { tail -20 "$OUT/classify_np$P.log" >&2; echo "bench_classify.sh: aptflow classify at np $P failed (log above, $OUT/classify_np$P.log)" >&2; exit 1; }
@@ -133,22 +133,28 @@ for line in open(os.path.join(out, "runs.txt")):
         same = bool(prob.shape == prob0.shape and prob.tobytes() == prob0.tobytes())
         nan_same = bool(prob.shape == prob0.shape and np.array_equal(np.isnan(prob), np.isnan(prob0)))
         diff = float(np.nanmax(np.abs(prob - prob0))) if nan_same and np.isfinite(prob).any() else None
-    rss = []
+    rss, cpu = [], []  # /usr/bin/time per rank: peak RSS (KiB), user + system CPU seconds
     for r in range(p):
         fn = os.path.join(out, f"rss_np{p}.{r}")
-        rss.append(int(open(fn).read().split()[-1]) if os.path.exists(fn) else None)
+        v = open(fn).read().split()[-4:] if os.path.exists(fn) else []
+        rss.append(int(v[0]) if len(v) == 4 else None)
+        cpu.append(float(v[1]) + float(v[2]) if len(v) == 4 else None)
     wall = t1 - t0
     st = dict(zip(stages, secs))
     runs.append({"np": p, "wall_s": wall, "stages_s_max": st, "pipeline_s": sum(secs),
                  "ions_per_s": ions / wall, "windows_per_s": windows / wall,
                  "windows_predict_per_s": windows / st.get("windows+predict", float("nan")),
-                 "peak_rss_kib_per_rank": rss, "load_before": f[3:6], "load_after": f[6:9],
+                 "peak_rss_kib_per_rank": rss, "cpu_s_per_rank": cpu,
+                 "cpu_s_total": sum(c for c in cpu if c is not None), "load_before": f[3:6], "load_after": f[6:9],
                  "probability_identical_to_first_np": same, "probability_empty_windows_same": nan_same,
                  "probability_max_abs_diff_vs_first_np": diff})
 base = runs[0]
 for r in runs:
     r["speedup"] = base["wall_s"] / r["wall_s"] * base["np"]
     r["efficiency"] = r["speedup"] / r["np"]
+    # CPU-time view (robust on a shared machine): np-1 CPU / total CPU of all ranks
+    r["cpu_efficiency"] = base["cpu_s_total"] / r["cpu_s_total"] if r["cpu_s_total"] else None
+    r["ions_per_cpu_s"] = ions / r["cpu_s_total"] if r["cpu_s_total"] else None
     wp0, wp = base["stages_s_max"].get("windows+predict"), r["stages_s_max"].get("windows+predict")
     r["windows_predict_speedup"] = wp0 / wp * base["np"] if wp0 and wp else None
     r["windows_predict_efficiency"] = r["windows_predict_speedup"] / r["np"] if r["windows_predict_speedup"] else None
@@ -160,7 +166,9 @@ res = {"ions": ions, "ions_asked": ions_asked, "windows": windows, "windows_none
        "python": ref, "python_load": open(os.path.join(out, "ref_load.txt")).read().split(),
        "aptflow_np%d_s_per_window" % base["np"]: apt_spw,
        "aptflow_np%d_windows_predict_s_per_window" % base["np"]: apt_wp_spw,
-       "python_s_per_window": ref["s_per_window"],
+       "python_s_per_window": ref["s_per_window"], "python_cpu_s_per_window": ref["cpu_s_per_window"],
+       "aptflow_np%d_cpu_s_per_window" % base["np"]: base["cpu_s_total"] / windows,
+       "ratio_python_vs_aptflow_cpu": ref["cpu_s_per_window"] / (base["cpu_s_total"] / windows),
        "ratio_python_vs_aptflow_wall": ref["s_per_window"] / apt_spw,
        "ratio_python_vs_aptflow_windows_predict": ref["s_per_window"] / apt_wp_spw,
        "python_whole_specimen_estimate_s": py_est,
@@ -173,12 +181,12 @@ json.dump(res, open(os.path.join(out, "bench_classify.json"), "w"), indent=1)
 print(f"\naptflow classify: {ions:,} ions, {windows:,} windows ({nonempty:,} non-empty), "
       f"variant {ref['variant']}, edge {ref['edge']}, stride {ref['stride']}, pair {ref['pair']}")
 print(f"{'np':>3} {'wall s':>8} {'win+pred s':>10} {'ions/s':>11} {'windows/s':>10} {'speedup':>7} {'eff':>5} "
-      f"{'peak RSS/rank MiB':>18} {'load before -> after':>22}")
+      f"{'CPU s':>8} {'CPU eff':>7} {'peak RSS/rank MiB':>18} {'load before -> after':>22}")
 for r in runs:
     rss = "/".join(f"{v / 1024:.0f}" if v else "?" for v in r["peak_rss_kib_per_rank"])
     print(f"{r['np']:>3} {r['wall_s']:8.2f} {r['stages_s_max'].get('windows+predict', float('nan')):10.2f} "
           f"{r['ions_per_s']:11.4g} {r['windows_per_s']:10.4g} {r['speedup']:7.2f} {r['efficiency']:5.2f} "
-          f"{rss:>18} {' '.join(r['load_before'][:1]) + ' -> ' + ' '.join(r['load_after'][:1]):>22}")
+          f"{r['cpu_s_total']:8.2f} {r['cpu_efficiency'] or float('nan'):7.2f} {rss:>18} {' '.join(r['load_before'][:1]) + ' -> ' + ' '.join(r['load_after'][:1]):>22}")
 print("stages (s, max over ranks), np " + str(base["np"]) + ": " +
       ", ".join(f"{k} {v:.2f}" for k, v in base["stages_s_max"].items()))
 for r in runs[1:]:
@@ -192,6 +200,9 @@ print(f"aptflow np {base['np']}: {apt_spw * 1e3:.4f} ms/window (whole pipeline w
 print(f"ratio Python / aptflow per window: {res['ratio_python_vs_aptflow_wall']:.1f}x (wall), "
       f"{res['ratio_python_vs_aptflow_windows_predict']:.1f}x (windows+predict stage); whole specimen, Python "
       f"estimate {py_est:.0f} s vs aptflow {base['wall_s']:.1f} s: {res['ratio_python_estimate_vs_aptflow_wall']:.1f}x")
+print(f"CPU time: Python {ref['cpu_s_per_window'] * 1e3:.3f} ms/window, aptflow np {base['np']} "
+      f"{base['cpu_s_total'] / windows * 1e3:.4f} ms/window (all ranks, whole process): "
+      f"{res['ratio_python_vs_aptflow_cpu']:.1f}x")
 print(f"check: max |p_python - p_aptflow| = {ref['max_abs_diff']:.3g} over {ref['compared']} windows "
       f"(tol {ref['tol']}), empty-window mismatches {ref['nan_mismatch']}: {'OK' if ref['agree'] else 'FAILED'}")
 print(f"JSON: {os.path.join(out, 'bench_classify.json')}")

@@ -340,6 +340,7 @@ def main():
         if n:
             rows[r] = h.astype(np.float32)
     t_sdm, c_sdm = time.perf_counter() - t0, time.process_time() - c0
+    c_all0 = c0
 
     t0 = time.perf_counter()
     x = preprocess(rows, features).astype(np.float32)
@@ -355,6 +356,7 @@ def main():
             acc += forward(layers, xin).reshape(-1, ncls)
         ref[ok] = acc / np.float32(len(loaded))
     t_fwd = time.perf_counter() - t0
+    c_loop = time.process_time() - c_all0  # z-SDMs + preprocessing + forward, process CPU time
 
     apt = prob[pick]
     both = np.isfinite(ref).all(axis=1) & np.isfinite(apt).all(axis=1)
@@ -366,7 +368,7 @@ def main():
            "subset_empty_in_ref": int(np.sum(ncentres == 0)), "variant": variant, "edge": edge, "stride": stride,
            "pair": f"{a_name}-{b_name}", "models": models, "preprocessing": features.get("preprocessing"),
            "ions": int(len(xyz)), "read_s": t_read, "tree_s": t_tree, "sdm_s": t_sdm, "sdm_cpu_s": c_sdm,
-           "preprocess_s": t_pre, "forward_s": t_fwd, "s_per_window": loop / n,
+           "preprocess_s": t_pre, "forward_s": t_fwd, "s_per_window": loop / n, "cpu_s": c_loop, "cpu_s_per_window": c_loop / n,
            "sdm_s_per_window": t_sdm / n, "max_abs_diff": max_diff, "nan_mismatch": nan_mismatch,
            "compared": int(both.sum()), "tol": args.tol,
            "agree": bool(max_diff <= args.tol and nan_mismatch == 0 and both.sum() > 0)}
