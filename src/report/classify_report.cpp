@@ -102,7 +102,7 @@ void summary(Context& cx, const toml::table& cfg, const std::string& cfg_text) {
       ++nonempty;
       hsize_t best = 0;
       for (hsize_t c = 1; c < nc; ++c)
-        if (p[c] > p[best]) best = c;
+        if (!std::isnan(p[c]) && p[c] > p[best]) best = c;
       ++argmax[best];
     }
   }

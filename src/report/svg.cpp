@@ -60,7 +60,7 @@ std::string truncate_label(const std::string& s, std::size_t n = 32) {
 }  // namespace
 
 Rgb viridis(double t) {
-  if (!(t >= 0)) t = 0;  // also NaN
+  if (std::isnan(t) || t < 0) t = 0;
   if (t > 1) t = 1;
   const double s = t * 10.0;
   const int i = std::min(static_cast<int>(s), 9);
@@ -120,6 +120,7 @@ std::string format_tick(double v, double step) {
       if (std::abs(s - std::round(s)) < 1e-6 * std::max(1.0, s)) break;
     }
   }
+  if (step > 0 && std::abs(v) < 1e-9 * step) v = 0;  // rounding residue of a zero tick
   const double a = std::abs(v);
   if (a != 0 && (a >= 1e6 || a < 1e-4)) return fmt::format("{:.3g}", v);
   std::string s = fmt::format("{:.{}f}", v, dec);
@@ -130,13 +131,14 @@ std::string format_tick(double v, double step) {
 std::vector<std::int64_t> histogram(const std::vector<double>& values, double lo, double hi, int bins) {
   std::vector<std::int64_t> h(static_cast<std::size_t>(std::max(bins, 0)), 0);
   if (bins <= 0 || !(hi > lo)) return h;
-  const double w = (hi - lo) / bins;
+  // Edge i is lo + (hi - lo) * i / bins, exactly as the bars are drawn.
+  auto edge = [&](std::int64_t i) { return lo + (hi - lo) * static_cast<double>(i) / bins; };
   for (double v : values) {
     if (!std::isfinite(v) || v < lo || v > hi) continue;
-    auto i = static_cast<std::int64_t>(std::floor((v - lo) / w));
+    auto i = static_cast<std::int64_t>(std::floor((v - lo) / (hi - lo) * bins));
     // Rounding near an edge: move to the bin whose half-open interval holds v.
-    while (i > 0 && v < lo + static_cast<double>(i) * w) --i;
-    while (i < bins - 1 && v >= lo + static_cast<double>(i + 1) * w) ++i;
+    while (i > 0 && v < edge(i)) --i;
+    while (i < bins - 1 && v >= edge(i + 1)) ++i;
     i = std::clamp<std::int64_t>(i, 0, bins - 1);
     ++h[static_cast<std::size_t>(i)];
   }
@@ -292,7 +294,9 @@ void Plot::limits(double& xmin, double& xmax, double& ymin, double& ymax) const 
   const double inf = std::numeric_limits<double>::infinity();
   double xl = inf, xh = -inf, yl = inf, yh = -inf;
   bool x_exact = false, y_zero = false;
-  auto ty = [&](double y) { return log_y_ ? (y > 0 ? std::log10(y) : -inf) : y; };
+  // NaN stays NaN; log axis: y <= 0 -> -inf (not drawn). No comparison
+  // with NaN (the tests trap FE_INVALID).
+  auto ty = [&](double y) { return log_y_ && !std::isnan(y) ? (y > 0 ? std::log10(y) : -inf) : y; };
   for (const auto& s : series_) {
     if (s.kind == Series::bars) {
       for (double e : s.x)
@@ -351,7 +355,7 @@ std::string Plot::svg() const {
   auto px = [&](double x) { return a.x + (x - xmin) / (xmax - xmin) * a.w; };
   auto py = [&](double y) { return a.y + a.h - (y - ymin) / (ymax - ymin) * a.h; };
   auto ty = [&](double y) {
-    return log_y_ ? (y > 0 ? std::log10(y) : -std::numeric_limits<double>::infinity()) : y;
+    return log_y_ && !std::isnan(y) ? (y > 0 ? std::log10(y) : -std::numeric_limits<double>::infinity()) : y;
   };
 
   std::string o;

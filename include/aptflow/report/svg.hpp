@@ -47,7 +47,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 6);
 // needs, no "-0".
 std::string format_tick(double v, double step);
 // Counts of the finite values in `bins` equal bins over [lo, hi): bin i holds
-// lo + i w <= v < lo + (i + 1) w (w = (hi - lo) / bins); v == hi goes into
+// e(i) <= v < e(i + 1) with e(i) = lo + (hi - lo) * i / bins; v == hi goes into
 // the last bin; NaN and values outside are not counted.
 std::vector<std::int64_t> histogram(const std::vector<double>& values, double lo, double hi, int bins);
 // Escape &, <, >, " and ' for XML text and attribute values.
