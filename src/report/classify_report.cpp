@@ -77,11 +77,11 @@ std::vector<double> edges_of(double lo, double hi, int bins) {
 std::vector<double> as_double(const std::vector<std::int64_t>& v) { return {v.begin(), v.end()}; }
 
 // Plot area that keeps the physical aspect ratio of a (rows x cols) slice,
-// at most 560 x 520 px; figure size = area + margins + colour bar.
+// at most 330 x 400 px (two figures per row in a 1200 px window); figure size = area + margins + colour bar.
 void slice_size(double width_nm, double height_nm, int& fw, int& fh) {
-  const double s = std::min(440.0 / std::max(width_nm, 1e-9), 520.0 / std::max(height_nm, 1e-9));
-  const double aw = std::clamp(width_nm * s, 140.0, 440.0);
-  const double ah = std::clamp(height_nm * s, 120.0, 520.0);
+  const double s = std::min(330.0 / std::max(width_nm, 1e-9), 400.0 / std::max(height_nm, 1e-9));
+  const double aw = std::clamp(width_nm * s, 120.0, 330.0);
+  const double ah = std::clamp(height_nm * s, 120.0, 400.0);
   fw = static_cast<int>(std::lround(aw + 76 + 18 + 78));
   fh = static_cast<int>(std::lround(ah + 42 + 58));
 }
@@ -283,7 +283,7 @@ void domains(Context& cx) {
   }
   std::set<double> present(dcls.begin(), dcls.end());
   const auto size_edges = edges_of(0, kSizeMax, kSizeBins);
-  Plot hs(640, 400);
+  Plot hs(560, 380);
   hs.title("Domain size distribution").xlabel("ions per domain").ylabel("domains");
   std::int64_t over = 0;
   for (double c : present) {
@@ -303,7 +303,7 @@ void domains(Context& cx) {
       if (std::isfinite(r)) rmax = std::max(rmax, r);
     rmax = std::max(0.5, std::ceil(rmax * 2.0 + 1e-9) / 2.0);
     const int bins = 30;
-    Plot hr(640, 400);
+    Plot hr(560, 380);
     hr.title("Domain equivalent radius").xlabel("equivalent sphere radius (nm)").ylabel("domains");
     for (double c : present) {
       std::vector<double> v;

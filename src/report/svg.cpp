@@ -263,7 +263,11 @@ std::vector<Plot::LegendEntry> Plot::legend() const {
   for (const auto& s : series_) {
     if (s.kind == Series::scatter) {
       const auto& names = scatter_names_[k++];
-      std::set<int> used(s.category.begin(), s.category.end());
+      // Categories of the points that are drawn (finite x and y).
+      std::set<int> used;
+      for (std::size_t i = 0; i < s.x.size(); ++i)
+        if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]) && (!log_y_ || s.y[i] > 0))
+          used.insert(s.category[i]);
       for (std::size_t i = 0; i < names.size(); ++i)
         if (used.count(static_cast<int>(i))) out.push_back({names[i], category_colour(i), true});
       if (used.count(-1) || (!used.empty() && *used.begin() < -1)) out.push_back({s.label, nan_colour, true});
