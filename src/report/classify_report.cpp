@@ -140,6 +140,11 @@ void summary(Context& cx, const toml::table& cfg, const std::string& cfg_text) {
     rows.push_back({"domains", fmt::format("{}{}", thousands(static_cast<std::int64_t>(dcls.size())),
                                            per.empty() ? "" : " (" + per + ")")});
   }
+  // The XDMF sidecar that classify writes next to the result (<stem>.xdmf).
+  const auto xdmf = fs::path(f.path()).replace_extension(".xdmf");
+  if (fs::exists(xdmf))
+    rows.push_back(
+        {"ParaView / VisIt", xdmf.filename().string() + " (XDMF next to the result file; docs/report.md)"});
   cx.page.heading("Summary");
   cx.page.table({"", ""}, rows, "summary");
   if (h5::exists(f, "/entry1/profiling/stage") && h5::exists(f, "/entry1/profiling/seconds_max")) {
@@ -342,7 +347,16 @@ void control(Context& cx) {
                      "/entry1/control/size_histogram must be (runs, bins) with run 0 the real data: "
                      "re-run aptflow classify");
   const hsize_t runs = shape[0], bins = shape[1];
-  const auto edges = edges_of(0, kSizeMax, static_cast<int>(bins));
+  // Bin edges: attr bin_edges when the writer recorded them, else the
+  // paper's 0-160 ions.
+  auto edges = edges_of(0, kSizeMax, static_cast<int>(bins));
+  {
+    auto ds = h5::open_object(f, "/entry1/control/size_histogram");
+    if (h5::has_attr(ds, "bin_edges")) {
+      const auto e = h5::read_attr_doubles(ds, "bin_edges");
+      if (e.size() == bins + 1) edges = e;
+    }
+  }
   std::vector<double> centres(bins), real(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(bins)),
       mean(bins, 0.0);
   for (hsize_t b = 0; b < bins; ++b) centres[b] = 0.5 * (edges[b] + edges[b + 1]);

@@ -121,6 +121,8 @@ TEST(ReportClassify, RealClassifyRunWithXdmf) {
   r = run_command(exe + " report " + quote(tmp / "r.h5") + " --out " + quote(tmp / "rep") + " --xdmf");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(fs::exists(tmp / "r.xdmf")) << r.output;
+  EXPECT_NE(slurp(tmp / "rep" / "index.html").find("r.xdmf (XDMF next to the result file"),
+            std::string::npos);
   // Optional groups are checked when the real file has them, else the page
   // must name them; then the XDMF sidecar (one python run for both).
   const auto c =
