@@ -413,20 +413,26 @@ struct Pipeline {
     done.assign(static_cast<std::size_t>(mine.count), 0);
     msdm.init(K, bins);
     if (!resume_from.empty()) load_checkpoint(resume_from);
-    // Chunks: runs of windows not yet done, at most `chunk` long.
-    std::vector<std::pair<std::int64_t, std::int64_t>> chunks;
+    // Chunks: the network sees fixed batches of `chunk` rows, window w in row
+    // w mod chunk of batch w / chunk (rows of other ranks' windows, of done
+    // and of empty windows hold zeros). OpenBLAS results depend on the GEMM
+    // sizes and a row's place in them, so this keeps the probabilities
+    // independent of the rank count and of a resume. A chunk here: the owned
+    // windows [off, off + m) of one such batch, with at least one not done.
+    struct Chunk {
+      std::int64_t off, m, slot0;
+    };
+    std::vector<Chunk> chunks;
     std::int64_t todo = 0;
-    for (std::int64_t i = 0; i < mine.count;) {
-      if (done[static_cast<std::size_t>(i)]) {
-        ++i;
-        continue;
+    for (std::int64_t i = 0; i < mine.count; ++i) todo += done[static_cast<std::size_t>(i)] ? 0 : 1;
+    if (mine.count > 0)
+      for (std::int64_t b = mine.first / chunk; b * chunk < mine.first + mine.count; ++b) {
+        const std::int64_t a = std::max(b * chunk, mine.first) - mine.first,
+                           e = std::min((b + 1) * chunk, mine.first + mine.count) - mine.first;
+        bool any = false;
+        for (std::int64_t i = a; i < e && !any; ++i) any = !done[static_cast<std::size_t>(i)];
+        if (any) chunks.push_back({a, e - a, mine.first + a - b * chunk});
       }
-      std::int64_t j = i;
-      while (j < mine.count && !done[static_cast<std::size_t>(j)] && j - i < chunk) ++j;
-      chunks.emplace_back(i, j - i);
-      todo += j - i;
-      i = j;
-    }
     std::int64_t nloc = static_cast<std::int64_t>(chunks.size()), rounds = 0, todo_all = 0;
     MPI_Allreduce(&nloc, &rounds, 1, MPI_INT64_T, MPI_MAX, c.comm);
     MPI_Allreduce(&todo, &todo_all, 1, MPI_INT64_T, MPI_SUM, c.comm);
@@ -445,29 +451,49 @@ struct Pipeline {
       std::exception_ptr err;
       if (r < nloc) {
         try {
-          const auto [off, m] = chunks[static_cast<std::size_t>(r)];
+          const Chunk ch = chunks[static_cast<std::size_t>(r)];
+          const std::int64_t off = ch.off, m = ch.m;
           Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,
                                                                                  bins);
           Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("aptflow::classify::centres", m);
           compute_window_sdms(c.exec, *cells, grid, c.wspec, c.spec, mine.first + off, m, o, cc);
-          nn::Tensor x(nn::Shape{m, bins, 1});
+          std::vector<float> rows(static_cast<std::size_t>(m * bins));
           for (std::int64_t k = 0; k < m; ++k)
             for (std::int64_t q = 0; q < bins; ++q)
-              x.data[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
-          preprocess_rows(sdm::CurveRows(x.data.data(), m, bins), f0);
-          if (flat) x.shape = {m, bins};
-          const nn::Prediction p = nn::predict_ensemble(c.models, x, chunk);
-          std::copy(p.probabilities.begin(), p.probabilities.end(), prob.begin() + off * K);
+              rows[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
+          preprocess_rows(sdm::CurveRows(rows.data(), m, bins), f0);
+          nn::Tensor x(nn::Shape{chunk, bins, 1});  // zeros
+          std::vector<std::uint8_t> valid(static_cast<std::size_t>(m), 0);
           for (std::int64_t k = 0; k < m; ++k) {
-            const float* pk = p.probabilities.data() + k * K;
-            if (std::isnan(pk[0])) continue;
+            if (done[static_cast<std::size_t>(off + k)]) continue;
+            const float* row = rows.data() + k * bins;
+            bool ok = true;
+            for (std::int64_t q = 0; q < bins && ok; ++q) ok = std::isfinite(row[q]);
+            if (!ok) continue;  // empty window (or a row the network must not see): NaN
+            valid[static_cast<std::size_t>(k)] = 1;
+            std::copy(row, row + bins, x.data.begin() + (ch.slot0 + k) * bins);
+          }
+          if (flat) x.shape = {chunk, bins};
+          const nn::Prediction p = nn::predict_ensemble(c.models, x, chunk);
+          for (std::int64_t k = 0; k < m; ++k) {
+            if (done[static_cast<std::size_t>(off + k)]) continue;
+            float* dst = prob.data() + (off + k) * K;
+            if (!valid[static_cast<std::size_t>(k)]) {
+              std::fill(dst, dst + K, kNaN);
+              continue;
+            }
+            const float* pk = p.probabilities.data() + (ch.slot0 + k) * K;
+            std::copy(pk, pk + K, dst);
             std::int64_t best = 0;
             for (std::int64_t q = 1; q < K; ++q)
               if (pk[q] > pk[best]) best = q;
-            msdm.add(best, x.data.data() + k * bins);
+            msdm.add(best, rows.data() + k * bins);
+            ++computed;
           }
-          std::fill(done.begin() + off, done.begin() + off + m, std::uint8_t{1});
-          computed += m;
+          for (std::int64_t k = 0; k < m; ++k) {
+            if (!done[static_cast<std::size_t>(off + k)] && !valid[static_cast<std::size_t>(k)]) ++computed;
+            done[static_cast<std::size_t>(off + k)] = 1;
+          }
         } catch (...) {
           err = std::current_exception();
         }
@@ -840,7 +866,9 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     stage("windows+predict");
     MPI_Allreduce(&p.computed, &sum.windows_computed, 1, MPI_INT64_T, MPI_SUM, comm);
     if (p.stopped) {
+      const auto tc = Clock::now();
       write_checkpoint(c, sum.checkpoint, p.grid, p.mine, p.prob, p.done, p.msdm);
+      progress.line(fmt::format("checkpoint {} written in {:.3f} s", sum.checkpoint, since(tc)));
       sum.stopped = true;
       sum.windows = p.grid.size();
       sum.ions = p.dec.global_count();

@@ -35,26 +35,6 @@ std::string mpirun(int np) {
          std::to_string(np) + " ";
 }
 
-nn::Model random_model(std::uint32_t seed) {
-  nn::Model m({93, 1});
-  m.add(std::make_unique<nn::Conv>(
-      "c", nn::ConvSpec{1, 4, {5}, {1}, nn::Padding::valid, nn::Activation::relu, true}));
-  m.add(std::make_unique<nn::MaxPool>("p", nn::PoolSpec{1, {4}, {}, nn::Padding::valid}));
-  m.add(std::make_unique<nn::Flatten>("f"));
-  m.add(std::make_unique<nn::Dense>("d", 2, nn::Activation::softmax));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  for (auto* p : m.parameters())
-    for (auto& v : p->value) v = u(rng);
-  m.class_names = {"FCC", "L1_2"};
-  m.features.kind = "z";
-  m.features.pairs = {"Al-Al"};
-  m.features.bins = {93};
-  m.features.preprocessing = "minmax_only";
-  m.features.variant = "cocrni";
-  return m;
-}
-
 struct CliSetup {
   aptflow::test::TempDir dir;
   std::string config;
@@ -64,12 +44,12 @@ struct CliSetup {
         (aptflow::test::source_dir() / "configs/synth/demo_specimen.toml").string());
     scfg.apply_overrides({"specimen.size=[7.0, 7.0, 9.0]", "domains.delta_prime.count=2", "name=\"cli\""});
     files = aptflow::synth::write_specimen(MPI_COMM_SELF, scfg, (dir / "spec").string());
-    const auto model = (dir / "m.h5").string();
-    nn::save_model(random_model(5), model);
+    // The shipped model (its GEMM bits depend on the batch layout; see classify).
+    const auto model = (aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string();
     config = (dir / "c.toml").string();
     std::ofstream(config) << "input = " << quote(files.pos) << "\nrange = " << quote(files.rrng)
                           << "\nmodel = " << quote(model) << "\noutput = " << quote((dir / "out.h5").string())
-                          << "\nprogress = true\n[windows]\nchunk = 40\n[segment]\nthresholds = [inf, 3.6]\n";
+                          << "\nprogress = true\n[windows]\nchunk = 40\n[segment]\nthresholds = [inf, 3.0]\n";
   }
   std::string classify(int np, const std::string& extra = "") const {
     return mpirun(np) + aptflow::test::aptflow_exe() + " classify --config " + quote(config) + " " + extra;
