@@ -451,6 +451,8 @@ struct Pipeline {
       std::exception_ptr err;
       if (r < nloc) {
         try {
+          if (r == 1 && c.rank == c.opt->test_fail_rank && label == "windows")
+            throw InternalError(fmt::format("test: failure injected on rank {} in round 1", c.rank));
           const Chunk ch = chunks[static_cast<std::size_t>(r)];
           const std::int64_t off = ch.off, m = ch.m;
           Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,

@@ -389,3 +389,23 @@ TEST(ClassifyMpi, StopAndResumeGiveTheUninterruptedBytes) {
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }
+
+// An error inside the window rounds (injected on the last rank in its second
+// round) ends every rank with an exception naming it: no rank is left waiting
+// in the round Allreduce, no output is written.
+TEST(ClassifyMpi, ErrorInsideTheWindowRoundsReachesEveryRank) {
+  Fixture fx;
+  fx.o.test_fail_rank = fx.nranks - 1;
+  fx.o.output = (fx.dir / "err.h5").string();
+  try {
+    aptflow::run_classify(MPI_COMM_WORLD, fx.o);
+    ADD_FAILURE() << "no error";
+  } catch (const aptflow::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("failure injected on rank " + std::to_string(fx.nranks - 1)),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(fx.o.output));
+  EXPECT_FALSE(std::filesystem::exists(fx.o.output + ".tmp"));
+  MPI_Barrier(MPI_COMM_WORLD);
+}

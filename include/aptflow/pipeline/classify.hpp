@@ -47,6 +47,10 @@ struct ClassifyOptions {
   // Tests only: milliseconds every rank sleeps after each round of windows
   // (the CLI reads it from APTFLOW_TEST_CHUNK_SLEEP_MS).
   int test_chunk_sleep_ms = 0;
+  // Tests only: this rank (of comm) throws InternalError in its second round
+  // of windows of the real run (-1: never); checks that an error inside the
+  // rounds reaches every rank.
+  int test_fail_rank = -1;
 };
 
 // Read every key of cfg (ConfigError naming the key for a missing or bad value,
