@@ -414,13 +414,14 @@ struct Pipeline {
     msdm.init(K, bins);
     if (!resume_from.empty()) load_checkpoint(resume_from);
     // Chunks: the network sees fixed batches of `chunk` rows, window w in row
-    // w mod chunk of batch w / chunk (rows of other ranks' windows, of done
-    // and of empty windows hold zeros). OpenBLAS results depend on the GEMM
-    // sizes and a row's place in them, so this keeps the probabilities
-    // independent of the rank count and of a resume. A chunk here: the owned
-    // windows [off, off + m) of one such batch, with at least one not done.
+    // w mod chunk of batch w / chunk (nn::predict_ensemble_aligned: rows of
+    // other ranks' windows, of done and of empty windows hold zeros). OpenBLAS
+    // results depend on the GEMM sizes and a row's place in them, so this keeps
+    // the probabilities independent of the rank count and of a resume. A chunk
+    // here: the owned windows [off, off + m) of one such batch, with at least
+    // one not done.
     struct Chunk {
-      std::int64_t off, m, slot0;
+      std::int64_t off, m;
     };
     std::vector<Chunk> chunks;
     std::int64_t todo = 0;
@@ -431,7 +432,7 @@ struct Pipeline {
                            e = std::min((b + 1) * chunk, mine.first + mine.count) - mine.first;
         bool any = false;
         for (std::int64_t i = a; i < e && !any; ++i) any = !done[static_cast<std::size_t>(i)];
-        if (any) chunks.push_back({a, e - a, mine.first + a - b * chunk});
+        if (any) chunks.push_back({a, e - a});
       }
     std::int64_t nloc = static_cast<std::int64_t>(chunks.size()), rounds = 0, todo_all = 0;
     MPI_Allreduce(&nloc, &rounds, 1, MPI_INT64_T, MPI_MAX, c.comm);
@@ -464,38 +465,30 @@ struct Pipeline {
             for (std::int64_t q = 0; q < bins; ++q)
               rows[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
           preprocess_rows(sdm::CurveRows(rows.data(), m, bins), f0);
-          nn::Tensor x(nn::Shape{chunk, bins, 1});  // zeros
-          std::vector<std::uint8_t> valid(static_cast<std::size_t>(m), 0);
+          // Done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
+          nn::Tensor x(nn::Shape{m, bins, 1});
           for (std::int64_t k = 0; k < m; ++k) {
-            if (done[static_cast<std::size_t>(off + k)]) continue;
-            const float* row = rows.data() + k * bins;
-            bool ok = true;
-            for (std::int64_t q = 0; q < bins && ok; ++q) ok = std::isfinite(row[q]);
-            if (!ok) continue;  // empty window (or a row the network must not see): NaN
-            valid[static_cast<std::size_t>(k)] = 1;
-            std::copy(row, row + bins, x.data.begin() + (ch.slot0 + k) * bins);
+            float* dst = x.data.data() + k * bins;
+            if (done[static_cast<std::size_t>(off + k)])
+              std::fill(dst, dst + bins, kNaN);
+            else
+              std::copy(rows.data() + k * bins, rows.data() + (k + 1) * bins, dst);
           }
-          if (flat) x.shape = {chunk, bins};
-          const nn::Prediction p = nn::predict_ensemble(c.models, x, chunk);
+          if (flat) x.shape = {m, bins};
+          const nn::Prediction p = nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
           for (std::int64_t k = 0; k < m; ++k) {
             if (done[static_cast<std::size_t>(off + k)]) continue;
             float* dst = prob.data() + (off + k) * K;
-            if (!valid[static_cast<std::size_t>(k)]) {
-              std::fill(dst, dst + K, kNaN);
-              continue;
-            }
-            const float* pk = p.probabilities.data() + (ch.slot0 + k) * K;
-            std::copy(pk, pk + K, dst);
+            const float* pk = p.probabilities.data() + k * K;
+            std::copy(pk, pk + K, dst);  // NaN for an empty window
+            ++computed;
+            if (std::isnan(pk[0])) continue;
             std::int64_t best = 0;
             for (std::int64_t q = 1; q < K; ++q)
               if (pk[q] > pk[best]) best = q;
             msdm.add(best, rows.data() + k * bins);
-            ++computed;
           }
-          for (std::int64_t k = 0; k < m; ++k) {
-            if (!done[static_cast<std::size_t>(off + k)] && !valid[static_cast<std::size_t>(k)]) ++computed;
-            done[static_cast<std::size_t>(off + k)] = 1;
-          }
+          for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
         } catch (...) {
           err = std::current_exception();
         }

@@ -347,6 +347,11 @@ void control(Context& cx) {
                      "/entry1/control/size_histogram must be (runs, bins) with run 0 the real data: "
                      "re-run aptflow classify");
   const hsize_t runs = shape[0], bins = shape[1];
+  if (runs < 2) {
+    cx.missing(
+        "Shuffled-m/q control: this run has no shuffled runs (aptflow classify --shuffle-mq N adds them).");
+    return;
+  }
   // Bin edges: attr bin_edges when the writer recorded them, else the
   // paper's 0-160 ions.
   auto edges = edges_of(0, kSizeMax, static_cast<int>(bins));
@@ -363,11 +368,9 @@ void control(Context& cx) {
   Plot p(640, 400);
   p.title("Domain sizes: real vs shuffled m/q").xlabel("ions per domain").ylabel("domains");
   p.bars(edges, real, "real data", 0);
-  if (runs > 1) {
-    for (hsize_t r = 1; r < runs; ++r)
-      for (hsize_t b = 0; b < bins; ++b) mean[b] += h[r * bins + b] / static_cast<double>(runs - 1);
-    p.line(centres, mean, fmt::format("shuffled m/q (mean of {})", runs - 1), 5, true);
-  }
+  for (hsize_t r = 1; r < runs; ++r)
+    for (hsize_t b = 0; b < bins; ++b) mean[b] += h[r * bins + b] / static_cast<double>(runs - 1);
+  p.line(centres, mean, fmt::format("shuffled m/q (mean of {})", runs - 1), 5, true);
   cx.add(p, "control_sizes.svg",
          "Domain size histogram of the real run (bars) and of the runs with shuffled mass-to-charge labels "
          "(dashed: their mean). Random labels should give few, small domains.");
