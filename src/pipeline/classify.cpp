@@ -674,6 +674,22 @@ void check_identity(const Context& c, const std::string& path, const WindowGrid&
 
 }  // namespace
 
+std::string resolve_model_path(const std::string& model, const std::string& config_file) {
+  namespace fs = std::filesystem;
+  const fs::path m(model);
+  std::error_code ec;
+  if (m.is_absolute() || fs::exists(m, ec) || config_file.empty() || config_file.front() == '<') return model;
+  // Beside the config file, then in each parent directory: the shipped configs
+  // (configs/classify/*.toml) name the shipped models as "models/<name>.h5".
+  for (fs::path dir = fs::absolute(fs::path(config_file), ec).parent_path(); !dir.empty();
+       dir = dir.parent_path()) {
+    const fs::path candidate = dir / m;
+    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
+    if (dir == dir.root_path()) break;
+  }
+  return model;  // not found anywhere: the loader names it in its error
+}
+
 ClassifyOptions parse_classify_config(const Config& cfg) {
   ClassifyOptions o;
   o.input = cfg.get_string("input");
@@ -687,6 +703,7 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   else
     o.models = {cfg.get_string("model")};
   if (o.models.empty()) throw ConfigError("model", "empty list: give at least one model file");
+  for (auto& m : o.models) m = resolve_model_path(m, cfg.source());
   o.pair = cfg.get_string("pair", o.pair);
   const auto dash = o.pair.find('-');
   if (dash == std::string::npos || dash == 0 || dash + 1 == o.pair.size())

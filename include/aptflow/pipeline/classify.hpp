@@ -60,6 +60,12 @@ struct ClassifyOptions {
 // detection_efficiency}, control.{shuffle_mq,seed}, progress, resume.
 ClassifyOptions parse_classify_config(const Config& cfg);
 
+// A relative model path as given when it exists (from the working directory),
+// else the first existing <dir>/<model> for dir = the directory of
+// config_file and each of its parents (so the shipped configs find the
+// shipped models/ from any working directory); unchanged when none exists.
+std::string resolve_model_path(const std::string& model, const std::string& config_file);
+
 // Checkpoint file of an output: "<output>.checkpoint.h5".
 std::string classify_checkpoint_path(const std::string& output);
 
