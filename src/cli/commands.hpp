@@ -18,5 +18,6 @@ void register_predict(CLI::App& app);
 void register_train(CLI::App& app);
 void register_evaluate(CLI::App& app);
 void register_classify(CLI::App& app);
+void register_truth(CLI::App& app);
 
 }  // namespace aptflow::cli

@@ -27,6 +27,7 @@
 #include "aptflow/kernels/segment.hpp"
 #include "aptflow/nn/model_file.hpp"
 #include "aptflow/nn/predict.hpp"
+#include "aptflow/pipeline/truth.hpp"
 #include "aptflow/sdm/preprocess.hpp"
 
 namespace aptflow {
@@ -139,6 +140,7 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   d.atomic_density = cfg.get_double("domains.atomic_density", d.atomic_density);
   d.detection_efficiency = cfg.get_double("domains.detection_efficiency", d.detection_efficiency);
   o.progress = cfg.get_bool("progress", true);
+  o.truth = cfg.get_string("truth", "");
   cfg.check_all_used();
   {
     // toml++ prints inf thresholds with an operation that raises FE_INVALID;
@@ -406,6 +408,12 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     }
     f.close();
   }
+  collective_step(comm, [&] {  // ground truth of a synthetic specimen (docs/classify.md)
+    if (opt.truth.empty() || rank != 0) return;
+    const TruthComparison tc = compare_with_truth(opt.output, opt.truth);
+    write_truth_comparison(opt.output, tc);
+    std::fputs(format_truth_comparison(tc).c_str(), stdout);
+  });
   sum.seconds = since(t_all);
   return sum;
 }

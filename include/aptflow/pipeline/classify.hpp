@@ -27,13 +27,14 @@ struct ClassifyOptions {
   SegmentSpec segment;              // thresholds (one per class), ion radius, DBSCAN
   bool progress = true;             // progress line on rank 0 (stderr)
   std::string config_text;          // effective configuration, stored in /entry1/config
+  std::string truth;                // optional specimen truth file: /entry1/truth (pipeline/truth.hpp)
 };
 
 // Read every key of cfg (ConfigError naming the key for a missing or bad value,
 // and for any key that is not read: a typo). Keys: input, range, model (string
 // or list), output, pair, windows.{variant,edge,stride,chunk},
 // segment.{thresholds,ion_radius}, domains.{eps,min_samples,atomic_density,
-// detection_efficiency}, progress.
+// detection_efficiency}, progress, truth.
 ClassifyOptions parse_classify_config(const Config& cfg);
 
 struct ClassifySummary {
