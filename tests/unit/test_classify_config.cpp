@@ -85,13 +85,13 @@ TEST(ClassifyConfig, ShippedConfigParses) {
   const auto o = parse_classify_config(
       Config::from_file((aptflow::test::source_dir() / "configs/classify/alli_l12.toml").string()));
   ASSERT_EQ(o.models.size(), 1u);
-  EXPECT_EQ(o.models[0], "models/alli_demo_1dcnn.h5");
+  EXPECT_EQ(o.models[0], "models/alli_l12_1dcnn.h5");
   EXPECT_TRUE(std::filesystem::exists(aptflow::test::source_dir() / o.models[0]))
       << "the shipped model is missing";
   EXPECT_EQ(o.pair, "Al-Al");
   EXPECT_EQ(o.variant, aptflow::WindowVariant::cocrni);
   ASSERT_EQ(o.segment.thresholds.size(), 2u);
   EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
-  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 3.75);
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 4.5);
   EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
 }
