@@ -89,9 +89,9 @@ TEST(ClassifyConfig, ShippedConfigParses) {
   EXPECT_TRUE(std::filesystem::exists(aptflow::test::source_dir() / o.models[0]))
       << "the shipped model is missing";
   EXPECT_EQ(o.pair, "Al-Al");
-  EXPECT_EQ(o.variant, aptflow::WindowVariant::cocrni);
+  EXPECT_EQ(o.variant, aptflow::WindowVariant::feal);
   ASSERT_EQ(o.segment.thresholds.size(), 2u);
   EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
-  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 4.5);
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 12.0);
   EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
 }
