@@ -19,5 +19,6 @@ void register_train(CLI::App& app);
 void register_evaluate(CLI::App& app);
 void register_classify(CLI::App& app);
 void register_report(CLI::App& app);
+void register_truth(CLI::App& app);
 
 }  // namespace aptflow::cli

@@ -88,11 +88,12 @@ TEST(ClassifyConfig, ShippedConfigParses) {
   ASSERT_EQ(o.models.size(), 1u);
   // Resolved from the repository root (resolve_model_path), whatever the working directory.
   EXPECT_TRUE(std::filesystem::exists(o.models[0])) << "the shipped model is missing: " << o.models[0];
+  EXPECT_EQ(std::filesystem::path(o.models[0]).filename(), "alli_l12_1dcnn.h5");
   EXPECT_EQ(o.pair, "Al-Al");
-  EXPECT_EQ(o.variant, aptflow::WindowVariant::cocrni);
+  EXPECT_EQ(o.variant, aptflow::WindowVariant::feal);
   ASSERT_EQ(o.segment.thresholds.size(), 2u);
   EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
-  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 3.75);
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 12.0);
   EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
 }
 
