@@ -257,66 +257,6 @@ struct Context {
   HostExec exec;
 };
 
-// Per-ion label for owned + halo ions from the sub-cell layers
-// [layer_first, layer_first + layers) of the global sub-cell grid sg: the
-// label_ions kernel (kernels/segment.hpp) with sums / labels held for those
-// layers only. Every sub-cell the kernel would visit for these ions must be
-// held (InternalError otherwise).
-void label_ions_layers(const HostExec& exec, const SubcellGrid& sg, std::int64_t layer_first,
-                       std::int64_t layers, const HostIonCloud& cloud,
-                       const Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace>& sums,
-                       const Kokkos::View<std::int32_t*, Kokkos::HostSpace>& subcell_label, double radius,
-                       const Kokkos::View<std::int32_t*, Kokkos::HostSpace>& ion_label) {
-  if (!(radius > 0) || !std::isfinite(radius))
-    throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
-  const double r2 = radius * radius;
-  const auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
-  Kokkos::View<int, Kokkos::HostSpace> outside("aptflow::classify::outside");
-  Kokkos::parallel_for("aptflow::classify::label_ions_layers",
-                       Kokkos::RangePolicy<HostExec>(exec, 0, cloud.size()), [=](const IonIndex i) {
-                         ion_label(i) = -1;
-                         const double p[3] = {double(xs(i)), double(ys(i)), double(zs(i))};
-                         std::int64_t lo[3], hi[3];
-                         for (int a = 0; a < 3; ++a) {
-                           if (detail::is_nan_quiet(p[a]) || sg.counts[a] == 0) return;
-                           double l = std::ceil((p[a] - radius - sg.origin[a]) / sg.size - 0.5) - 1;
-                           double h = std::floor((p[a] + radius - sg.origin[a]) / sg.size - 0.5) + 1;
-                           const double nmax = double(sg.counts[a] - 1);
-                           if (h < 0 || l > nmax) return;
-                           lo[a] = l < 0 ? 0 : static_cast<std::int64_t>(l);
-                           hi[a] = h > nmax ? sg.counts[a] - 1 : static_cast<std::int64_t>(h);
-                         }
-                         if (lo[2] < layer_first || hi[2] >= layer_first + layers) {
-                           outside() = 1;
-                           return;
-                         }
-                         std::int32_t best = -1;
-                         double best_sum = 0;
-                         for (std::int64_t jz = lo[2]; jz <= hi[2]; ++jz) {
-                           const double dz = p[2] - sg.centre(2, jz);
-                           for (std::int64_t jy = lo[1]; jy <= hi[1]; ++jy) {
-                             const double dy = p[1] - sg.centre(1, jy);
-                             for (std::int64_t jx = lo[0]; jx <= hi[0]; ++jx) {
-                               const std::int64_t s =
-                                   ((jz - layer_first) * sg.counts[1] + jy) * sg.counts[0] + jx;
-                               const std::int32_t c = subcell_label(s);
-                               if (c < 0) continue;
-                               const double dx = p[0] - sg.centre(0, jx);
-                               if ((dx * dx + dy * dy) + dz * dz > r2) continue;
-                               const double v = sums(s, c);
-                               if (best < 0 || v > best_sum || (v == best_sum && c < best)) {
-                                 best = c;
-                                 best_sum = v;
-                               }
-                             }
-                           }
-                         }
-                         ion_label(i) = best;
-                       });
-  exec.fence();
-  if (outside()) throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
-}
-
 // The probabilities, done flags and mean-SDM sums of a checkpoint, and what
 // identifies the run that wrote it.
 struct Identity {
@@ -591,8 +531,9 @@ struct Pipeline {
     for (std::int64_t k = 0; k < K; ++k) thr(k) = opt.segment.thresholds[static_cast<std::size_t>(k)];
     sum_subcell_probabilities(c.exec, lg, map, sums);
     threshold_subcells(c.exec, sums, thr, sub_label);
-    label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label, opt.segment.ion_radius,
-                      ion_label);
+    if (label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label,
+                          opt.segment.ion_radius, ion_label) > 0)
+      throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
     (void)splane;
   }
 

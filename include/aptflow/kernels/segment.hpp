@@ -113,23 +113,31 @@ void threshold_subcells(const Exec& exec, const Kokkos::View<double**, Kokkos::L
   exec.fence();
 }
 
-// ion_label(i) for every ion of cloud (see the file comment).
+// ion_label(i) for every ion of cloud (see the file comment), with sums and
+// subcell_label held only for the sub-cell layers [layer_first, layer_first +
+// layers) of sg (a rank's part of the grid: row s of sums is sub-cell
+// ((jz - layer_first) * my + jy) * mx + jx). Returns the number of ions that
+// need a sub-cell outside those layers (their label is then -1; the caller
+// decides whether that is an error).
 template <class Exec, class Mem>
-void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cloud,
-                const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums,
-                const Kokkos::View<std::int32_t*, Mem>& subcell_label, double radius,
-                const Kokkos::View<std::int32_t*, Mem>& ion_label) {
+std::int64_t label_ions_layers(const Exec& exec, const SubcellGrid& sg, std::int64_t layer_first,
+                               std::int64_t layers, const IonCloud<Mem>& cloud,
+                               const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums,
+                               const Kokkos::View<std::int32_t*, Mem>& subcell_label, double radius,
+                               const Kokkos::View<std::int32_t*, Mem>& ion_label) {
   if (!(radius > 0) || !std::isfinite(radius))
     throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
-  if (static_cast<std::int64_t>(sums.extent(0)) != sg.cells() ||
-      static_cast<std::int64_t>(subcell_label.extent(0)) != sg.cells() ||
+  const std::int64_t layer_cells = sg.counts[0] * sg.counts[1];
+  if (layer_first < 0 || layers < 0 || static_cast<std::int64_t>(sums.extent(0)) != layers * layer_cells ||
+      static_cast<std::int64_t>(subcell_label.extent(0)) != layers * layer_cells ||
       static_cast<std::int64_t>(ion_label.extent(0)) != cloud.size())
-    throw InternalError("label_ions: sums/subcell_label must match the sub-cell grid, ion_label the cloud");
+    throw InternalError("label_ions: sums/subcell_label must match the sub-cell layers, ion_label the cloud");
   const double r2 = radius * radius;
   const auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
-  Kokkos::parallel_for(
+  std::int64_t outside = 0;
+  Kokkos::parallel_reduce(
       "aptflow::segment::label_ions", Kokkos::RangePolicy<Exec>(exec, 0, cloud.size()),
-      KOKKOS_LAMBDA(const IonIndex i) {
+      KOKKOS_LAMBDA(const IonIndex i, std::int64_t& out) {
         ion_label(i) = -1;
         const double p[3] = {double(xs(i)), double(ys(i)), double(zs(i))};
         std::int64_t lo[3], hi[3];
@@ -143,6 +151,10 @@ void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cl
           lo[a] = l < 0 ? 0 : static_cast<std::int64_t>(l);
           hi[a] = h > nmax ? sg.counts[a] - 1 : static_cast<std::int64_t>(h);
         }
+        if (lo[2] < layer_first || hi[2] >= layer_first + layers) {
+          ++out;
+          return;
+        }
         std::int32_t best = -1;
         double best_sum = 0;
         for (std::int64_t jz = lo[2]; jz <= hi[2]; ++jz) {
@@ -150,7 +162,7 @@ void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cl
           for (std::int64_t jy = lo[1]; jy <= hi[1]; ++jy) {
             const double dy = p[1] - sg.centre(1, jy);
             for (std::int64_t jx = lo[0]; jx <= hi[0]; ++jx) {
-              const std::int64_t s = sg.index(jx, jy, jz);
+              const std::int64_t s = ((jz - layer_first) * sg.counts[1] + jy) * sg.counts[0] + jx;
               const std::int32_t c = subcell_label(s);
               if (c < 0) continue;
               const double dx = p[0] - sg.centre(0, jx);
@@ -164,8 +176,22 @@ void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cl
           }
         }
         ion_label(i) = best;
-      });
+      },
+      outside);
   exec.fence();
+  return outside;
+}
+
+// ion_label(i) for every ion of cloud (see the file comment): the whole grid.
+template <class Exec, class Mem>
+void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cloud,
+                const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums,
+                const Kokkos::View<std::int32_t*, Mem>& subcell_label, double radius,
+                const Kokkos::View<std::int32_t*, Mem>& ion_label) {
+  if (static_cast<std::int64_t>(sums.extent(0)) != sg.cells() ||
+      static_cast<std::int64_t>(subcell_label.extent(0)) != sg.cells())
+    throw InternalError("label_ions: sums/subcell_label must match the sub-cell grid, ion_label the cloud");
+  label_ions_layers(exec, sg, 0, sg.counts[2], cloud, sums, subcell_label, radius, ion_label);
 }
 
 }  // namespace aptflow
