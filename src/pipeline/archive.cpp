@@ -111,6 +111,9 @@ bool verified(const std::optional<DatasetRecord>& r, const ArchiveEntry& e, std:
   if (r->status != "ok" && r->status != "failed") return false;
   if (r->status == "failed" && o.retry_failed) return false;
   if (r->status == "ok" && static_cast<std::int64_t>(r->spectrum.size()) != o.binning.bins) return false;
+  if (r->status == "ok" && o.classify &&
+      (r->classify_result.empty() || !fs::is_regular_file(fs::path(o.output) / r->classify_result)))
+    return false;
   if (archive_detail::stamp_of(e.path) != r->input_stamp) return false;
   if (archive_detail::stamp_of(e.range) != r->range_stamp) return false;
   if (o.verify_sha256) {
@@ -212,7 +215,9 @@ void process_dataset(MPI_Comm unit, const ArchiveOptions& o, const ArchiveEntry&
       const std::string text = "input = " + toml_quote(e.path) + "\nrange = " + toml_quote(e.range) +
                                "\noutput = " + toml_quote(cls + ".tmp") + "\n" + o.classify_text;
       const ClassifyOptions co = parse_classify_config(Config::from_string(text, "[classify]"));
-      run_classify(unit, co);
+      const ClassifySummary cs = run_classify(unit, co);
+      r.classify_domains = cs.domains;
+      r.classify_labelled = cs.labelled_ions;
       if (urank == 0) {
         std::error_code ec;
         fs::rename(cls + ".tmp", cls, ec);

@@ -55,6 +55,8 @@ struct DatasetRecord {
   std::vector<std::int64_t> species_counts;
   std::vector<std::int64_t> spectrum;  // counts per bin of the common binning (empty when failed)
   std::string classify_result;         // classify output relative to the output dir ("" when not run)
+  std::int64_t classify_domains = 0;   // domains found by classify
+  std::int64_t classify_labelled = 0;  // ions with a class label
   double seconds = 0;                  // processing wall time (not compared by tests)
   // Verification on --resume:
   std::string config_hash;

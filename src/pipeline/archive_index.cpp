@@ -109,7 +109,7 @@ IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& man) {
   for (std::size_t k = 0; k < m; ++k) col[elements[k]] = k;
 
   std::vector<std::string> paths(n), ranges(n), status(n), error(n), sha(n), result(n), format(n), cls(n);
-  std::vector<std::int64_t> ions(n), bytes(n);
+  std::vector<std::int64_t> ions(n), bytes(n), cls_domains(n, 0), cls_labelled(n, 0);
   std::vector<double> hydrogen(n, kNaN), seconds(n), fraction(n * m, kNaN);
   const std::size_t nw = o.hydrogen_windows.size();
   std::vector<std::int64_t> hcounts(n * nw, 0);
@@ -120,6 +120,7 @@ IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& man) {
     paths[i] = r.path, ranges[i] = r.range, status[i] = r.status, error[i] = r.error, sha[i] = r.sha256;
     result[i] = result_name(static_cast<std::int64_t>(i), r.path);
     format[i] = r.format, cls[i] = r.classify_result;
+    cls_domains[i] = r.classify_domains, cls_labelled[i] = r.classify_labelled;
     ions[i] = r.ions, bytes[i] = r.file_bytes, seconds[i] = r.seconds;
     if (r.status != "ok") continue;
     hydrogen[i] = r.hydrogen;
@@ -172,7 +173,11 @@ IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& man) {
     h5::write_strings(f, "datasets/sha256", sha);
     h5::write_strings(f, "datasets/result", result);
     h5::write_strings(f, "datasets/format", format);
-    if (o.classify) h5::write_strings(f, "datasets/classify_result", cls);
+    if (o.classify) {
+      h5::write_strings(f, "datasets/classify/result", cls);
+      h5::write<std::int64_t>(f, "datasets/classify/domains", cls_domains);
+      h5::write<std::int64_t>(f, "datasets/classify/labelled_ions", cls_labelled);
+    }
     h5::write<std::int64_t>(f, "datasets/ions", ions);
     h5::write<std::int64_t>(f, "datasets/file_bytes", bytes);
     h5::write<double>(f, "datasets/hydrogen", hydrogen);

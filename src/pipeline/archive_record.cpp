@@ -147,6 +147,8 @@ void write_record(const std::string& file, const DatasetRecord& r) {
     h5::write_attr(root, "file_bytes", r.file_bytes);
     h5::write_attr(root, "hydrogen", r.hydrogen);
     h5::write_attr(root, "classify_result", r.classify_result);
+    h5::write_attr(root, "classify_domains", r.classify_domains);
+    h5::write_attr(root, "classify_labelled_ions", r.classify_labelled);
     h5::write_attr(root, "seconds", r.seconds);
     h5::write_attr(root, "config_hash", r.config_hash);
     h5::write_attr(root, "input_size", r.input_stamp.size);
@@ -191,6 +193,8 @@ std::optional<DatasetRecord> read_record(const std::string& file) {
     r.file_bytes = h5::read_attr_int(root, "file_bytes");
     r.hydrogen = h5::read_attr_double(root, "hydrogen");
     r.classify_result = h5::read_attr_string(root, "classify_result");
+    r.classify_domains = h5::read_attr_int(root, "classify_domains");
+    r.classify_labelled = h5::read_attr_int(root, "classify_labelled_ions");
     r.seconds = h5::read_attr_double(root, "seconds");
     r.config_hash = h5::read_attr_string(root, "config_hash");
     r.input_stamp = {h5::read_attr_int(root, "input_size"), h5::read_attr_int(root, "input_mtime_ns")};

@@ -279,6 +279,57 @@ TEST(ArchiveCli, CrawlFindsRangeFilesBeside) {
   EXPECT_NE(r2.output.find("7 datasets"), std::string::npos) << r2.output;
 }
 
+TEST(ArchiveCli, OptionalClassifyStepWritesOneResultPerDataset) {
+  TempDir dir;
+  // Four small dense Al-Li datasets (5 nm cubes) and the shipped Al-Al model.
+  aptflow::SyntheticArchiveSpec spec;
+  spec.datasets = 1, spec.min_ions = 100, spec.max_ions = 100, spec.corrupt = false;
+  write_synthetic_archive((dir / "src").string(), spec);
+  std::string manifest = "path,range,batch\n";
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(0.f, 5.f);
+  std::normal_distribution<float> w(0.f, 0.02f);
+  for (int k = 0; k < 4; ++k) {
+    aptflow::HostIonCloud c(2500 + 200 * k);
+    for (std::int64_t i = 0; i < c.size(); ++i)
+      c.x(i) = u(rng), c.y(i) = u(rng), c.z(i) = u(rng), c.mq(i) = (i % 5 ? 26.982f : 7.016f) + w(rng);
+    aptflow::io::write_pos((dir / ("d" + std::to_string(k) + ".pos")).string(), c);
+    manifest += "d" + std::to_string(k) + ".pos,src/ranges/AlLiMg.rrng,b" + std::to_string(k % 2) + "\n";
+  }
+  manifest += "absent.pos,src/ranges/AlLiMg.rrng,b0\n";
+  write_text((dir / "m.csv").string(), manifest);
+  const std::string model = (aptflow::test::source_dir() / "models" / "alli_demo_1dcnn.h5").string();
+  write_text((dir / "c.toml").string(), "manifest = \"" + (dir / "m.csv").string() + "\"\noutput = \"" +
+                                            (dir / "out").string() + "\"\n[classify]\nmodel = \"" + model +
+                                            "\"\npair = \"Al-Al\"\n");
+  const auto r = run_command(aptflow::test::aptflow_exe() + " archive -c " + (dir / "c.toml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("5 datasets (4 ok, 1 failed"), std::string::npos) << r.output;
+  auto f = h5::File::open((dir / "out" / "index.h5").string());
+  const auto res = h5::read_strings(f, "datasets/classify/result");
+  const auto domains = h5::read<std::int64_t>(f, "datasets/classify/domains");
+  const auto labelled = h5::read<std::int64_t>(f, "datasets/classify/labelled_ions");
+  ASSERT_EQ(res.size(), 5u);
+  for (std::size_t k = 0; k < 4; ++k) {
+    ASSERT_FALSE(res[k].empty());
+    auto c = h5::File::open((dir / "out" / res[k]).string());
+    // The recorded figures are those of the classify result file.
+    EXPECT_EQ(static_cast<std::int64_t>(h5::dims(c, "entry1/domains/id")[0]), domains[k]);
+    const auto cls = h5::read<std::int32_t>(c, "entry1/ions/class");
+    EXPECT_EQ(static_cast<std::int64_t>(cls.size()), 2500 + 200 * static_cast<std::int64_t>(k));
+    std::int64_t lab = 0;
+    for (auto v : cls) lab += v >= 0 ? 1 : 0;
+    EXPECT_EQ(lab, labelled[k]);
+  }
+  EXPECT_EQ(res[4], "");
+  // Resume keeps them; a missing classify result makes its dataset run again.
+  fs::remove(dir / "out" / res[2]);
+  const auto again =
+      run_command(aptflow::test::aptflow_exe() + " archive -c " + (dir / "c.toml").string() + " --resume");
+  EXPECT_NE(again.output.find("1 processed, 4 resumed"), std::string::npos) << again.output;
+  EXPECT_TRUE(fs::exists(dir / "out" / res[2]));
+}
+
 TEST(ArchiveCli, ConfigAndManifestErrorsExitTwoWithOneLine) {
   TempDir dir;
   auto expect_error = [&](const std::string& manifest_text, const std::string& needle) {
