@@ -45,6 +45,9 @@ if(APTFLOW_CBLAS_INCLUDE)
   target_include_directories(aptflow_blas INTERFACE ${APTFLOW_CBLAS_INCLUDE})
 endif()
 
+# ---- Eigen (dense linear algebra of the mass-spectrum meta-analysis, src/analysis)
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+
 # ---- small libraries
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
