@@ -211,16 +211,18 @@ void process_dataset(MPI_Comm unit, const ArchiveOptions& o, const ArchiveEntry&
     const std::string out_rel = archive_detail::result_name(index, e.path);
     const std::string cls_rel = out_rel.substr(0, out_rel.size() - 3) + ".classify.h5";
     const std::string cls = (fs::path(o.output) / cls_rel).string();
+    std::string cls_tmp = urank == 0 ? archive_detail::temp_name(cls) : std::string();
+    bcast_string(unit, cls_tmp);
     try {
       const std::string text = "input = " + toml_quote(e.path) + "\nrange = " + toml_quote(e.range) +
-                               "\noutput = " + toml_quote(cls + ".tmp") + "\n" + o.classify_text;
+                               "\noutput = " + toml_quote(cls_tmp) + "\n" + o.classify_text;
       const ClassifyOptions co = parse_classify_config(Config::from_string(text, "[classify]"));
       const ClassifySummary cs = run_classify(unit, co);
       r.classify_domains = cs.domains;
       r.classify_labelled = cs.labelled_ions;
       if (urank == 0) {
         std::error_code ec;
-        fs::rename(cls + ".tmp", cls, ec);
+        fs::rename(cls_tmp, cls, ec);
         if (ec) err = fmt::format("classify result '{}': cannot rename ({})", cls, ec.message());
       }
       r.classify_result = cls_rel;
@@ -249,14 +251,22 @@ void process_dataset(MPI_Comm unit, const ArchiveOptions& o, const ArchiveEntry&
                                  r);
 }
 
-// Remove what a killed run left half-written: <output>/index.h5.tmp and datasets/*.tmp.
+bool ends_with_tmp(const std::string& name) {
+  return name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0;
+}
+
+// Remove what a killed run left half-written: <output>/index.h5.*.tmp and datasets/*.tmp.
 void remove_stale_temporaries(const std::string& output) {
   std::error_code ec;
-  fs::remove(fs::path(output) / "index.h5.tmp", ec);
+  for (auto it = fs::directory_iterator(output, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (name.rfind("index.h5.", 0) == 0 && ends_with_tmp(name)) fs::remove(it->path(), ec);
+  }
   for (auto it = fs::directory_iterator(fs::path(output) / "datasets", ec);
        !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const auto name = it->path().filename().string();
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) fs::remove(it->path(), ec);
+    if (ends_with_tmp(name)) fs::remove(it->path(), ec);
   }
 }
 

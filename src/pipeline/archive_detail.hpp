@@ -64,7 +64,12 @@ struct DatasetRecord {
   std::string range_sha256;
 };
 
-// Write to file + ".tmp", then rename (atomic on POSIX): a result file either
+// A temporary name beside file, unique to this process: file.<host>.<pid>.tmp
+// (two runs that overlap, e.g. the orphaned ranks of a killed mpirun, never
+// write into the same temporary file).
+std::string temp_name(const std::string& file);
+
+// Write to temp_name(file), then rename (atomic on POSIX): a result file either
 // is complete or does not exist. ResourceError when it cannot be written.
 void write_record(const std::string& file, const DatasetRecord& record);
 // The record, or std::nullopt when the file is absent, unreadable or lacks

@@ -154,7 +154,7 @@ IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& man) {
   }
 
   const std::string final_path = (fs::path(o.output) / "index.h5").string();
-  const std::string tmp = final_path + ".tmp";
+  const std::string tmp = temp_name(final_path);
   {
     auto f = h5::File::create(tmp);
     auto root = h5::open_object(f, "/");

@@ -1,6 +1,7 @@
 // SHA-256 and the per-dataset result file of `aptflow archive`.
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -130,8 +131,17 @@ std::string result_name(std::int64_t index, const std::string& dataset_path) {
   return fmt::format("datasets/{:05d}_{}.h5", index, stem);
 }
 
+std::string temp_name(const std::string& file) {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::string h(host);
+  for (auto& c : h)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) c = '_';
+  return fmt::format("{}.{}.{}.tmp", file, h, static_cast<long long>(getpid()));
+}
+
 void write_record(const std::string& file, const DatasetRecord& r) {
-  const std::string tmp = file + ".tmp";
+  const std::string tmp = temp_name(file);
   {
     auto f = h5::File::create(tmp);
     auto root = h5::open_object(f, "/");

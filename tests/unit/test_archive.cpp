@@ -251,4 +251,18 @@ TEST(ArchiveConfig, KeysDefaultsAndErrors) {
   EXPECT_NE(c.classify_text.find("progress = false"), std::string::npos) << c.classify_text;
 }
 
+TEST(ArchiveConfig, ShippedExampleParses) {
+  auto cfg = aptflow::Config::from_file(
+      (aptflow::test::source_dir() / "configs" / "archive" / "example.toml").string());
+  const auto o = aptflow::parse_archive_config(cfg);
+  EXPECT_EQ(o.binning.bins, 20000);
+  EXPECT_EQ(o.binning.bin_width, 0.01);
+  EXPECT_EQ(o.colour_by, "material");
+  EXPECT_FALSE(o.classify);
+  // Its commented [classify] section, switched on, is valid too.
+  cfg.set("classify.model", "\"models/alli_demo_1dcnn.h5\"");
+  cfg.set("classify.pair", "\"Al-Al\"");
+  EXPECT_TRUE(aptflow::parse_archive_config(cfg).classify);
+}
+
 }  // namespace

@@ -6,7 +6,7 @@
 //   first, dynamic: a one-sided counter on rank 0; very large datasets go to
 //   groups of ranks) -> per dataset: SHA-256, inspect, spectrum on one common
 //   binning, composition, hydrogen signal, optionally classify -> one result
-//   file per dataset (written to <name>.tmp, renamed when complete) -> the
+//   file per dataset (written to a temporary name, renamed when complete) -> the
 //   index <output>/index.h5 assembled in manifest order by rank 0 from the
 //   result files, with the meta-analysis (PCA, t-SNE, spectral clustering).
 //
