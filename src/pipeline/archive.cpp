@@ -10,8 +10,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
 
@@ -73,24 +73,69 @@ void bcast_string(MPI_Comm comm, std::string& s, int root = 0) {
   }
 }
 
-nlohmann::json manifest_to_json(const ArchiveManifest& m) {
-  nlohmann::json j;
-  j["source"] = m.source;
-  j["columns"] = m.columns;
-  auto rows = nlohmann::json::array();
-  for (const auto& e : m.entries) rows.push_back({e.path, e.range, e.metadata});
-  j["entries"] = rows;
-  return j;
+// The work list for the other ranks: length-prefixed fields (any bytes in
+// paths and metadata survive, unlike JSON, which needs valid UTF-8).
+struct Packer {
+  std::string buf;
+  void put(std::int64_t v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void put(const std::string& s) {
+    put(static_cast<std::int64_t>(s.size()));
+    buf += s;
+  }
+};
+struct Unpacker {
+  const std::string& buf;
+  std::size_t pos = 0;
+  std::int64_t i64() {
+    std::int64_t v = 0;
+    std::memcpy(&v, buf.data() + pos, sizeof v);
+    pos += sizeof v;
+    return v;
+  }
+  std::string str() {
+    const auto n = static_cast<std::size_t>(i64());
+    std::string s = buf.substr(pos, n);
+    pos += n;
+    return s;
+  }
+};
+
+std::string pack_work(const ArchiveManifest& m, const std::vector<std::int64_t>& todo, std::int64_t nlarge,
+                      std::int64_t resumed) {
+  Packer p;
+  p.put(m.source);
+  p.put(static_cast<std::int64_t>(m.columns.size()));
+  for (const auto& c : m.columns) p.put(c);
+  p.put(static_cast<std::int64_t>(m.entries.size()));
+  for (const auto& e : m.entries) {
+    p.put(e.path);
+    p.put(e.range);
+    for (const auto& v : e.metadata) p.put(v);
+  }
+  p.put(static_cast<std::int64_t>(todo.size()));
+  for (auto t : todo) p.put(t);
+  p.put(nlarge);
+  p.put(resumed);
+  return p.buf;
 }
 
-ArchiveManifest manifest_from_json(const nlohmann::json& j) {
-  ArchiveManifest m;
-  m.source = j.at("source").get<std::string>();
-  m.columns = j.at("columns").get<std::vector<std::string>>();
-  for (const auto& r : j.at("entries"))
-    m.entries.push_back(
-        {r.at(0).get<std::string>(), r.at(1).get<std::string>(), r.at(2).get<std::vector<std::string>>()});
-  return m;
+void unpack_work(const std::string& buf, ArchiveManifest& m, std::vector<std::int64_t>& todo,
+                 std::int64_t& nlarge, std::int64_t& resumed) {
+  Unpacker u{buf};
+  m.source = u.str();
+  m.columns.resize(static_cast<std::size_t>(u.i64()));
+  for (auto& c : m.columns) c = u.str();
+  m.entries.resize(static_cast<std::size_t>(u.i64()));
+  for (auto& e : m.entries) {
+    e.path = u.str();
+    e.range = u.str();
+    e.metadata.resize(m.columns.size());
+    for (auto& v : e.metadata) v = u.str();
+  }
+  todo.resize(static_cast<std::size_t>(u.i64()));
+  for (auto& t : todo) t = u.i64();
+  nlarge = u.i64();
+  resumed = u.i64();
 }
 
 // What the per-dataset results depend on: the same hash means a result file can be reused.
@@ -128,9 +173,11 @@ bool verified(const std::optional<DatasetRecord>& r, const ArchiveEntry& e, std:
 }
 
 // Process one dataset on the ranks of unit (collective over unit); the unit's
-// rank 0 writes the result file. Never throws for a bad dataset.
-void process_dataset(MPI_Comm unit, const ArchiveOptions& o, const ArchiveEntry& e, std::int64_t index,
-                     const std::string& hash) {
+// rank 0 writes the result file. Never throws for a bad dataset; returns (on
+// the unit's rank 0) the error when the result file cannot be written, which
+// ends the run (a full disk is not the dataset's fault).
+std::string process_dataset(MPI_Comm unit, const ArchiveOptions& o, const ArchiveEntry& e, std::int64_t index,
+                            const std::string& hash) {
   int urank = 0;
   MPI_Comm_rank(unit, &urank);
   const auto t0 = Clock::now();
@@ -205,6 +252,8 @@ void process_dataset(MPI_Comm unit, const ArchiveOptions& o, const ArchiveEntry&
             e.path, o.binning.mq_min, o.binning.mq_min + o.binning.bins * o.binning.bin_width, ir.ions);
     } catch (const Error& x) {
       err = x.what();  // raised on every rank of unit (inspect_dataset agrees on errors)
+    } catch (const std::exception& x) {
+      err = fmt::format("dataset '{}': {}", e.path, x.what());  // e.g. out of memory
     }
   }
   if (err.empty() && o.classify) {
@@ -246,9 +295,15 @@ void process_dataset(MPI_Comm unit, const ArchiveOptions& o, const ArchiveEntry&
     r.status = "ok";
   }
   r.seconds = seconds_since(t0);
-  if (urank == 0)
-    archive_detail::write_record((fs::path(o.output) / archive_detail::result_name(index, e.path)).string(),
-                                 r);
+  if (urank == 0) {
+    try {
+      archive_detail::write_record((fs::path(o.output) / archive_detail::result_name(index, e.path)).string(),
+                                   r);
+    } catch (const Error& x) {
+      return x.what();
+    }
+  }
+  return {};
 }
 
 bool ends_with_tmp(const std::string& name) {
@@ -463,12 +518,7 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
         todo.push_back(row);
         if (static_cast<std::uint64_t>(bytes) >= o.large_bytes) ++nlarge;
       }
-      nlohmann::json j;
-      j["manifest"] = manifest_to_json(manifest);
-      j["todo"] = todo;
-      j["nlarge"] = nlarge;
-      j["resumed"] = resumed;
-      payload = j.dump();
+      payload = pack_work(manifest, todo, nlarge, resumed);
     } catch (const Error& e) {
       setup_error = e.what();
     }
@@ -477,11 +527,7 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
   if (!setup_error.empty()) throw Error(setup_error);  // names the file and what to do
   bcast_string(comm, payload);
   if (rank != 0) {
-    const auto j = nlohmann::json::parse(payload);
-    manifest = manifest_from_json(j.at("manifest"));
-    todo = j.at("todo").get<std::vector<std::int64_t>>();
-    nlarge = j.at("nlarge").get<std::int64_t>();
-    resumed = j.at("resumed").get<std::int64_t>();
+    unpack_work(payload, manifest, todo, nlarge, resumed);
   }
   const auto ntodo = static_cast<std::int64_t>(todo.size());
 
@@ -507,6 +553,7 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
 
   ProgressLine progress(o.progress && rank == 0, ntodo);
   bool stopped = false;
+  std::string fatal;  // a result file that could not be written (this rank)
   // One phase: units (communicators) fetch rows [begin, end) of todo until none is left.
   auto run_phase = [&](MPI_Comm unit, int which, std::int64_t end) {
     int urank = 0;
@@ -523,7 +570,13 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
       MPI_Bcast(&t, 1, MPI_INT64_T, 0, unit);  // collective over the unit
       if (t < 0) break;
       const std::int64_t row = todo[static_cast<std::size_t>(t)];
-      process_dataset(unit, o, manifest.entries[static_cast<std::size_t>(row)], row, hash);
+      const std::string write_error =
+          process_dataset(unit, o, manifest.entries[static_cast<std::size_t>(row)], row, hash);
+      if (!write_error.empty()) {
+        if (fatal.empty()) fatal = write_error;
+        stopped = true;  // start no new dataset; the run ends with this error
+        continue;
+      }
       if (urank == 0) {
         const std::int64_t done = fetch_add(2, 1) + 1;
         if (rank == 0) progress.update(done);
@@ -554,6 +607,8 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
   }
   MPI_Win_free(&win);                         // collective
   MPI_Bcast(&done, 1, MPI_INT64_T, 0, comm);  // collective
+  fatal = agree_on_error(comm, fatal);
+  if (!fatal.empty()) throw ResourceError(fatal);  // on every rank; finished result files are kept
 
   ArchiveSummary s;
   s.datasets = static_cast<std::int64_t>(manifest.entries.size());

@@ -237,10 +237,13 @@ IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& man) {
   }
   std::error_code ec;
   fs::rename(tmp, final_path, ec);
-  if (ec)
+  if (ec) {
+    std::error_code ignore;
+    std::filesystem::remove(tmp, ignore);
     throw ResourceError(
         fmt::format("archive index '{}': cannot rename from '{}' ({}): check the output directory",
                     final_path, tmp, ec.message()));
+  }
   return counts;
 }
 

@@ -178,10 +178,13 @@ void write_record(const std::string& file, const DatasetRecord& r) {
   }
   std::error_code ec;
   std::filesystem::rename(tmp, file, ec);
-  if (ec)
+  if (ec) {
+    std::error_code ignore;
+    std::filesystem::remove(tmp, ignore);
     throw ResourceError(
         fmt::format("archive result '{}': cannot rename from '{}' ({}): check the output directory", file,
                     tmp, ec.message()));
+  }
 }
 
 std::optional<DatasetRecord> read_record(const std::string& file) {

@@ -330,6 +330,24 @@ TEST(ArchiveCli, OptionalClassifyStepWritesOneResultPerDataset) {
   EXPECT_TRUE(fs::exists(dir / "out" / res[2]));
 }
 
+TEST(ArchiveCli, UnwritableResultFileEndsTheRunWithExit2) {
+  Fixture fx(6, 2000, 3000);
+  // A non-empty directory where the result file of row 0 belongs: the rename fails.
+  fs::create_directories(fx.dir / "out" / "datasets" / "00000_AlLiMg_000.h5" / "x");
+  const auto r = run_command(fx.run());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("aptflow: error: archive result"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("00000_AlLiMg_000.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(fx.dir / "out" / "index.h5"));
+  for (const auto& e : fs::directory_iterator(fx.dir / "out" / "datasets"))
+    EXPECT_NE(e.path().extension(), ".tmp") << e.path();  // the failed rename left nothing behind
+  // Once the obstacle is gone, --resume completes the archive.
+  fs::remove_all(fx.dir / "out" / "datasets" / "00000_AlLiMg_000.h5");
+  const auto again = run_command(fx.run("--resume"));
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(fs::exists(fx.dir / "out" / "index.h5"));
+}
+
 TEST(ArchiveCli, ConfigAndManifestErrorsExitTwoWithOneLine) {
   TempDir dir;
   auto expect_error = [&](const std::string& manifest_text, const std::string& needle) {
