@@ -13,6 +13,7 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libeigen3-dev
   python3 python3-numpy python3-scipy python3-h5py python3-torch
   slurmctld slurmd slurm-client munge
+  chromium fonts-dejavu-core  # aptflow report: headless render test and figure font
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -374,7 +374,11 @@ std::vector<std::string> read_strings(const File& f, const std::string& path) {
   std::vector<std::string> out;
   if (n <= 0) return out;
   if (H5Tis_variable_str(ftype) > 0) {
-    auto type = vlen_string_type();
+    // Memory type with the file's character set: HDF5 does not convert between
+    // ASCII (h5py's bytes) and UTF-8 strings.
+    Handle type(H5Tcopy(H5T_C_S1));
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5Tget_cset(ftype));
     std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
     if (H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
       fail_read(f.path(), fmt::format("reading strings '{}' failed", path));
@@ -461,7 +465,11 @@ std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name) {
   if (H5Tget_class(ftype) != H5T_STRING)
     fail_read(file_name_of(obj), fmt::format("attribute '{}' is not a string", name));
   if (H5Tis_variable_str(ftype) > 0) {
-    auto type = vlen_string_type();
+    // Memory type with the file's character set: HDF5 does not convert between
+    // ASCII (h5py's bytes) and UTF-8 strings.
+    Handle type(H5Tcopy(H5T_C_S1));
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5Tget_cset(ftype));
     std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
     H5Aread(a, type, ptrs.data());
     for (auto* p : ptrs) out.emplace_back(p ? p : "");

@@ -157,7 +157,9 @@ Tensor load_inputs(const std::string& path, const Model& model, const PredictOpt
   return x;
 }
 
-Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inputs, std::int64_t chunk) {
+namespace {
+
+void check_ensemble(const std::vector<Model>& models, const Tensor& inputs) {
   if (models.empty()) throw ConfigError("predict.model", "no model given; pass at least one --model");
   const Model& first = models.front();
   for (const auto& m : models) {
@@ -171,35 +173,30 @@ Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inpu
   }
   if (inputs.sample_shape() != first.input_shape())
     throw InternalError("predict_ensemble: inputs do not match the model input shape");
-  Prediction p;
-  p.class_names = first.output_names();
-  p.samples = inputs.batch();
-  p.outputs = shape_size(first.output_shape());
-  const std::int64_t in_size = inputs.sample_size(), K = p.outputs;
-  // Rows with a NaN never enter the network.
+}
+
+// Rows without NaN or inf: the ones that enter the network.
+std::vector<std::int64_t> finite_rows(const Tensor& inputs) {
   std::vector<std::int64_t> valid;
-  for (std::int64_t s = 0; s < p.samples; ++s) {
+  const std::int64_t in_size = inputs.sample_size();
+  for (std::int64_t s = 0; s < inputs.batch(); ++s) {
     const float* row = inputs.sample(s);
     bool ok = true;
-    for (std::int64_t j = 0; j < in_size && ok; ++j) ok = !std::isnan(row[j]) && !std::isinf(row[j]);
+    for (std::int64_t j = 0; j < in_size && ok; ++j) ok = std::isfinite(row[j]);
     if (ok) valid.push_back(s);
   }
+  return valid;
+}
+
+// sum: per valid row (in `valid` order) the K summed model outputs.
+void finish_prediction(Prediction& p, const std::vector<std::int64_t>& valid, const std::vector<double>& sum,
+                       std::size_t n_models) {
+  const std::int64_t K = p.outputs;
   p.empty = p.samples - static_cast<std::int64_t>(valid.size());
-  std::vector<float> packed(valid.size() * static_cast<std::size_t>(in_size));
-  for (std::size_t i = 0; i < valid.size(); ++i)
-    std::copy(inputs.sample(valid[i]), inputs.sample(valid[i]) + in_size, packed.begin() + i * in_size);
-  std::vector<double> sum(valid.size() * static_cast<std::size_t>(K), 0.0);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (const auto& m : models) {
-    const Tensor y = m.predict(packed.data(), static_cast<std::int64_t>(valid.size()), chunk);
-    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += y.data[i];
-    if (m.gemm_path()) p.path = m.gemm_path();
-  }
-  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   p.probabilities.assign(static_cast<std::size_t>(p.samples * K), kNaN);
   p.predicted.assign(static_cast<std::size_t>(p.samples), -1);
   p.counts.assign(static_cast<std::size_t>(K == 1 ? 2 : K), 0);
-  const double inv = 1.0 / static_cast<double>(models.size());
+  const double inv = 1.0 / static_cast<double>(n_models);
   for (std::size_t i = 0; i < valid.size(); ++i) {
     float* row = p.probabilities.data() + valid[i] * K;
     for (std::int64_t k = 0; k < K; ++k) row[k] = static_cast<float>(sum[i * K + k] * inv);
@@ -213,6 +210,81 @@ Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inpu
     p.predicted[static_cast<std::size_t>(valid[i])] = best;
     ++p.counts[static_cast<std::size_t>(best)];
   }
+}
+
+Prediction start_prediction(const std::vector<Model>& models, const Tensor& inputs) {
+  check_ensemble(models, inputs);
+  Prediction p;
+  p.class_names = models.front().output_names();
+  p.samples = inputs.batch();
+  p.outputs = shape_size(models.front().output_shape());
+  return p;
+}
+
+}  // namespace
+
+Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inputs, std::int64_t chunk) {
+  Prediction p = start_prediction(models, inputs);
+  const std::int64_t in_size = inputs.sample_size(), K = p.outputs;
+  // Rows with a NaN never enter the network.
+  const std::vector<std::int64_t> valid = finite_rows(inputs);
+  std::vector<float> packed(valid.size() * static_cast<std::size_t>(in_size));
+  for (std::size_t i = 0; i < valid.size(); ++i)
+    std::copy(inputs.sample(valid[i]), inputs.sample(valid[i]) + in_size, packed.begin() + i * in_size);
+  std::vector<double> sum(valid.size() * static_cast<std::size_t>(K), 0.0);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& m : models) {
+    const Tensor y = m.predict(packed.data(), static_cast<std::int64_t>(valid.size()), chunk);
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += y.data[i];
+    if (m.gemm_path()) p.path = m.gemm_path();
+  }
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  finish_prediction(p, valid, sum, models.size());
+  return p;
+}
+
+Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tensor& inputs,
+                                    std::int64_t first_row, std::int64_t block) {
+  if (block < 1) throw InternalError("predict_ensemble_aligned: block must be >= 1");
+  if (first_row < 0) throw InternalError("predict_ensemble_aligned: negative first_row");
+  Prediction p = start_prediction(models, inputs);
+  const std::int64_t in_size = inputs.sample_size(), K = p.outputs, n = p.samples;
+  const std::vector<std::int64_t> valid = finite_rows(inputs);
+  std::vector<std::int64_t> slot(static_cast<std::size_t>(n), -1);  // row -> index in valid
+  for (std::size_t i = 0; i < valid.size(); ++i)
+    slot[static_cast<std::size_t>(valid[i])] = static_cast<std::int64_t>(i);
+  std::vector<double> sum(valid.size() * static_cast<std::size_t>(K), 0.0);
+  std::vector<float> buf(static_cast<std::size_t>(block * in_size));
+  const auto t0 = std::chrono::steady_clock::now();
+  if (n > 0) {
+    for (std::int64_t b = first_row / block; b * block < first_row + n; ++b) {
+      // Global rows [b * block, (b + 1) * block): ours at their place, the rest (other
+      // ranks' rows, empty rows) zeros, so that every forward pass has the same shape
+      // and a row its same position whichever rows are around it.
+      const std::int64_t lo = std::max(b * block, first_row), hi = std::min((b + 1) * block, first_row + n);
+      std::fill(buf.begin(), buf.end(), 0.0f);
+      bool any = false;
+      for (std::int64_t g = lo; g < hi; ++g)
+        if (slot[static_cast<std::size_t>(g - first_row)] >= 0) {
+          const float* row = inputs.sample(g - first_row);
+          std::copy(row, row + in_size, buf.begin() + (g - b * block) * in_size);
+          any = true;
+        }
+      if (!any) continue;
+      for (const auto& m : models) {
+        const Tensor y = m.predict(buf.data(), block, block);
+        for (std::int64_t g = lo; g < hi; ++g) {
+          const std::int64_t i = slot[static_cast<std::size_t>(g - first_row)];
+          if (i < 0) continue;
+          for (std::int64_t k = 0; k < K; ++k)
+            sum[static_cast<std::size_t>(i * K + k)] += y.data[(g - b * block) * K + k];
+        }
+        if (m.gemm_path()) p.path = m.gemm_path();
+      }
+    }
+  }
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  finish_prediction(p, valid, sum, models.size());
   return p;
 }
 

@@ -1,8 +1,11 @@
 // aptflow classify: the whole pipeline of method.md sections 2-6 under the
-// z-slab decomposition (docs/classify.md, docs/parallel.md).
+// z-slab decomposition (docs/classify.md, docs/parallel.md): windows in
+// rounds with a stop check (checkpoint / resume), per-rank sub-cell layers,
+// domains, shuffled m/q control runs, one collective output file.
 #include "aptflow/pipeline/classify.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <Kokkos_Core.hpp>
 #include <algorithm>
@@ -10,18 +13,26 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
+#include <optional>
+#include <sstream>
+#include <thread>
 #include <utility>
 
+#include "aptflow/config.hpp"
 #include "aptflow/core/error.hpp"
 #include "aptflow/dist/comm.hpp"
 #include "aptflow/dist/decomposition.hpp"
+#include "aptflow/dist/exchange.hpp"
 #include "aptflow/dist/gather.hpp"
 #include "aptflow/dist/halo.hpp"
+#include "aptflow/dist/shuffle.hpp"
 #include "aptflow/dist/window_ownership.hpp"
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
+#include "aptflow/io/sha256.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/segment.hpp"
@@ -36,21 +47,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using HostExec = Kokkos::DefaultHostExecutionSpace;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+using I128 = __int128;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Run a step on every rank; an exception on any rank is raised on every rank
-// (the lowest failing rank rethrows its own, the others an Error with its
-// message), so that no rank is left waiting in a later collective.
-template <class F>
-void collective_step(MPI_Comm comm, F&& step) {
-  std::exception_ptr err;
-  try {
-    step();
-  } catch (...) {
-    err = std::current_exception();
-  }
-  if (!dist::any_rank(comm, err != nullptr)) return;
+// An exception on some ranks (err non-null there) is raised on every rank:
+// the lowest failing rank rethrows its own, the others an Error with its
+// message. Call on every rank after all of them agreed that some rank failed.
+[[noreturn]] void raise_everywhere(MPI_Comm comm, std::exception_ptr err) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -72,6 +76,45 @@ void collective_step(MPI_Comm comm, F&& step) {
   MPI_Bcast(msg.data(), static_cast<int>(len), MPI_CHAR, first, comm);
   if (rank == first) std::rethrow_exception(err);
   throw Error(fmt::format("rank {}: {}", first, msg));
+}
+
+// Run a rank-local step on every rank; an exception on any rank is raised on
+// every rank, so that no rank is left waiting in a later collective.
+template <class F>
+void collective_step(MPI_Comm comm, F&& step) {
+  std::exception_ptr err;
+  try {
+    step();
+  } catch (...) {
+    err = std::current_exception();
+  }
+  if (dist::any_rank(comm, err != nullptr)) raise_everywhere(comm, err);
+}
+
+std::string bcast_string(MPI_Comm comm, std::string s, int root = 0) {
+  long len = static_cast<long>(s.size());
+  MPI_Bcast(&len, 1, MPI_LONG, root, comm);
+  s.resize(static_cast<std::size_t>(len));
+  MPI_Bcast(s.data(), static_cast<int>(len), MPI_CHAR, root, comm);
+  return s;
+}
+
+void sum_i128(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const I128*>(in);
+  auto* b = static_cast<I128*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] += a[i];
+}
+
+// Exact sum over ranks (every rank gets it).
+void allreduce_i128(MPI_Comm comm, std::vector<I128>& v) {
+  MPI_Datatype t;
+  MPI_Type_contiguous(static_cast<int>(sizeof(I128)), MPI_BYTE, &t);
+  MPI_Type_commit(&t);
+  MPI_Op op;
+  MPI_Op_create(&sum_i128, 1, &op);
+  MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), t, op, comm);
+  MPI_Op_free(&op);
+  MPI_Type_free(&t);
 }
 
 int lookup_species(const RangeTable& table, const std::string& name, const std::string& range_path) {
@@ -102,6 +145,531 @@ void preprocess_rows(const sdm::CurveRows& rows, const nn::ModelFeatures& f) {
 void nx_class(const h5::File& f, const std::string& group, const std::string& cls) {
   auto g = h5::ensure_group(f, group);
   h5::write_attr(g, "NX_class", cls);
+}
+
+// Progress on rank 0 (stderr): one line per stage; for windows a redrawn bar
+// on a terminal, else a line every `interval` seconds (batch logs).
+class Progress {
+ public:
+  Progress(bool on, int rank, double interval)
+      : on_(on && rank == 0), tty_(on_ && isatty(fileno(stderr)) == 1), interval_(interval) {}
+  void line(const std::string& s) {
+    if (!on_) return;
+    end_bar();
+    std::fprintf(stderr, "aptflow classify: %s\n", s.c_str());
+    std::fflush(stderr);
+  }
+  void start(const std::string& label, std::int64_t total, std::int64_t already) {
+    label_ = label;
+    total_ = total;
+    already_ = already;
+    t0_ = last_ = Clock::now();
+    line(fmt::format("{}: {} windows{}", label, total,
+                     already > 0 ? fmt::format(" ({} from the checkpoint)", already) : std::string()));
+  }
+  void update(std::int64_t done, bool last) {
+    if (!on_) return;
+    const auto now = Clock::now();
+    const double dt = std::chrono::duration<double>(now - last_).count();
+    if (!last && dt < (tty_ ? 0.2 : interval_)) return;
+    last_ = now;
+    const double el = std::max(since(t0_), 1e-9);
+    const double rate = static_cast<double>(done - already_) / el;
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
+    const double frac = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
+    if (tty_) {
+      const int w = 30, fill = static_cast<int>(frac * w);
+      std::fprintf(stderr, "\r%s [%s%s] %5.1f%% %lld/%lld %.0f/s ETA %.0f s ", label_.c_str(),
+                   std::string(static_cast<std::size_t>(fill), '#').c_str(),
+                   std::string(static_cast<std::size_t>(w - fill), '.').c_str(), 100 * frac,
+                   static_cast<long long>(done), static_cast<long long>(total_), rate, eta);
+      bar_ = true;
+      if (last) end_bar();
+    } else {
+      std::fprintf(stderr, "aptflow classify: %s %lld/%lld windows (%.1f%%, %.0f/s, ETA %.0f s)\n",
+                   label_.c_str(), static_cast<long long>(done), static_cast<long long>(total_), 100 * frac,
+                   rate, eta);
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  void end_bar() {
+    if (bar_) std::fputc('\n', stderr);
+    bar_ = false;
+  }
+  bool on_, tty_, bar_ = false;
+  double interval_;
+  std::string label_;
+  std::int64_t total_ = 0, already_ = 0;
+  Clock::time_point t0_, last_;
+};
+
+// Mean preprocessed feature row per argmax class, summed exactly: each value
+// is rounded to a multiple of 2^-32 (clamped to +-2^30) and added as an
+// integer, so that any split over ranks, rounds or a resume gives the same bits.
+struct MeanSdm {
+  static constexpr double kScale = 4294967296.0;  // 2^32
+  std::int64_t K = 0, bins = 0;
+  std::vector<I128> sum;            // K x bins
+  std::vector<std::int64_t> count;  // K
+  void init(std::int64_t k, std::int64_t b) {
+    K = k;
+    bins = b;
+    sum.assign(static_cast<std::size_t>(K * bins), 0);
+    count.assign(static_cast<std::size_t>(K), 0);
+  }
+  void add(std::int64_t c, const float* row) {
+    ++count[static_cast<std::size_t>(c)];
+    for (std::int64_t q = 0; q < bins; ++q) {
+      const double v = std::clamp(static_cast<double>(row[q]), -1073741824.0, 1073741824.0);
+      sum[static_cast<std::size_t>(c * bins + q)] += static_cast<I128>(std::llround(v * kScale));
+    }
+  }
+  std::vector<double> mean() const {
+    std::vector<double> m(sum.size(), 0.0);
+    for (std::int64_t c = 0; c < K; ++c)
+      for (std::int64_t q = 0; q < bins; ++q)
+        if (count[static_cast<std::size_t>(c)] > 0)
+          m[static_cast<std::size_t>(c * bins + q)] =
+              static_cast<double>(sum[static_cast<std::size_t>(c * bins + q)]) / kScale /
+              static_cast<double>(count[static_cast<std::size_t>(c)]);
+    return m;
+  }
+};
+
+// Everything that does not change between the real and the control runs.
+struct Context {
+  MPI_Comm comm = MPI_COMM_NULL;
+  int rank = 0, nranks = 1;
+  const ClassifyOptions* opt = nullptr;
+  std::vector<nn::Model> models;
+  RangeTable table;
+  int sa = 0, sb = 0;
+  SdmSpec spec = SdmSpec::z();
+  WindowSpec wspec;
+  std::int64_t K = 0, bins = 0;
+  std::string input_sha, range_sha;
+  std::vector<std::string> model_sha;
+  Progress* progress = nullptr;
+  HostExec exec;
+};
+
+// Per-ion label for owned + halo ions from the sub-cell layers
+// [layer_first, layer_first + layers) of the global sub-cell grid sg: the
+// label_ions kernel (kernels/segment.hpp) with sums / labels held for those
+// layers only. Every sub-cell the kernel would visit for these ions must be
+// held (InternalError otherwise).
+void label_ions_layers(const HostExec& exec, const SubcellGrid& sg, std::int64_t layer_first,
+                       std::int64_t layers, const HostIonCloud& cloud,
+                       const Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace>& sums,
+                       const Kokkos::View<std::int32_t*, Kokkos::HostSpace>& subcell_label, double radius,
+                       const Kokkos::View<std::int32_t*, Kokkos::HostSpace>& ion_label) {
+  if (!(radius > 0) || !std::isfinite(radius))
+    throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
+  const double r2 = radius * radius;
+  const auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
+  Kokkos::View<int, Kokkos::HostSpace> outside("aptflow::classify::outside");
+  Kokkos::parallel_for("aptflow::classify::label_ions_layers",
+                       Kokkos::RangePolicy<HostExec>(exec, 0, cloud.size()), [=](const IonIndex i) {
+                         ion_label(i) = -1;
+                         const double p[3] = {double(xs(i)), double(ys(i)), double(zs(i))};
+                         std::int64_t lo[3], hi[3];
+                         for (int a = 0; a < 3; ++a) {
+                           if (detail::is_nan_quiet(p[a]) || sg.counts[a] == 0) return;
+                           double l = std::ceil((p[a] - radius - sg.origin[a]) / sg.size - 0.5) - 1;
+                           double h = std::floor((p[a] + radius - sg.origin[a]) / sg.size - 0.5) + 1;
+                           const double nmax = double(sg.counts[a] - 1);
+                           if (h < 0 || l > nmax) return;
+                           lo[a] = l < 0 ? 0 : static_cast<std::int64_t>(l);
+                           hi[a] = h > nmax ? sg.counts[a] - 1 : static_cast<std::int64_t>(h);
+                         }
+                         if (lo[2] < layer_first || hi[2] >= layer_first + layers) {
+                           outside() = 1;
+                           return;
+                         }
+                         std::int32_t best = -1;
+                         double best_sum = 0;
+                         for (std::int64_t jz = lo[2]; jz <= hi[2]; ++jz) {
+                           const double dz = p[2] - sg.centre(2, jz);
+                           for (std::int64_t jy = lo[1]; jy <= hi[1]; ++jy) {
+                             const double dy = p[1] - sg.centre(1, jy);
+                             for (std::int64_t jx = lo[0]; jx <= hi[0]; ++jx) {
+                               const std::int64_t s =
+                                   ((jz - layer_first) * sg.counts[1] + jy) * sg.counts[0] + jx;
+                               const std::int32_t c = subcell_label(s);
+                               if (c < 0) continue;
+                               const double dx = p[0] - sg.centre(0, jx);
+                               if ((dx * dx + dy * dy) + dz * dz > r2) continue;
+                               const double v = sums(s, c);
+                               if (best < 0 || v > best_sum || (v == best_sum && c < best)) {
+                                 best = c;
+                                 best_sum = v;
+                               }
+                             }
+                           }
+                         }
+                         ion_label(i) = best;
+                       });
+  exec.fence();
+  if (outside()) throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
+}
+
+// The probabilities, done flags and mean-SDM sums of a checkpoint, and what
+// identifies the run that wrote it.
+struct Identity {
+  std::vector<std::pair<std::string, std::string>> items;  // (what, value)
+};
+
+Identity run_identity(const Context& c, const WindowGrid& grid) {
+  Identity id;
+  id.items.emplace_back("input file (SHA-256)", c.input_sha);
+  id.items.emplace_back("range file (SHA-256)", c.range_sha);
+  id.items.emplace_back("model files (SHA-256)", fmt::format("{}", fmt::join(c.model_sha, ",")));
+  id.items.emplace_back("window grid",
+                        fmt::format("origin {:.17g} {:.17g} {:.17g} counts {} {} {} edge {:.17g} "
+                                    "stride {:.17g} classes {} bins {}",
+                                    grid.origin[0], grid.origin[1], grid.origin[2], grid.counts[0],
+                                    grid.counts[1], grid.counts[2], grid.edge, grid.stride, c.K, c.bins));
+  id.items.emplace_back("configuration", c.opt->config_text);
+  return id;
+}
+
+std::string first_diff_line(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  while (true) {
+    const bool ga = static_cast<bool>(std::getline(sa, la)), gb = static_cast<bool>(std::getline(sb, lb));
+    if (!ga && !gb) return "";
+    if (!ga) la = "(end)";
+    if (!gb) lb = "(end)";
+    if (la != lb || !ga || !gb) return fmt::format("checkpoint '{}', now '{}'", la, lb);
+  }
+}
+
+constexpr const char* kIdAttr[] = {"input_sha256", "range_sha256", "model_sha256", "grid", "config"};
+
+// One pass of the pipeline over a cloud: decomposition, windows (in rounds,
+// with the stop check), sub-cells, ion labels, domains.
+struct Pipeline {
+  explicit Pipeline(Context& ctx) : c(ctx) {}
+  Context& c;
+  dist::ZSlabDecomposition dec;
+  dist::LocalIons local;
+  WindowGrid grid;
+  dist::WindowSlab mine;
+  double h = 0;
+  std::vector<float> prob;         // owned windows x K
+  std::vector<std::uint8_t> done;  // owned windows: probability known
+  MeanSdm msdm;                    // this rank's windows (rank 0: plus the checkpoint's)
+  std::int64_t computed = 0;       // windows computed by this call, this rank
+  bool stopped = false;
+  // Sub-cells: local layers [layer_first, layer_first + layers) of the global
+  // sub-cell grid sg; this rank writes the layers [sc_first, sc_end).
+  SubcellGrid sg;
+  std::int64_t layer_first = 0, layers = 0, sc_first = 0, sc_end = 0;
+  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> sums;
+  Kokkos::View<std::int32_t*, Kokkos::HostSpace> sub_label, ion_label;
+  DomainResult dom;
+  std::vector<std::int64_t> where;  // local index of each labelled ion
+
+  void decompose(const HostIonCloud& cloud, IonIndex first_ion) {
+    dec = dist::decompose_z(c.comm, cloud, first_ion);
+    h = std::max(dist::halo_width(c.spec, c.wspec), 2.0 * c.opt->segment.domains.eps * (1 + 1e-6) + 1e-3);
+    local = dist::exchange_halo(dec, h);
+    grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
+    mine = dist::owned_windows(dec, grid);
+  }
+
+  void load_checkpoint(const std::string& path) {
+    collective_step(c.comm, [&] {
+      auto f = h5::File::open(path);
+      const auto d = h5::dims(f, "/probability");
+      if (d != std::vector<hsize_t>{static_cast<hsize_t>(grid.size()), static_cast<hsize_t>(c.K)})
+        throw InputError(path,
+                         "/probability does not match the window grid: delete the checkpoint and rerun");
+      h5::read_rows(f, "/probability", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
+                    prob.data());
+      h5::read_rows(f, "/done", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
+                    done.data());
+      if (c.rank == 0) {
+        const auto s = h5::read<std::int64_t>(f, "/mean_sdm_sum");
+        const auto n = h5::read<std::int64_t>(f, "/mean_sdm_count");
+        if (s.size() != msdm.sum.size() * 2 || n.size() != msdm.count.size())
+          throw InputError(path,
+                           "/mean_sdm_sum does not match classes x bins: delete the checkpoint and rerun");
+        for (std::size_t k = 0; k < msdm.sum.size(); ++k)
+          msdm.sum[k] +=
+              static_cast<I128>((static_cast<unsigned __int128>(static_cast<std::uint64_t>(s[2 * k])) << 64) |
+                                static_cast<std::uint64_t>(s[2 * k + 1]));
+        for (std::size_t k = 0; k < n.size(); ++k) msdm.count[k] += n[k];
+      }
+    });
+  }
+
+  void windows(const std::string& label, const std::string& resume_from) {
+    const std::int64_t K = c.K, bins = c.bins, chunk = c.opt->chunk;
+    prob.assign(static_cast<std::size_t>(mine.count * K), kNaN);
+    done.assign(static_cast<std::size_t>(mine.count), 0);
+    msdm.init(K, bins);
+    if (!resume_from.empty()) load_checkpoint(resume_from);
+    // Chunks: the network sees fixed batches of `chunk` rows, window w in row
+    // w mod chunk of batch w / chunk (nn::predict_ensemble_aligned: rows of
+    // other ranks' windows, of done and of empty windows hold zeros). OpenBLAS
+    // results depend on the GEMM sizes and a row's place in them, so this keeps
+    // the probabilities independent of the rank count and of a resume. A chunk
+    // here: the owned windows [off, off + m) of one such batch, with at least
+    // one not done.
+    struct Chunk {
+      std::int64_t off, m;
+    };
+    std::vector<Chunk> chunks;
+    std::int64_t todo = 0;
+    for (std::int64_t i = 0; i < mine.count; ++i) todo += done[static_cast<std::size_t>(i)] ? 0 : 1;
+    if (mine.count > 0)
+      for (std::int64_t b = mine.first / chunk; b * chunk < mine.first + mine.count; ++b) {
+        const std::int64_t a = std::max(b * chunk, mine.first) - mine.first,
+                           e = std::min((b + 1) * chunk, mine.first + mine.count) - mine.first;
+        bool any = false;
+        for (std::int64_t i = a; i < e && !any; ++i) any = !done[static_cast<std::size_t>(i)];
+        if (any) chunks.push_back({a, e - a});
+      }
+    std::int64_t nloc = static_cast<std::int64_t>(chunks.size()), rounds = 0, todo_all = 0;
+    MPI_Allreduce(&nloc, &rounds, 1, MPI_INT64_T, MPI_MAX, c.comm);
+    MPI_Allreduce(&todo, &todo_all, 1, MPI_INT64_T, MPI_SUM, c.comm);
+    const std::int64_t before = grid.size() - todo_all;
+    c.progress->start(label, grid.size(), before);
+    std::optional<SdmCells<Kokkos::HostSpace>> cells;
+    collective_step(c.comm, [&] {
+      c.wspec.validate(grid);
+      if (nloc == 0) return;
+      const Box box = cloud_bounds(c.exec, local.cloud);
+      cells.emplace(build_sdm_cells(c.exec, local.cloud, make_cell_grid(box, c.spec.r_cut), c.sa, c.sb));
+    });
+    const auto& f0 = c.models.front().features;
+    const bool flat = c.models.front().input_shape().size() == 1;
+    for (std::int64_t r = 0; r < rounds; ++r) {
+      std::exception_ptr err;
+      if (r < nloc) {
+        try {
+          if (r == 1 && c.rank == c.opt->test_fail_rank && label == "windows")
+            throw InternalError(fmt::format("test: failure injected on rank {} in round 1", c.rank));
+          const Chunk ch = chunks[static_cast<std::size_t>(r)];
+          const std::int64_t off = ch.off, m = ch.m;
+          Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,
+                                                                                 bins);
+          Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("aptflow::classify::centres", m);
+          compute_window_sdms(c.exec, *cells, grid, c.wspec, c.spec, mine.first + off, m, o, cc);
+          std::vector<float> rows(static_cast<std::size_t>(m * bins));
+          for (std::int64_t k = 0; k < m; ++k)
+            for (std::int64_t q = 0; q < bins; ++q)
+              rows[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
+          preprocess_rows(sdm::CurveRows(rows.data(), m, bins), f0);
+          // Done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
+          nn::Tensor x(nn::Shape{m, bins, 1});
+          for (std::int64_t k = 0; k < m; ++k) {
+            float* dst = x.data.data() + k * bins;
+            if (done[static_cast<std::size_t>(off + k)])
+              std::fill(dst, dst + bins, kNaN);
+            else
+              std::copy(rows.data() + k * bins, rows.data() + (k + 1) * bins, dst);
+          }
+          if (flat) x.shape = {m, bins};
+          const nn::Prediction p = nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
+          for (std::int64_t k = 0; k < m; ++k) {
+            if (done[static_cast<std::size_t>(off + k)]) continue;
+            float* dst = prob.data() + (off + k) * K;
+            const float* pk = p.probabilities.data() + k * K;
+            std::copy(pk, pk + K, dst);  // NaN for an empty window
+            ++computed;
+            if (std::isnan(pk[0])) continue;
+            std::int64_t best = 0;
+            for (std::int64_t q = 1; q < K; ++q)
+              if (pk[q] > pk[best]) best = q;
+            msdm.add(best, rows.data() + k * bins);
+          }
+          for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
+        } catch (...) {
+          err = std::current_exception();
+        }
+      }
+      if (c.opt->test_chunk_sleep_ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(c.opt->test_chunk_sleep_ms));
+      std::int64_t v[3] = {c.opt->stop && *c.opt->stop ? 1 : 0, computed, err ? 1 : 0}, g[3] = {0, 0, 0};
+      MPI_Allreduce(v, g, 3, MPI_INT64_T, MPI_SUM, c.comm);
+      if (g[2] > 0) raise_everywhere(c.comm, err);
+      c.progress->update(before + g[1], r + 1 == rounds);
+      if (g[0] > 0 && r + 1 < rounds) {
+        stopped = true;
+        c.progress->line(
+            fmt::format("{}: stop requested after {} of {} windows", label, before + g[1], grid.size()));
+        return;
+      }
+    }
+  }
+
+  void segment() {
+    const ClassifyOptions& opt = *c.opt;
+    collective_step(c.comm, [&] {
+      sg = SubcellGrid::of(grid);
+      if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
+        throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
+    });
+    const std::int64_t nz = grid.counts[2], msz = sg.counts[2], span = sg.span;
+    const std::int64_t plane = grid.counts[0] * grid.counts[1], splane = sg.counts[0] * sg.counts[1];
+    const std::int64_t K = c.K;
+    // Sub-cell layers written by this rank: those of its window layers, and
+    // the top k - 1 layers for the rank owning the last window layer.
+    sc_first = sc_end = 0;
+    if (mine.iz_end > mine.iz_begin) {
+      sc_first = mine.iz_begin;
+      sc_end = mine.iz_end == nz ? msz : mine.iz_end;
+    }
+    // Layers the owned + halo ions can reach (a superset of label_ions' range).
+    std::int64_t ja = msz, jb = 0;
+    if (local.size() > 0 && msz > 0) {
+      double zmin = std::numeric_limits<double>::infinity(), zmax = -zmin;
+      for (IonIndex i = 0; i < local.size(); ++i) {
+        zmin = std::min(zmin, double(local.cloud.z(i)));
+        zmax = std::max(zmax, double(local.cloud.z(i)));
+      }
+      const double r = opt.segment.ion_radius, oz = sg.origin[2], s = sg.size;
+      const double l = std::floor((zmin - r - oz) / s - 0.5) - 1,
+                   u = std::ceil((zmax + r - oz) / s - 0.5) + 1;
+      if (!(u < 0) && !(l > double(msz - 1))) {
+        ja = l < 0 ? 0 : static_cast<std::int64_t>(l);
+        jb = u > double(msz - 1) ? msz : static_cast<std::int64_t>(u) + 1;
+      }
+    }
+    if (sc_end > sc_first) {
+      ja = std::min(ja, sc_first);
+      jb = std::max(jb, sc_end);
+    }
+    std::int64_t iz0 = 0, iz1 = 0;  // window layers needed
+    if (ja < jb) {
+      iz0 = std::max<std::int64_t>(0, ja - span + 1);
+      iz1 = std::min(nz, jb);
+    }
+    // Those window layers from their owners (ranks own increasing layers).
+    std::vector<std::int64_t> need{iz0, iz1}, all(2 * static_cast<std::size_t>(c.nranks));
+    MPI_Allgather(need.data(), 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, c.comm);
+    std::vector<std::int64_t> send_counts(static_cast<std::size_t>(c.nranks), 0);
+    std::vector<float> send;
+    for (int d = 0; d < c.nranks; ++d) {
+      const std::int64_t lo = std::max(mine.iz_begin, all[2 * static_cast<std::size_t>(d)]);
+      const std::int64_t hi = std::min(mine.iz_end, all[2 * static_cast<std::size_t>(d) + 1]);
+      if (hi <= lo) continue;
+      send_counts[static_cast<std::size_t>(d)] = (hi - lo) * plane * K;
+      send.insert(send.end(), prob.begin() + (lo - mine.iz_begin) * plane * K,
+                  prob.begin() + (hi - mine.iz_begin) * plane * K);
+    }
+    WindowGrid lg = grid;
+    lg.counts[2] = iz1 - iz0;
+    lg.origin[2] = grid.origin[2] + double(iz0) * grid.stride;  // (the sums do not use it)
+    Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> map(
+        Kokkos::view_alloc("aptflow::classify::local_probability", Kokkos::WithoutInitializing), lg.size(),
+        K);
+    const auto recv_counts = dist::detail::exchange_counts(c.comm, send_counts);
+    std::int64_t got = 0;
+    for (const auto n : recv_counts) got += n;
+    if (got != lg.size() * K)
+      throw InternalError("classify: window layers received do not match the request");
+    dist::detail::alltoallv_bytes(c.comm, send.data(), send_counts, map.data(), recv_counts, sizeof(float),
+                                  dec.max_records_per_message());
+    send = {};
+    const SubcellGrid lsg = SubcellGrid::of(lg);
+    layer_first = iz0;
+    layers = lsg.counts[2];
+    if (ja < jb && iz0 + layers < jb)
+      throw InternalError("classify: local sub-cell layers do not cover the ions");
+    sums = decltype(sums)("aptflow::classify::sums", lsg.cells(), K);
+    sub_label = decltype(sub_label)("aptflow::classify::subcell_label", lsg.cells());
+    ion_label = decltype(ion_label)("aptflow::classify::ion_label", local.size());
+    Kokkos::View<double*, Kokkos::HostSpace> thr("aptflow::classify::thresholds", K);
+    for (std::int64_t k = 0; k < K; ++k) thr(k) = opt.segment.thresholds[static_cast<std::size_t>(k)];
+    sum_subcell_probabilities(c.exec, lg, map, sums);
+    threshold_subcells(c.exec, sums, thr, sub_label);
+    label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label, opt.segment.ion_radius,
+                      ion_label);
+    (void)splane;
+  }
+
+  void domains() {
+    LabelledIons ions;
+    where.clear();
+    for (IonIndex i = 0; i < local.size(); ++i)
+      if (ion_label(i) >= 0) {
+        ions.push_back(local.cloud.x(i), local.cloud.y(i), local.cloud.z(i), local.index(i), ion_label(i));
+        where.push_back(i);
+      }
+    Slab slab;
+    if (c.rank > 0) slab.z_lo = dec.z_lo();
+    if (c.rank < c.nranks - 1) slab.z_hi = dec.z_hi();
+    slab.halo = h;
+    dom = find_domains_mpi(dec.comm(), ions, slab, c.opt->segment.domains);
+  }
+};
+
+// Collective over c.comm: the probabilities known so far, their done flags,
+// the summed mean-SDM rows and the run identity, to a temporary name renamed
+// to path when complete.
+void write_checkpoint(const Context& c, const std::string& path, const WindowGrid& grid,
+                      const dist::WindowSlab& mine, const std::vector<float>& prob,
+                      const std::vector<std::uint8_t>& done, const MeanSdm& part) {
+  MeanSdm g = part;
+  allreduce_i128(c.comm, g.sum);
+  MPI_Allreduce(MPI_IN_PLACE, g.count.data(), static_cast<int>(g.count.size()), MPI_INT64_T, MPI_SUM, c.comm);
+  std::vector<std::int64_t> s(g.sum.size() * 2);
+  for (std::size_t k = 0; k < g.sum.size(); ++k) {
+    const auto u = static_cast<unsigned __int128>(g.sum[k]);
+    s[2 * k] = static_cast<std::int64_t>(static_cast<std::uint64_t>(u >> 64));
+    s[2 * k + 1] = static_cast<std::int64_t>(static_cast<std::uint64_t>(u));
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    auto f = h5::File::create(tmp, c.comm);
+    const auto nw = static_cast<hsize_t>(grid.size());
+    h5::create_dataset<float>(f, "/probability", {nw, static_cast<hsize_t>(c.K)});
+    h5::write_rows(f, "/probability", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
+                   prob.data());
+    h5::create_dataset<std::uint8_t>(f, "/done", {nw});
+    h5::write_rows(f, "/done", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
+                   done.data());
+    h5::write(f, "/mean_sdm_sum", s, {static_cast<hsize_t>(c.K), static_cast<hsize_t>(c.bins), 2});
+    h5::write(f, "/mean_sdm_count", g.count);
+    {
+      auto grp = h5::ensure_group(f, "/identity");
+      const Identity id = run_identity(c, grid);
+      for (std::size_t k = 0; k < id.items.size(); ++k) h5::write_attr(grp, kIdAttr[k], id.items[k].second);
+    }  // (every object closed before the file: a parallel file does not close with open objects)
+    f.close();
+  }
+  MPI_Barrier(c.comm);
+  collective_step(c.comm, [&] {
+    if (c.rank == 0 && std::rename(tmp.c_str(), path.c_str()) != 0)
+      throw ResourceError(
+          fmt::format("cannot rename {} to {}: check the directory's permissions", tmp, path));
+  });
+}
+
+// Collective: does the checkpoint exist and belong to this run? ConfigError
+// (key resume) naming what changed otherwise.
+void check_identity(const Context& c, const std::string& path, const WindowGrid& grid) {
+  collective_step(c.comm, [&] {
+    auto f = h5::File::open(path);
+    auto grp = h5::open_object(f, "/identity");
+    const Identity id = run_identity(c, grid);
+    for (std::size_t k = 0; k < id.items.size(); ++k) {
+      const std::string was = h5::read_attr_string(grp, kIdAttr[k]);
+      if (was == id.items[k].second) continue;
+      const std::string detail = k == 4 ? first_diff_line(was, id.items[k].second)
+                                        : fmt::format("checkpoint {}, now {}", was, id.items[k].second);
+      throw ConfigError("resume",
+                        fmt::format("the checkpoint {} was written for another run: the {} changed ({}); "
+                                    "restore it, or run without --resume to start again",
+                                    path, id.items[k].first, detail));
+    }
+  });
 }
 
 }  // namespace
@@ -138,51 +706,65 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   d.min_samples = static_cast<int>(cfg.get_int("domains.min_samples", d.min_samples));
   d.atomic_density = cfg.get_double("domains.atomic_density", d.atomic_density);
   d.detection_efficiency = cfg.get_double("domains.detection_efficiency", d.detection_efficiency);
+  o.shuffle_mq = cfg.get_int("control.shuffle_mq", 0);
+  if (o.shuffle_mq < 0) throw ConfigError("control.shuffle_mq", "must be >= 0 (number of shuffled m/q runs)");
+  o.shuffle_seed =
+      static_cast<std::uint64_t>(cfg.get_int("control.seed", static_cast<std::int64_t>(o.shuffle_seed)));
   o.progress = cfg.get_bool("progress", true);
+  o.resume = cfg.get_bool("resume", false);
   cfg.check_all_used();
   {
+    // Without the run-control keys: a resumed run stores the same text.
+    toml::table t = cfg.table();
+    t.erase("resume");
+    t.erase("progress");
     // toml++ prints inf thresholds with an operation that raises FE_INVALID;
     // print in non-stop mode so that callers trapping FE_INVALID (the test
     // harness) are not stopped, then restore their environment unchanged.
     std::fenv_t env;
     std::feholdexcept(&env);
-    o.config_text = cfg.to_toml();
+    std::ostringstream os;
+    os << t;
+    o.config_text = os.str();
     std::fesetenv(&env);
   }
   return o;
 }
 
+std::string classify_checkpoint_path(const std::string& output) { return output + ".checkpoint.h5"; }
+
 ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   const auto t_all = Clock::now();
-  int rank = 0, nranks = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &nranks);
+  Context c;
+  c.comm = comm;
+  MPI_Comm_rank(comm, &c.rank);
+  MPI_Comm_size(comm, &c.nranks);
+  const int rank = c.rank, nranks = c.nranks;
+  c.opt = &opt;
+  Progress progress(opt.progress, rank, opt.progress_interval);
+  c.progress = &progress;
   std::vector<std::pair<std::string, double>> prof;
   auto t = Clock::now();
   auto stage = [&](const char* name) {
     prof.emplace_back(name, since(t));
     t = Clock::now();
   };
-  const HostExec exec;
+  const HostExec& exec = c.exec;
+  ClassifySummary sum;
+  sum.checkpoint = classify_checkpoint_path(opt.output);
 
-  // ---- models, range table, species (rank-local; errors on all ranks)
-  std::vector<nn::Model> models;
-  RangeTable table;
-  int sa = 0, sb = 0;
-  SdmSpec spec = SdmSpec::z();
-  WindowSpec wspec =
-      opt.variant == WindowVariant::feal ? WindowSpec::feal(opt.edge) : WindowSpec::cocrni(opt.edge);
-  std::int64_t n_classes = 0;
+  // ---- models, range table, species, file hashes (errors on all ranks)
+  c.wspec = opt.variant == WindowVariant::feal ? WindowSpec::feal(opt.edge) : WindowSpec::cocrni(opt.edge);
   collective_step(comm, [&] {
     nn::KerasImportOptions keras;
     nn::ModelFeatures kf;
     kf.kind = "z";
     kf.pairs = {opt.pair};
-    kf.bins = {spec.size()};
+    kf.bins = {c.spec.size()};
     kf.variant = to_string(opt.variant);
     keras.features = kf;
-    for (const auto& path : opt.models) models.push_back(nn::load_model(path, keras));
-    const auto& m0 = models.front();
+    for (const auto& path : opt.models) c.models.push_back(nn::load_model(path, keras));
+    const auto& m0 = c.models.front();
     if (m0.features.kind != "z")
       throw ConfigError("model",
                         fmt::format("{} takes {} features; classify computes z-SDMs: use a z-SDM model",
@@ -191,182 +773,310 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       throw ConfigError(
           "pair", fmt::format("pair '{}' but the model {} was trained on {}: set pair to match", opt.pair,
                               opt.models.front(), fmt::join(m0.features.pairs, ", ")));
-    if (m0.input_shape() != nn::Shape{spec.size(), 1} && m0.input_shape() != nn::Shape{spec.size()})
+    if (m0.input_shape() != nn::Shape{c.spec.size(), 1} && m0.input_shape() != nn::Shape{c.spec.size()})
       throw ConfigError("model",
                         fmt::format("{} expects input {}; classify gives one {}-bin z-SDM per window",
-                                    opt.models.front(), nn::shape_string(m0.input_shape()), spec.size()));
-    for (const auto& m : models)
+                                    opt.models.front(), nn::shape_string(m0.input_shape()), c.spec.size()));
+    for (const auto& m : c.models)
       if (m.input_shape() != m0.input_shape() || m.output_shape() != m0.output_shape())
         throw ConfigError("model", fmt::format("ensemble members differ ({} vs {}): combine models of one "
                                                "architecture",
                                                m.source, m0.source));
-    n_classes = nn::shape_size(m0.output_shape());
-    opt.segment.validate(static_cast<int>(n_classes));
+    c.K = nn::shape_size(m0.output_shape());
+    c.bins = c.spec.size();
+    opt.segment.validate(static_cast<int>(c.K));
     if (!(opt.segment.domains.eps > 0)) throw ConfigError("domains.eps", "must be positive");
-    table = read_range_file(opt.range);
+    if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
+      throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
+    c.table = read_range_file(opt.range);
     const auto dash = opt.pair.find('-');
-    sa = lookup_species(table, opt.pair.substr(0, dash), opt.range);
-    sb = lookup_species(table, opt.pair.substr(dash + 1), opt.range);
+    c.sa = lookup_species(c.table, opt.pair.substr(0, dash), opt.range);
+    c.sb = lookup_species(c.table, opt.pair.substr(dash + 1), opt.range);
   });
   stage("setup");
-
-  // ---- read, range, decompose, halo
-  IonIndex first_ion = 0;
-  HostIonCloud cloud = io::read_dataset_mpi(comm, opt.input, {}, nullptr, &first_ion);
-  apply_ranges(exec, cloud, make_device_range_table<Kokkos::HostSpace>(table));
-  exec.fence();
-  stage("read+range");
-  dist::ZSlabDecomposition dec = dist::decompose_z(comm, cloud, first_ion);
-  const double h = std::max(dist::halo_width(spec, wspec), 2.0 * opt.segment.domains.eps * (1 + 1e-6) + 1e-3);
-  dist::LocalIons local = dist::exchange_halo(dec, h);
-  const WindowGrid grid = dist::global_window_grid(dec, opt.edge, opt.stride);
-  const dist::WindowSlab mine = dist::owned_windows(dec, grid);
-  stage("decompose+halo");
-
-  // ---- window SDMs -> preprocessing -> ensemble probabilities (owned windows)
-  const std::int64_t K = n_classes, bins = spec.size();
-  std::vector<float> prob(static_cast<std::size_t>(mine.count * K), kNaN);
-  std::int64_t empty_local = 0;
   collective_step(comm, [&] {
-    wspec.validate(grid);
-    if (mine.count == 0) return;
-    const Box box = cloud_bounds(exec, local.cloud);
-    const auto cells = build_sdm_cells(exec, local.cloud, make_cell_grid(box, spec.r_cut), sa, sb);
-    const auto t0 = Clock::now();
-    auto last_report = t0;
-    for (std::int64_t w0 = 0; w0 < mine.count; w0 += opt.chunk) {
-      const std::int64_t m = std::min(opt.chunk, mine.count - w0);
-      Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,
-                                                                             bins);
-      Kokkos::View<std::int64_t*, Kokkos::HostSpace> c("aptflow::classify::centres", m);
-      compute_window_sdms(exec, cells, grid, wspec, spec, mine.first + w0, m, o, c);
-      nn::Tensor x(nn::Shape{m, bins, 1});
-      for (std::int64_t k = 0; k < m; ++k)
-        for (std::int64_t q = 0; q < bins; ++q)
-          x.data[k * bins + q] = c(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
-      preprocess_rows(sdm::CurveRows(x.data.data(), m, bins), models.front().features);
-      if (models.front().input_shape().size() == 1) x.shape = {m, bins};
-      const nn::Prediction p = nn::predict_ensemble(models, x, opt.chunk);
-      empty_local += p.empty;
-      std::copy(p.probabilities.begin(), p.probabilities.end(), prob.begin() + w0 * K);
-      const auto now = Clock::now();
-      if (opt.progress && rank == 0 && std::chrono::duration<double>(now - last_report).count() > 3.0) {
-        last_report = now;
-        const double done = static_cast<double>(w0 + m), el = since(t0);
-        const double rate = done / std::max(el, 1e-9);
-        std::fprintf(stderr, "aptflow classify: rank 0 windows %lld/%lld (%.0f/s, ETA %.0f s; %d ranks)\n",
-                     static_cast<long long>(w0 + m), static_cast<long long>(mine.count), rate,
-                     (static_cast<double>(mine.count) - done) / std::max(rate, 1e-9), nranks);
+    if (rank != 0) return;
+    c.input_sha = io::sha256_file(opt.input);
+    c.range_sha = io::sha256_file(opt.range);
+    for (const auto& m : opt.models) c.model_sha.push_back(io::sha256_file(m));
+  });
+  c.input_sha = bcast_string(comm, c.input_sha);
+  c.range_sha = bcast_string(comm, c.range_sha);
+  c.model_sha.resize(opt.models.size());
+  for (auto& s : c.model_sha) s = bcast_string(comm, s);
+  stage("sha256");
+  progress.line(fmt::format("setup: {} model(s), {} classes; SHA-256 of input, range and models {:.2f} s",
+                            c.models.size(), c.K, prof.back().second));
+
+  // ---- read, range
+  IonIndex first_ion = 0;
+  HostIonCloud cloud;
+  collective_step(comm, [&] {
+    cloud = io::read_dataset_mpi(comm, opt.input, {}, nullptr, &first_ion);
+    apply_ranges(exec, cloud, make_device_range_table<Kokkos::HostSpace>(c.table));
+    exec.fence();
+  });
+  const Box bounds = dist::global_bounds(comm, cloud);
+  stage("read+range");
+  progress.line(fmt::format("read+range: {:.2f} s", prof.back().second));
+
+  // ---- the real run
+  std::vector<float> prob;
+  std::vector<std::uint8_t> done;
+  MeanSdm msdm;
+  WindowGrid grid;
+  dist::WindowSlab mine;
+  SubcellGrid sg;
+  std::vector<float> sc_sum;
+  std::vector<std::int32_t> sc_label;
+  std::int64_t sc_first = 0, sc_count = 0;
+  Kokkos::View<std::int32_t*, Kokkos::HostSpace> cls_in;
+  Kokkos::View<std::int64_t*, Kokkos::HostSpace> dom_in;
+  std::vector<DomainStats> domains;
+  IonIndex input_first = 0, input_count = 0;
+  double window_seconds = 0;
+  {
+    Pipeline p(c);
+    p.decompose(cloud, first_ion);
+    stage("decompose+halo");
+    progress.line(fmt::format("decompose+halo: {} ranks, halo {:.3f} nm, {} windows, {:.2f} s", nranks, p.h,
+                              p.grid.size(), prof.back().second));
+    std::string resume_from;
+    if (opt.resume) {
+      int exists = 0;
+      if (rank == 0) exists = std::filesystem::exists(sum.checkpoint) ? 1 : 0;
+      MPI_Bcast(&exists, 1, MPI_INT, 0, comm);
+      if (exists) {
+        check_identity(c, sum.checkpoint, p.grid);
+        resume_from = sum.checkpoint;
+        sum.resumed = true;
+      } else {
+        progress.line(
+            fmt::format("resume: no checkpoint {}: starting from the first window", sum.checkpoint));
       }
     }
-  });
-  stage("windows+predict");
-
-  // ---- the whole probability map on every rank (it is small: windows x classes)
-  std::vector<int> rcounts(static_cast<std::size_t>(nranks)), displs(static_cast<std::size_t>(nranks));
-  for (int r = 0; r < nranks; ++r) {
-    const auto s = dist::owned_windows(dec, grid, r);
-    if (s.count * K > std::numeric_limits<int>::max() || s.first * K > std::numeric_limits<int>::max())
-      throw ResourceError("classify: the probability map exceeds 2^31 values; use a larger windows.stride");
-    rcounts[static_cast<std::size_t>(r)] = static_cast<int>(s.count * K);
-    displs[static_cast<std::size_t>(r)] = static_cast<int>(s.first * K);
-  }
-  Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> map("aptflow::classify::probability",
-                                                                    grid.size(), K);
-  MPI_Allgatherv(prob.data(), static_cast<int>(prob.size()), MPI_FLOAT, map.data(), rcounts.data(),
-                 displs.data(), MPI_FLOAT, comm);
-  std::int64_t empty_windows = 0;
-  MPI_Allreduce(&empty_local, &empty_windows, 1, MPI_INT64_T, MPI_SUM, comm);
-
-  // ---- sub-cells, thresholds, ion labels (owned + halo ions)
-  const SubcellGrid sg = SubcellGrid::of(grid);
-  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> sums("aptflow::classify::sums", sg.cells(),
-                                                                      K);
-  Kokkos::View<double*, Kokkos::HostSpace> thr("aptflow::classify::thresholds", K);
-  for (std::int64_t c = 0; c < K; ++c) thr(c) = opt.segment.thresholds[static_cast<std::size_t>(c)];
-  Kokkos::View<std::int32_t*, Kokkos::HostSpace> sub_label("aptflow::classify::subcell_label", sg.cells());
-  Kokkos::View<std::int32_t*, Kokkos::HostSpace> ion_label("aptflow::classify::ion_label", local.size());
-  sum_subcell_probabilities(exec, grid, map, sums);
-  threshold_subcells(exec, sums, thr, sub_label);
-  label_ions(exec, sg, local.cloud, sums, sub_label, opt.segment.ion_radius, ion_label);
-  stage("subcells+labels");
-
-  // ---- DBSCAN domains over the slabs
-  LabelledIons ions;
-  std::vector<std::int64_t> where;  // local index of each labelled ion
-  for (IonIndex i = 0; i < local.size(); ++i)
-    if (ion_label(i) >= 0) {
-      ions.push_back(local.cloud.x(i), local.cloud.y(i), local.cloud.z(i), local.index(i), ion_label(i));
-      where.push_back(i);
+    const auto tw = Clock::now();
+    p.windows("windows", resume_from);
+    window_seconds = since(tw);
+    stage("windows+predict");
+    MPI_Allreduce(&p.computed, &sum.windows_computed, 1, MPI_INT64_T, MPI_SUM, comm);
+    if (p.stopped) {
+      const auto tc = Clock::now();
+      write_checkpoint(c, sum.checkpoint, p.grid, p.mine, p.prob, p.done, p.msdm);
+      progress.line(fmt::format("checkpoint {} written in {:.3f} s", sum.checkpoint, since(tc)));
+      sum.stopped = true;
+      sum.windows = p.grid.size();
+      sum.ions = p.dec.global_count();
+      sum.seconds = since(t_all);
+      return sum;
     }
-  Slab slab;
-  if (rank > 0) slab.z_lo = dec.z_lo();
-  if (rank < nranks - 1) slab.z_hi = dec.z_hi();
-  slab.halo = h;
-  const DomainResult dom = find_domains_mpi(dec.comm(), ions, slab, opt.segment.domains);
-  stage("domains");
+    p.segment();
+    stage("subcells+labels");
+    p.domains();
+    stage("domains");
+    progress.line(fmt::format("subcells+labels+domains: {} domains, {:.2f} s", p.dom.domains.size(),
+                              prof[prof.size() - 2].second + prof.back().second));
 
-  // ---- per-ion results back to input order
-  const IonIndex n_owned = local.owned_end - local.owned_begin;
-  Kokkos::View<std::int32_t*, Kokkos::HostSpace> cls_owned("aptflow::classify::class", n_owned);
-  Kokkos::View<std::int64_t*, Kokkos::HostSpace> dom_owned("aptflow::classify::domain", n_owned);
-  for (IonIndex i = 0; i < n_owned; ++i) {
-    cls_owned(i) = ion_label(local.owned_begin + i);
-    dom_owned(i) = -1;
+    // What the output needs; the decomposition and the ions are released here.
+    const IonIndex n_owned = p.local.owned_end - p.local.owned_begin;
+    Kokkos::View<std::int32_t*, Kokkos::HostSpace> cls_owned("aptflow::classify::class", n_owned);
+    Kokkos::View<std::int64_t*, Kokkos::HostSpace> dom_owned("aptflow::classify::domain", n_owned);
+    for (IonIndex i = 0; i < n_owned; ++i) {
+      cls_owned(i) = p.ion_label(p.local.owned_begin + i);
+      dom_owned(i) = -1;
+    }
+    for (std::size_t k = 0; k < p.where.size(); ++k)
+      if (p.local.is_owned(p.where[k])) dom_owned(p.where[k] - p.local.owned_begin) = p.dom.domain[k];
+    cls_in = dist::to_input_order<std::int32_t>(
+        p.dec, Kokkos::View<const std::int32_t*, Kokkos::HostSpace>(cls_owned));
+    dom_in = dist::to_input_order<std::int64_t>(
+        p.dec, Kokkos::View<const std::int64_t*, Kokkos::HostSpace>(dom_owned));
+    std::vector<std::int64_t> per_class(static_cast<std::size_t>(c.K), 0);
+    for (IonIndex i = 0; i < n_owned; ++i)
+      if (cls_owned(i) >= 0) ++per_class[static_cast<std::size_t>(cls_owned(i))];
+    sum.ions_per_class.assign(per_class.size(), 0);
+    MPI_Allreduce(per_class.data(), sum.ions_per_class.data(), static_cast<int>(c.K), MPI_INT64_T, MPI_SUM,
+                  comm);
+    for (auto v : sum.ions_per_class) sum.labelled_ions += v;
+    sum.ions = p.dec.global_count();
+    input_first = p.dec.input_first();
+    input_count = p.dec.input_count();
+    sc_first = p.sc_first;
+    sc_count = p.sc_end - p.sc_first;
+    const std::int64_t splane = p.sg.counts[0] * p.sg.counts[1];
+    const std::int64_t at = (p.sc_first - p.layer_first) * splane;
+    sc_sum.resize(static_cast<std::size_t>(sc_count * splane * c.K));
+    sc_label.resize(static_cast<std::size_t>(sc_count * splane));
+    for (std::int64_t s = 0; s < sc_count * splane; ++s) {
+      sc_label[static_cast<std::size_t>(s)] = p.sub_label(at + s);
+      for (std::int64_t k = 0; k < c.K; ++k)
+        sc_sum[static_cast<std::size_t>(s * c.K + k)] = static_cast<float>(p.sums(at + s, k));
+    }
+    domains = std::move(p.dom.domains);
+    prob = std::move(p.prob);
+    done = std::move(p.done);
+    msdm = std::move(p.msdm);
+    grid = p.grid;
+    mine = p.mine;
+    sg = p.sg;
   }
-  for (std::size_t k = 0; k < where.size(); ++k)
-    if (local.is_owned(where[k])) dom_owned(where[k] - local.owned_begin) = dom.domain[k];
-  const auto cls_in = dist::to_input_order<std::int32_t>(
-      dec, Kokkos::View<const std::int32_t*, Kokkos::HostSpace>(cls_owned));
-  const auto dom_in = dist::to_input_order<std::int64_t>(
-      dec, Kokkos::View<const std::int64_t*, Kokkos::HostSpace>(dom_owned));
-  ClassifySummary sum;
-  sum.ions = dec.global_count();
+  std::int64_t empty_local = 0;
+  for (std::int64_t w = 0; w < mine.count; ++w)
+    empty_local += std::isnan(prob[static_cast<std::size_t>(w * c.K)]);
+  MPI_Allreduce(&empty_local, &sum.empty_windows, 1, MPI_INT64_T, MPI_SUM, comm);
   sum.windows = grid.size();
-  sum.empty_windows = empty_windows;
-  sum.domains = static_cast<std::int64_t>(dom.domains.size());
-  std::vector<std::int64_t> per_class(static_cast<std::size_t>(K), 0);
-  for (IonIndex i = 0; i < n_owned; ++i)
-    if (cls_owned(i) >= 0) ++per_class[static_cast<std::size_t>(cls_owned(i))];
-  sum.ions_per_class.assign(per_class.size(), 0);
-  MPI_Allreduce(per_class.data(), sum.ions_per_class.data(), static_cast<int>(K), MPI_INT64_T, MPI_SUM, comm);
-  for (auto v : sum.ions_per_class) sum.labelled_ions += v;
+  sum.domains = static_cast<std::int64_t>(domains.size());
+  const SizeHistogramSpec& hs = opt.segment.domains.histogram;
+  sum.size_histogram = domain_size_histogram(domains, hs).counts;
   stage("gather");
 
-  // ---- output
+  // ---- shuffled m/q control runs
+  for (std::int64_t j = 0; j < opt.shuffle_mq; ++j) {
+    ControlRun run;
+    run.seed = opt.shuffle_seed + static_cast<std::uint64_t>(j);
+    std::vector<float> mq(static_cast<std::size_t>(cloud.size()));
+    for (IonIndex i = 0; i < cloud.size(); ++i) mq[static_cast<std::size_t>(i)] = cloud.mq(i);
+    const auto shuffled = dist::shuffle_mq(comm, mq, first_ion, run.seed, 0);
+    mq = {};
+    HostIonCloud sc;
+    sc.x = cloud.x;
+    sc.y = cloud.y;
+    sc.z = cloud.z;
+    sc.mq = decltype(sc.mq)(Kokkos::view_alloc("aptflow::classify::shuffled_mq", Kokkos::WithoutInitializing),
+                            cloud.size());
+    sc.species = decltype(sc.species)("aptflow::classify::shuffled_species", cloud.size());
+    for (IonIndex i = 0; i < cloud.size(); ++i) sc.mq(i) = shuffled[static_cast<std::size_t>(i)];
+    apply_ranges(exec, sc, make_device_range_table<Kokkos::HostSpace>(c.table));
+    exec.fence();
+    Pipeline p(c);
+    p.decompose(sc, first_ion);
+    p.windows(fmt::format("control {}/{}", j + 1, opt.shuffle_mq), "");
+    if (p.stopped) {
+      // Every window of the real run is done: a resume redoes only the rest.
+      write_checkpoint(c, sum.checkpoint, grid, mine, prob, done, msdm);
+      sum.stopped = true;
+      sum.seconds = since(t_all);
+      return sum;
+    }
+    p.segment();
+    p.domains();
+    run.domains = static_cast<std::int64_t>(p.dom.domains.size());
+    run.size_histogram = domain_size_histogram(p.dom.domains, hs).counts;
+    const std::vector<double> a(sum.size_histogram.begin(), sum.size_histogram.end()),
+        b(run.size_histogram.begin(), run.size_histogram.end());
+    run.vs_real = compare_histograms(a, b);
+    progress.line(
+        fmt::format("control {}/{}: seed {}, {} domains, Pearson r {:.4f}, chi2 {:.2f}, contingency {:.4f}",
+                    j + 1, opt.shuffle_mq, run.seed, run.domains, run.vs_real.pearson_r, run.vs_real.chi2,
+                    run.vs_real.contingency));
+    sum.control.push_back(std::move(run));
+  }
+  stage("control");
+
+  // ---- mean SDM rows per argmax class (exact integer sums: any rank count)
+  allreduce_i128(comm, msdm.sum);
+  MPI_Allreduce(MPI_IN_PLACE, msdm.count.data(), static_cast<int>(msdm.count.size()), MPI_INT64_T, MPI_SUM,
+                comm);
+
+  // ---- output: "<output>.tmp", renamed when complete
+  const std::string tmp = opt.output + ".tmp";
   {
-    auto f = h5::File::create(opt.output, comm);
+    auto f = h5::File::create(tmp, comm);
     nx_class(f, "/entry1", "NXentry");
+    nx_class(f, "/entry1/input", "NXcollection");
     nx_class(f, "/entry1/windows", "NXdata");
+    nx_class(f, "/entry1/subcells", "NXdata");
     nx_class(f, "/entry1/ions", "NXdata");
     nx_class(f, "/entry1/domains", "NXcollection");
+    nx_class(f, "/entry1/control", "NXcollection");
     nx_class(f, "/entry1/profiling", "NXcollection");
+    const auto K = static_cast<hsize_t>(c.K);
+    // input
+    h5::write_strings(f, "/entry1/input/input_file", {opt.input});
+    h5::write_strings(f, "/entry1/input/input_sha256", {c.input_sha});
+    h5::write_strings(f, "/entry1/input/range_file", {opt.range});
+    h5::write_strings(f, "/entry1/input/range_sha256", {c.range_sha});
+    h5::write_strings(f, "/entry1/input/model_files", opt.models);
+    h5::write_strings(f, "/entry1/input/model_sha256", c.model_sha);
+    h5::write(f, "/entry1/input/ions", std::vector<std::int64_t>{sum.ions});
+    h5::write(f, "/entry1/input/bounds",
+              std::vector<double>{bounds.lo[0], bounds.lo[1], bounds.lo[2], bounds.hi[0], bounds.hi[1],
+                                  bounds.hi[2]},
+              {2, 3});
+    {
+      std::vector<std::string> names;
+      for (const auto& ty : c.table.ion_types) names.push_back(ty.name);
+      h5::write_strings(f, "/entry1/input/ion_types", names);
+      const std::size_t nr = c.table.ranges.size();
+      std::vector<double> rr(2 * nr);
+      std::vector<std::int32_t> rt(nr);
+      for (std::size_t k = 0; k < nr; ++k) {
+        rr[2 * k] = c.table.ranges[k].lo;
+        rr[2 * k + 1] = c.table.ranges[k].hi;
+        rt[k] = c.table.ranges[k].ion_type;
+      }
+      if (nr > 0) {
+        h5::write(f, "/entry1/input/ranges", rr, {static_cast<hsize_t>(nr), 2});
+        h5::write(f, "/entry1/input/range_ion_type", rt);
+      }
+    }
+    // windows
     const auto nx = static_cast<hsize_t>(grid.counts[0]), ny = static_cast<hsize_t>(grid.counts[1]),
                nz = static_cast<hsize_t>(grid.counts[2]);
-    h5::create_dataset<float>(f, "/entry1/windows/probability", {nz, ny, nx, static_cast<hsize_t>(K)});
+    h5::create_dataset<float>(f, "/entry1/windows/probability", {nz, ny, nx, K});
     h5::write_rows(f, "/entry1/windows/probability", static_cast<hsize_t>(mine.iz_begin),
                    static_cast<hsize_t>(mine.iz_end - mine.iz_begin), prob.data());
     {
       auto ds = h5::open_object(f, "/entry1/windows/probability");
-      h5::write_attr(ds, "class_names", models.front().output_names());
+      h5::write_attr(ds, "class_names", c.models.front().output_names());
       h5::write_attr(ds, "origin", std::vector<double>{grid.origin[0], grid.origin[1], grid.origin[2]});
       h5::write_attr(ds, "edge", grid.edge);
       h5::write_attr(ds, "stride", grid.stride);
       h5::write_attr(ds, "variant", to_string(opt.variant));
     }
-    const auto n = static_cast<hsize_t>(dec.global_count());
+    {
+      const auto mean = msdm.mean();
+      h5::write(f, "/entry1/windows/mean_sdm", mean, {K, static_cast<hsize_t>(c.bins)});
+      h5::write(f, "/entry1/windows/mean_sdm_count", msdm.count);
+      std::vector<double> centres = c.spec.left_edges();
+      for (auto& v : centres) v += 0.5 * c.spec.bin;
+      h5::write(f, "/entry1/windows/sdm_bin_centres", centres);
+      auto ds = h5::open_object(f, "/entry1/windows/mean_sdm");
+      h5::write_attr(ds, "class_names", c.models.front().output_names());
+      h5::write_attr(ds, "pair", opt.pair);
+      h5::write_attr(ds, "preprocessing", c.models.front().features.preprocessing);
+    }
+    // sub-cells
+    const auto mx = static_cast<hsize_t>(sg.counts[0]), my = static_cast<hsize_t>(sg.counts[1]),
+               mz = static_cast<hsize_t>(sg.counts[2]);
+    h5::create_dataset<float>(f, "/entry1/subcells/sum", {mz, my, mx, K});
+    h5::write_rows(f, "/entry1/subcells/sum", static_cast<hsize_t>(sc_first), static_cast<hsize_t>(sc_count),
+                   sc_sum.data());
+    h5::create_dataset<std::int32_t>(f, "/entry1/subcells/label", {mz, my, mx});
+    h5::write_rows(f, "/entry1/subcells/label", static_cast<hsize_t>(sc_first),
+                   static_cast<hsize_t>(sc_count), sc_label.data());
+    {
+      auto ds = h5::open_object(f, "/entry1/subcells/sum");
+      h5::write_attr(ds, "origin", std::vector<double>{sg.origin[0], sg.origin[1], sg.origin[2]});
+      h5::write_attr(ds, "size", sg.size);
+      h5::write_attr(ds, "thresholds", opt.segment.thresholds);
+      h5::write_attr(ds, "class_names", c.models.front().output_names());
+    }
+    // ions
+    const auto n = static_cast<hsize_t>(sum.ions);
     h5::create_dataset<std::int32_t>(f, "/entry1/ions/class", {n});
     h5::create_dataset<std::int64_t>(f, "/entry1/ions/domain_id", {n});
-    h5::write_rows(f, "/entry1/ions/class", static_cast<hsize_t>(dec.input_first()),
-                   static_cast<hsize_t>(dec.input_count()), cls_in.data());
-    h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(dec.input_first()),
-                   static_cast<hsize_t>(dec.input_count()), dom_in.data());
-    const std::size_t nd = dom.domains.size();
+    h5::write_rows(f, "/entry1/ions/class", static_cast<hsize_t>(input_first),
+                   static_cast<hsize_t>(input_count), cls_in.data());
+    h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(input_first),
+                   static_cast<hsize_t>(input_count), dom_in.data());
+    // domains
+    const std::size_t nd = domains.size();
     std::vector<std::int64_t> id(nd), ionsn(nd), core(nd);
     std::vector<std::int32_t> dcls(nd);
     std::vector<double> vol(nd), rad(nd), rg(nd), cen(nd * 3), gyr(nd * 3);
     for (std::size_t k = 0; k < nd; ++k) {
-      const auto& d = dom.domains[k];
+      const auto& d = domains[k];
       id[k] = d.id;
       dcls[k] = d.cls;
       ionsn[k] = d.ions;
@@ -388,7 +1098,42 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     h5::write(f, "/entry1/domains/radius_of_gyration", rg);
     h5::write(f, "/entry1/domains/centroid", cen, {static_cast<hsize_t>(nd), 3});
     h5::write(f, "/entry1/domains/gyration", gyr, {static_cast<hsize_t>(nd), 3});
+    // control: size histograms (row 0 = the real run), one entry per shuffled run
+    {
+      const std::size_t nb = sum.size_histogram.size(), nrun = sum.control.size();
+      std::vector<std::int64_t> hist(sum.size_histogram);
+      std::vector<std::int64_t> seeds, ndom;
+      std::vector<double> pr, chi, cc;
+      for (const auto& run : sum.control) {
+        hist.insert(hist.end(), run.size_histogram.begin(), run.size_histogram.end());
+        seeds.push_back(static_cast<std::int64_t>(run.seed));
+        ndom.push_back(run.domains);
+        pr.push_back(run.vs_real.pearson_r);
+        chi.push_back(run.vs_real.chi2);
+        cc.push_back(run.vs_real.contingency);
+      }
+      h5::write(f, "/entry1/control/size_histogram", hist,
+                {static_cast<hsize_t>(nrun + 1), static_cast<hsize_t>(nb)});
+      auto ds = h5::open_object(f, "/entry1/control/size_histogram");
+      h5::write_attr(ds, "lo", hs.lo);
+      h5::write_attr(ds, "hi", hs.hi);
+      h5::write_attr(ds, "real_domains", sum.domains);
+      if (nrun > 0) {
+        h5::write(f, "/entry1/control/shuffle_seed", seeds);
+        h5::write(f, "/entry1/control/domains", ndom);
+        h5::write(f, "/entry1/control/pearson_r", pr);
+        h5::write(f, "/entry1/control/chi2", chi);
+        h5::write(f, "/entry1/control/contingency", cc);
+      }
+    }
+    // config
     h5::write_strings(f, "/entry1/config", {opt.config_text});
+    {
+      auto ds = h5::open_object(f, "/entry1/config");
+      h5::write_attr(ds, "sha256", io::sha256_hex(opt.config_text));
+      h5::write_attr(ds, "aptflow_version", std::string(APTFLOW_VERSION));
+      h5::write_attr(ds, "git_hash", std::string(APTFLOW_GIT_HASH));
+    }
     stage("write");
     std::vector<std::string> names;
     std::vector<double> secs, secs_max;
@@ -398,14 +1143,32 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     }
     secs_max.resize(secs.size());
     MPI_Allreduce(secs.data(), secs_max.data(), static_cast<int>(secs.size()), MPI_DOUBLE, MPI_MAX, comm);
+    double wsec = 0;
+    MPI_Allreduce(&window_seconds, &wsec, 1, MPI_DOUBLE, MPI_MAX, comm);
     h5::write_strings(f, "/entry1/profiling/stage", names);
     h5::write(f, "/entry1/profiling/seconds_max", secs_max);
     {
+      double total = 0;
+      for (double s : secs_max) total += s;
       auto pg = h5::open_object(f, "/entry1/profiling");
       h5::write_attr(pg, "ranks", static_cast<std::int64_t>(nranks));
+      h5::write_attr(pg, "threads_per_rank", static_cast<std::int64_t>(HostExec().concurrency()));
+      h5::write_attr(pg, "ions_per_second", static_cast<double>(sum.ions) / std::max(total, 1e-9));
+      h5::write_attr(pg, "windows_per_second",
+                     static_cast<double>(sum.windows_computed) / std::max(wsec, 1e-9));
+      h5::write_attr(pg, "windows_computed", sum.windows_computed);
+      h5::write_attr(pg, "resumed", static_cast<std::int64_t>(sum.resumed ? 1 : 0));
     }
     f.close();
   }
+  MPI_Barrier(comm);
+  collective_step(comm, [&] {
+    if (rank != 0) return;
+    if (std::rename(tmp.c_str(), opt.output.c_str()) != 0)
+      throw ResourceError(
+          fmt::format("cannot rename {} to {}: check the directory's permissions", tmp, opt.output));
+    std::remove(sum.checkpoint.c_str());  // obsolete now (absent is fine)
+  });
   sum.seconds = since(t_all);
   return sum;
 }

@@ -1,11 +1,15 @@
 // aptflow classify (run_classify) at np 1, 2, 4: every result dataset has the
-// same bytes as a run on MPI_COMM_SELF, per-ion results are in input order, and
-// the ion labels and domains equal those of the serial kernels applied to the
-// whole cloud with the written probability map.
+// same bytes as a run on MPI_COMM_SELF, per-ion results are in input order,
+// the probabilities, mean SDM rows, sub-cells, ion labels and domains equal
+// those of the serial kernels applied to the whole cloud; a stopped run
+// resumed (on this rank count and on one rank) gives the same bytes as an
+// uninterrupted one; a checkpoint of another configuration is refused.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 
@@ -13,9 +17,12 @@
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
 #include "aptflow/kernels/ranging.hpp"
+#include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/segment.hpp"
 #include "aptflow/nn/model_file.hpp"
+#include "aptflow/nn/predict.hpp"
 #include "aptflow/pipeline/classify.hpp"
+#include "aptflow/sdm/preprocess.hpp"
 #include "aptflow/synth/specimen.hpp"
 #include "test_util.hpp"
 
@@ -60,35 +67,76 @@ void expect_same_bytes(const std::string& a, const std::string& b, const std::st
   EXPECT_EQ(std::memcmp(va.data(), vb.data(), va.size() * sizeof(T)), 0) << path << " differs";
 }
 
+// Every dataset of the result layout except /entry1/profiling.
+void expect_same_results(const std::string& a, const std::string& b) {
+  expect_same_bytes<float>(a, b, "/entry1/windows/probability");
+  expect_same_bytes<double>(a, b, "/entry1/windows/mean_sdm");
+  expect_same_bytes<std::int64_t>(a, b, "/entry1/windows/mean_sdm_count");
+  expect_same_bytes<double>(a, b, "/entry1/windows/sdm_bin_centres");
+  expect_same_bytes<float>(a, b, "/entry1/subcells/sum");
+  expect_same_bytes<std::int32_t>(a, b, "/entry1/subcells/label");
+  expect_same_bytes<std::int32_t>(a, b, "/entry1/ions/class");
+  expect_same_bytes<std::int64_t>(a, b, "/entry1/ions/domain_id");
+  for (const char* p : {"/entry1/domains/id", "/entry1/domains/ions", "/entry1/domains/core_ions",
+                        "/entry1/control/size_histogram", "/entry1/input/ions"})
+    expect_same_bytes<std::int64_t>(a, b, p);
+  expect_same_bytes<std::int32_t>(a, b, "/entry1/domains/class");
+  for (const char* p : {"/entry1/domains/volume", "/entry1/domains/radius", "/entry1/domains/centroid",
+                        "/entry1/domains/gyration", "/entry1/domains/radius_of_gyration",
+                        "/entry1/input/bounds", "/entry1/input/ranges"})
+    expect_same_bytes<double>(a, b, p);
+  auto fa = h5::File::open(a), fb = h5::File::open(b);
+  for (const char* p : {"/entry1/config", "/entry1/input/input_sha256", "/entry1/input/range_sha256",
+                        "/entry1/input/model_sha256", "/entry1/input/ion_types"})
+    EXPECT_EQ(h5::read_strings(fa, p), h5::read_strings(fb, p)) << p;
+  if (h5::exists(fa, "/entry1/control/pearson_r")) {
+    expect_same_bytes<std::int64_t>(a, b, "/entry1/control/domains");
+    expect_same_bytes<std::int64_t>(a, b, "/entry1/control/shuffle_seed");
+    for (const char* p : {"/entry1/control/pearson_r", "/entry1/control/chi2", "/entry1/control/contingency"})
+      expect_same_bytes<double>(a, b, p);
+  }
+}
+
+struct Fixture {
+  aptflow::test::TempDir dir;
+  aptflow::synth::SpecimenFiles files;
+  aptflow::ClassifyOptions o;
+  int rank = 0, nranks = 1;
+  Fixture() {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    auto scfg = aptflow::Config::from_file(
+        (aptflow::test::source_dir() / "configs/synth/demo_specimen.toml").string());
+    scfg.apply_overrides({"specimen.size=[7.0, 7.0, 9.0]", "domains.delta_prime.count=2", "name=\"cls\""});
+    files = aptflow::synth::write_specimen(MPI_COMM_WORLD, scfg, (dir / "spec").string());
+    const std::string m1 = (dir / "m1.h5").string(), m2 = (dir / "m2.h5").string();
+    if (rank == 0) {
+      nn::save_model(random_model(11), m1);
+      nn::save_model(random_model(12), m2);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    o.input = files.pos;
+    o.range = files.rrng;
+    o.models = {m1, m2};
+    o.pair = "Al-Al";
+    o.variant = aptflow::WindowVariant::cocrni;
+    o.chunk = 97;  // several chunks per rank
+    o.segment = aptflow::SegmentSpec::cocrni();
+    o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.6};
+    o.progress = false;
+    o.config_text = "test = true\n";
+  }
+};
+
 }  // namespace
 
 TEST(ClassifyMpi, SameBytesOnAnyRankCountAndMatchesSerialKernels) {
-  int rank = 0, nranks = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-  aptflow::test::TempDir dir;
-  auto scfg =
-      aptflow::Config::from_file((aptflow::test::source_dir() / "configs/synth/demo_specimen.toml").string());
-  scfg.apply_overrides({"specimen.size=[7.0, 7.0, 9.0]", "domains.delta_prime.count=2", "name=\"cls\""});
-  const auto files = aptflow::synth::write_specimen(MPI_COMM_WORLD, scfg, (dir / "spec").string());
-  const std::string m1 = (dir / "m1.h5").string(), m2 = (dir / "m2.h5").string();
-  if (rank == 0) {
-    nn::save_model(random_model(11), m1);
-    nn::save_model(random_model(12), m2);
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
-
-  aptflow::ClassifyOptions o;
-  o.input = files.pos;
-  o.range = files.rrng;
-  o.models = {m1, m2};
-  o.pair = "Al-Al";
-  o.variant = aptflow::WindowVariant::cocrni;
-  o.chunk = 97;  // several chunks per rank
-  o.segment = aptflow::SegmentSpec::cocrni();
-  o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.6};
-  o.progress = false;
-  o.config_text = "test = true\n";
+  Fixture fx;
+  const int rank = fx.rank;
+  auto& dir = fx.dir;
+  auto& files = fx.files;
+  auto& o = fx.o;
+  o.shuffle_mq = 2;
   o.output = (dir / "par.h5").string();
   const auto sum = aptflow::run_classify(MPI_COMM_WORLD, o);
   EXPECT_EQ(sum.ions, files.num_ions);
@@ -100,15 +148,9 @@ TEST(ClassifyMpi, SameBytesOnAnyRankCountAndMatchesSerialKernels) {
     EXPECT_EQ(ref.labelled_ions, sum.labelled_ions);
     EXPECT_EQ(ref.empty_windows, sum.empty_windows);
     const std::string par = (dir / "par.h5").string(), ser = (dir / "ser.h5").string();
-    expect_same_bytes<float>(par, ser, "/entry1/windows/probability");
-    expect_same_bytes<std::int32_t>(par, ser, "/entry1/ions/class");
-    expect_same_bytes<std::int64_t>(par, ser, "/entry1/ions/domain_id");
-    for (const char* p : {"/entry1/domains/id", "/entry1/domains/ions", "/entry1/domains/core_ions"})
-      expect_same_bytes<std::int64_t>(par, ser, p);
-    expect_same_bytes<std::int32_t>(par, ser, "/entry1/domains/class");
-    for (const char* p : {"/entry1/domains/volume", "/entry1/domains/radius", "/entry1/domains/centroid",
-                          "/entry1/domains/gyration", "/entry1/domains/radius_of_gyration"})
-      expect_same_bytes<double>(par, ser, p);
+    expect_same_results(par, ser);
+    EXPECT_FALSE(std::filesystem::exists(par + ".tmp"));
+    EXPECT_FALSE(std::filesystem::exists(aptflow::classify_checkpoint_path(par)));
 
     // Shapes and input order.
     std::vector<hsize_t> ps, cs;
@@ -150,6 +192,69 @@ TEST(ClassifyMpi, SameBytesOnAnyRankCountAndMatchesSerialKernels) {
     aptflow::sum_subcell_probabilities(exec, grid, map, sums);
     aptflow::threshold_subcells(exec, sums, thr, sl);
     aptflow::label_ions(exec, sg, cloud, sums, sl, o.segment.ion_radius, il);
+    // Sub-cells: float32 sums and labels of the whole grid.
+    {
+      std::vector<hsize_t> ss;
+      const auto wsum = read_all<float>(par, "/entry1/subcells/sum", &ss);
+      const auto wlab = read_all<std::int32_t>(par, "/entry1/subcells/label");
+      ASSERT_EQ(ss,
+                (std::vector<hsize_t>{static_cast<hsize_t>(sg.counts[2]), static_cast<hsize_t>(sg.counts[1]),
+                                      static_cast<hsize_t>(sg.counts[0]), 2}));
+      ASSERT_EQ(static_cast<std::int64_t>(wlab.size()), sg.cells());
+      for (std::int64_t c = 0; c < sg.cells(); ++c) {
+        ASSERT_EQ(wlab[c], sl(c)) << "sub-cell " << c;
+        for (int k = 0; k < 2; ++k)
+          ASSERT_EQ(wsum[2 * c + k], static_cast<float>(sums(c, k))) << "sub-cell " << c;
+      }
+    }
+    // Probabilities and mean SDM rows from the whole cloud: window z-SDMs,
+    // min-max rows, the ensemble, argmax, mean in double.
+    {
+      const int sa = table.species_of("Al");
+      const auto spec = aptflow::SdmSpec::z();
+      const auto wspec = aptflow::WindowSpec::cocrni(1.0);
+      const auto cells = aptflow::build_sdm_cells(
+          exec, cloud, aptflow::make_cell_grid(aptflow::cloud_bounds(exec, cloud), spec.r_cut), sa, sa);
+      const std::int64_t W = grid.size(), B = spec.size();
+      Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> sdm("sdm", W, B);
+      Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("cc", W);
+      aptflow::compute_window_sdms(exec, cells, grid, wspec, spec, 0, W, sdm, cc);
+      nn::Tensor x(nn::Shape{W, B, 1});
+      for (std::int64_t w = 0; w < W; ++w)
+        for (std::int64_t q = 0; q < B; ++q)
+          x.data[w * B + q] =
+              cc(w) > 0 ? static_cast<float>(sdm(w, q)) : std::numeric_limits<float>::quiet_NaN();
+      aptflow::sdm::minmax_normalise(aptflow::sdm::CurveRows(x.data.data(), W, B));
+      std::vector<nn::Model> models;
+      for (const auto& m : o.models) models.push_back(nn::load_model(m));
+      const auto pr = nn::predict_ensemble(models, x, 1000);
+      ASSERT_EQ(pr.probabilities.size(), prob.size());
+      for (std::size_t k = 0; k < prob.size(); ++k)
+        if (std::isnan(prob[k]))
+          ASSERT_TRUE(std::isnan(pr.probabilities[k])) << k;
+        else
+          ASSERT_EQ(prob[k], pr.probabilities[k]) << k;
+      std::vector<double> mean(2 * B, 0.0);
+      std::vector<std::int64_t> n(2, 0);
+      for (std::int64_t w = 0; w < W; ++w) {
+        if (std::isnan(pr.probabilities[2 * w])) continue;
+        const int c = pr.probabilities[2 * w + 1] > pr.probabilities[2 * w] ? 1 : 0;
+        ++n[c];
+        for (std::int64_t q = 0; q < B; ++q) mean[c * B + q] += x.data[w * B + q];
+      }
+      std::vector<hsize_t> ms;
+      const auto wmean = read_all<double>(par, "/entry1/windows/mean_sdm", &ms);
+      ASSERT_EQ(ms, (std::vector<hsize_t>{2, static_cast<hsize_t>(B)}));
+      EXPECT_EQ(read_all<std::int64_t>(par, "/entry1/windows/mean_sdm_count"), n);
+      EXPECT_GT(n[0] + n[1], 0);
+      for (int c = 0; c < 2; ++c)
+        for (std::int64_t q = 0; q < B; ++q)
+          EXPECT_NEAR(wmean[c * B + q], n[c] ? mean[c * B + q] / n[c] : 0.0, 1e-8) << c << " " << q;
+      const auto centres = read_all<double>(par, "/entry1/windows/sdm_bin_centres");
+      ASSERT_EQ(static_cast<std::int64_t>(centres.size()), B);
+      EXPECT_NEAR(centres[0], -0.69 + 0.0075, 1e-12);
+      EXPECT_NEAR(centres[B - 1] - centres[0], 0.015 * (B - 1), 1e-9);
+    }
     std::int64_t labelled = 0;
     for (std::int64_t i = 0; i < cloud.size(); ++i) {
       ASSERT_EQ(cls[i], il(i)) << "ion " << i;
@@ -168,10 +273,140 @@ TEST(ClassifyMpi, SameBytesOnAnyRankCountAndMatchesSerialKernels) {
     for (auto d : dom)
       if (d >= 0) ++count[d];
     for (std::size_t d = 0; d < dion.size(); ++d) EXPECT_EQ(dion[d], count[static_cast<std::int64_t>(d)]);
+    // Control: row 0 is the real run's size histogram (32 bins of 5 ions over
+    // 0-160); the statistics follow from the rows.
+    {
+      std::vector<hsize_t> hs;
+      const auto hist = read_all<std::int64_t>(par, "/entry1/control/size_histogram", &hs);
+      ASSERT_EQ(hs, (std::vector<hsize_t>{3, 32}));
+      std::vector<std::int64_t> row0(32, 0);
+      for (auto v : dion)
+        if (v <= 160) ++row0[std::min<std::int64_t>(v / 5, 31)];
+      EXPECT_EQ(std::vector<std::int64_t>(hist.begin(), hist.begin() + 32), row0);
+      const auto pr = read_all<double>(par, "/entry1/control/pearson_r");
+      const auto nd = read_all<std::int64_t>(par, "/entry1/control/domains");
+      const auto seeds = read_all<std::int64_t>(par, "/entry1/control/shuffle_seed");
+      ASSERT_EQ(pr.size(), 2u);
+      EXPECT_EQ(seeds[1], seeds[0] + 1);
+      ASSERT_EQ(sum.control.size(), 2u);
+      for (int j = 0; j < 2; ++j) {
+        EXPECT_EQ(nd[j], sum.control[j].domains);
+        std::int64_t inrange = 0;
+        for (int b = 0; b < 32; ++b) inrange += hist[(j + 1) * 32 + b];
+        EXPECT_LE(inrange, nd[j]);
+        double ma = 0, mb = 0;
+        for (int b = 0; b < 32; ++b) ma += hist[b] / 32.0, mb += hist[(j + 1) * 32 + b] / 32.0;
+        double sab = 0, saa = 0, sbb = 0;
+        for (int b = 0; b < 32; ++b) {
+          const double da = hist[b] - ma, db = hist[(j + 1) * 32 + b] - mb;
+          sab += da * db, saa += da * da, sbb += db * db;
+        }
+        if (saa > 0 && sbb > 0) EXPECT_NEAR(pr[j], sab / std::sqrt(saa * sbb), 1e-9);
+      }
+    }
     std::printf("classify test: %lld ions, %lld windows (%lld empty), %lld labelled, %lld domains\n",
                 static_cast<long long>(sum.ions), static_cast<long long>(sum.windows),
                 static_cast<long long>(sum.empty_windows), static_cast<long long>(sum.labelled_ions),
                 static_cast<long long>(sum.domains));
   }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// A stop request (the flag set before the start: every rank stops after its
+// first round) writes a checkpoint and no output; --resume on this rank count
+// and on one rank gives the bytes of an uninterrupted run; a checkpoint of
+// another configuration or input is refused with ConfigError (key resume).
+TEST(ClassifyMpi, StopAndResumeGiveTheUninterruptedBytes) {
+  Fixture fx;
+  auto& o = fx.o;
+  o.chunk = 53;
+  // The shipped model: its GEMMs give bits that depend on the batch layout,
+  // which the fixed batches of classify keep independent of ranks and resume.
+  o.models = {(aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string()};
+  o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.0};
+  o.output = (fx.dir / "ref.h5").string();
+  const auto ref = aptflow::run_classify(MPI_COMM_WORLD, o);
+  o.output = (fx.dir / "out.h5").string();
+  const std::string ckpt = aptflow::classify_checkpoint_path(o.output);
+  volatile std::sig_atomic_t stop = 1;
+  o.stop = &stop;
+  const auto s1 = aptflow::run_classify(MPI_COMM_WORLD, o);
+  ASSERT_TRUE(s1.stopped);
+  EXPECT_GT(s1.windows_computed, 0);
+  EXPECT_LT(s1.windows_computed, ref.windows);
+  EXPECT_LE(s1.windows_computed, o.chunk * fx.nranks);
+  EXPECT_TRUE(std::filesystem::exists(ckpt));
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+  // Stop again after one more round of the resumed run.
+  o.resume = true;
+  const auto s2 = aptflow::run_classify(MPI_COMM_WORLD, o);
+  ASSERT_TRUE(s2.stopped);
+  EXPECT_TRUE(s2.resumed);
+  EXPECT_GT(s2.windows_computed, 0);
+  // Another configuration, another input: refused, checkpoint kept.
+  {
+    auto bad = o;
+    bad.config_text = "test = false\n";
+    try {
+      aptflow::run_classify(MPI_COMM_WORLD, bad);
+      ADD_FAILURE() << "a checkpoint of another configuration was accepted";
+    } catch (const aptflow::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("configuration changed"), std::string::npos) << e.what();
+    } catch (const aptflow::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("configuration changed"), std::string::npos) << e.what();
+    }
+    bad = o;
+    bad.range = (fx.dir / "other.rrng").string();
+    if (fx.rank == 0) {
+      std::filesystem::copy_file(o.range, bad.range);
+      std::FILE* f = std::fopen(bad.range.c_str(), "a");
+      std::fputs("\n", f);
+      std::fclose(f);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    EXPECT_THROW(aptflow::run_classify(MPI_COMM_WORLD, bad), aptflow::Error);
+  }
+  EXPECT_TRUE(std::filesystem::exists(ckpt));
+  o.stop = nullptr;
+  if (fx.rank == 0) std::filesystem::copy_file(ckpt, ckpt + ".copy");
+  const auto s3 = aptflow::run_classify(MPI_COMM_WORLD, o);
+  EXPECT_FALSE(s3.stopped);
+  EXPECT_TRUE(s3.resumed);
+  EXPECT_EQ(s1.windows_computed + s2.windows_computed + s3.windows_computed, ref.windows);
+  EXPECT_EQ(s3.domains, ref.domains);
+  EXPECT_FALSE(std::filesystem::exists(ckpt));
+  MPI_Barrier(MPI_COMM_WORLD);  // every rank has looked before rank 0 puts the copy back
+  if (fx.rank == 0) {
+    expect_same_results(o.output, (fx.dir / "ref.h5").string());
+    // The same checkpoint resumed on one rank.
+    std::filesystem::rename(ckpt + ".copy", ckpt);
+    auto one = o;
+    one.output = o.output;
+    std::filesystem::rename(o.output, (fx.dir / "np.h5").string());
+    const auto s4 = aptflow::run_classify(MPI_COMM_SELF, one);
+    EXPECT_TRUE(s4.resumed);
+    EXPECT_EQ(s4.windows_computed, s3.windows_computed);
+    expect_same_results(o.output, (fx.dir / "ref.h5").string());
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// An error inside the window rounds (injected on the last rank in its second
+// round) ends every rank with an exception naming it: no rank is left waiting
+// in the round Allreduce, no output is written.
+TEST(ClassifyMpi, ErrorInsideTheWindowRoundsReachesEveryRank) {
+  Fixture fx;
+  fx.o.test_fail_rank = fx.nranks - 1;
+  fx.o.output = (fx.dir / "err.h5").string();
+  try {
+    aptflow::run_classify(MPI_COMM_WORLD, fx.o);
+    ADD_FAILURE() << "no error";
+  } catch (const aptflow::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("failure injected on rank " + std::to_string(fx.nranks - 1)),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(fx.o.output));
+  EXPECT_FALSE(std::filesystem::exists(fx.o.output + ".tmp"));
   MPI_Barrier(MPI_COMM_WORLD);
 }

@@ -18,12 +18,10 @@ namespace h5 = aptflow::h5;
 
 namespace {
 
-// The shipped config, located from this file (ctest does not pass
-// APTFLOW_SOURCE_DIR to every discovered unit test).
+// The shipped config in the source tree (test::source_dir(): compiled in,
+// not taken from __FILE__, which compiler caches may make relative).
 std::string shipped_config_path() {
-  return (std::filesystem::path(__FILE__).parent_path() / ".." / ".." /
-          "configs/synth/specimen_alli_l12.toml")
-      .string();
+  return (aptflow::test::source_dir() / "configs/synth/specimen_alli_l12.toml").string();
 }
 
 aptflow::Config mpi_config() {

@@ -95,3 +95,26 @@ TEST(ClassifyConfig, ShippedConfigParses) {
   EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 3.75);
   EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
 }
+
+TEST(ClassifyConfig, ControlAndRunControlKeys) {
+  Config cfg = Config::from_string(kBase);
+  cfg.apply_overrides({"control.shuffle_mq=3", "control.seed=99", "resume=true", "progress=false"});
+  const auto o = parse_classify_config(cfg);
+  EXPECT_EQ(o.shuffle_mq, 3);
+  EXPECT_EQ(o.shuffle_seed, 99u);
+  EXPECT_TRUE(o.resume);
+  EXPECT_FALSE(o.progress);
+  // resume / progress are left out of the stored text (a resumed run stores
+  // the same configuration); everything else is in it.
+  EXPECT_EQ(o.config_text.find("resume"), std::string::npos) << o.config_text;
+  EXPECT_EQ(o.config_text.find("progress"), std::string::npos) << o.config_text;
+  EXPECT_NE(o.config_text.find("shuffle_mq = 3"), std::string::npos) << o.config_text;
+  const auto d = parse_classify_config(Config::from_string(kBase));
+  EXPECT_EQ(d.shuffle_mq, 0);
+  EXPECT_FALSE(d.resume);
+  Config with = Config::from_string(kBase);
+  with.apply_overrides({"resume=true"});
+  EXPECT_EQ(parse_classify_config(with).config_text, d.config_text);
+  EXPECT_EQ(error_key(kBase, {"control.shuffle_mq=-1"}), "control.shuffle_mq");
+  EXPECT_EQ(aptflow::classify_checkpoint_path("a/out.h5"), "a/out.h5.checkpoint.h5");
+}

@@ -71,3 +71,20 @@ TEST(H5, EmptyDatasetsAndZeroRowWrites) {
   EXPECT_EQ(h5::dims(f, "/d/centre"), (std::vector<hsize_t>{0, 3}));
   EXPECT_TRUE(h5::read<float>(f, "/d/empty").empty());
 }
+
+TEST(H5, ReadsStringsOfEitherCharacterSet) {
+  // h5py writes variable-length strings from Python bytes as ASCII, from str as UTF-8.
+  aptflow::test::TempDir dir;
+  const std::string path = (dir / "py.h5").string();
+  const auto r = aptflow::test::run_command(
+      aptflow::test::python_exe() + " -c \"import h5py, sys; f = h5py.File(sys.argv[1], 'w'); " +
+      "f.create_dataset('ascii', data=[b'ok', b'', b'failed: truncated'], "
+      "dtype=h5py.string_dtype('ascii')); " +
+      "f['fixed'] = [b'ok', b'failed']; " +
+      "f.create_dataset('utf8', data=['Al-Li', 'Fe\\u2013Al'], dtype=h5py.string_dtype('utf-8'))\" " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto f = h5::File::open(path);
+  EXPECT_EQ(h5::read_strings(f, "/ascii"), (std::vector<std::string>{"ok", "", "failed: truncated"}));
+  EXPECT_EQ(h5::read_strings(f, "/fixed"), (std::vector<std::string>{"ok", "failed"}));
+  EXPECT_EQ(h5::read_strings(f, "/utf8"), (std::vector<std::string>{"Al-Li", "Fe\u2013Al"}));
+}

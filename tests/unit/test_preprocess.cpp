@@ -57,8 +57,6 @@ sdm::CurveRows random_curves(int rows, std::uint64_t seed) {
 // else next to this test's source file.
 std::string reference_script() {
   auto p = aptflow::test::source_dir() / "tests" / "python" / "preprocess_ref.py";
-  if (!std::filesystem::exists(p))
-    p = std::filesystem::path(__FILE__).parent_path().parent_path() / "python" / "preprocess_ref.py";
   return p.string();
 }
 

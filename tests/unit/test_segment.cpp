@@ -32,8 +32,6 @@ const double kInf = std::numeric_limits<double>::infinity();
 
 std::string reference_script() {
   auto p = test::source_dir() / "tests" / "python" / "segment_ref.py";
-  if (!std::filesystem::exists(p))
-    p = std::filesystem::path(__FILE__).parent_path().parent_path() / "python" / "segment_ref.py";
   return p.string();
 }
 

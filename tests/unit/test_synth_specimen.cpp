@@ -22,12 +22,10 @@ using aptflow::ConfigError;
 
 namespace {
 
-// The shipped config, located from this file (ctest does not pass
-// APTFLOW_SOURCE_DIR to every discovered unit test).
+// The shipped config in the source tree (test::source_dir(): compiled in,
+// not taken from __FILE__, which compiler caches may make relative).
 std::string shipped_config_path() {
-  return (std::filesystem::path(__FILE__).parent_path() / ".." / ".." /
-          "configs/synth/specimen_alli_l12.toml")
-      .string();
+  return (aptflow::test::source_dir() / "configs/synth/specimen_alli_l12.toml").string();
 }
 
 // A small Al-Li-Mg specimen; extra TOML is appended (overrides go through --set).

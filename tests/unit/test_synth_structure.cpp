@@ -165,8 +165,7 @@ species = { A = { Al = 1.0 }, B = { Ti = 0.9, Zr = 0.1 } }
 
 TEST(SynthStructure, ShippedStructureFileRelativeToConfig) {
   // A config next to a structures/ folder refers to the file by a relative path.
-  const auto shipped = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "configs" / "synth" /
-                       "structures" / "L1_2_partial.toml";
+  const auto shipped = aptflow::test::source_dir() / "configs" / "synth" / "structures" / "L1_2_partial.toml";
   aptflow::test::TempDir dir;
   std::filesystem::create_directories(dir / "structures");
   std::filesystem::copy_file(shipped, dir / "structures" / "L1_2_partial.toml");

@@ -54,6 +54,17 @@ Tensor load_inputs(const std::string& path, const Model& model, const PredictOpt
 Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inputs,
                             std::int64_t chunk = 1024);
 
+// As predict_ensemble, with results that do not depend on how the rows are
+// split into calls: row s of `inputs` is global row first_row + s, and every
+// forward pass runs exactly the `block` global rows [k block, (k + 1) block)
+// (rows not given here and empty rows enter as zeros, their outputs are
+// dropped). GEMM results can depend on the batch size and on a row's place in
+// it; here a row's probabilities depend only on its values and on
+// (first_row + s) mod block, so any partition of the rows over calls or MPI
+// ranks gives the same bytes.
+Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tensor& inputs,
+                                    std::int64_t first_row, std::int64_t block);
+
 // load_inputs + predict_ensemble.
 Prediction predict_file(const std::vector<Model>& models, const std::string& path,
                         const PredictOptions& options = {});

@@ -1,10 +1,12 @@
 #pragma once
 // `aptflow classify` (docs/classify.md): dataset -> window z-SDMs -> ensemble
 // class probabilities -> sub-cells -> ion labels -> DBSCAN domains, under the
-// z-slab MPI decomposition. The output file does not depend on the number of
-// ranks (the tests check byte equality of every result dataset).
+// z-slab MPI decomposition; optional shuffled-m/q control runs; checkpoint and
+// resume. The output file does not depend on the number of ranks (the tests
+// check byte equality of every dataset outside /entry1/profiling).
 #include <mpi.h>
 
+#include <csignal>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +17,10 @@
 
 namespace aptflow {
 
+// Exit status of `aptflow classify` after a stop request (SIGTERM, SIGUSR1):
+// the checkpoint is written; rerun with --resume (sysexits EX_TEMPFAIL).
+inline constexpr int kClassifyExitStopped = 75;
+
 struct ClassifyOptions {
   std::string input;                // dataset (POS, EPOS, APT, aptflow HDF5)
   std::string range;                // range file
@@ -22,28 +28,63 @@ struct ClassifyOptions {
   std::string output;               // result HDF5 file
   std::string pair = "Al-Al";       // A-B ion-type names of the range file
   WindowVariant variant = WindowVariant::cocrni;
-  double edge = 1.0, stride = 0.5;  // nm
-  std::int64_t chunk = 4096;        // windows per SDM / network pass
-  SegmentSpec segment;              // thresholds (one per class), ion radius, DBSCAN
-  bool progress = true;             // progress line on rank 0 (stderr)
-  std::string config_text;          // effective configuration, stored in /entry1/config
+  double edge = 1.0, stride = 0.5;        // nm
+  std::int64_t chunk = 4096;              // windows per SDM / network pass (and per checkpoint round)
+  SegmentSpec segment;                    // thresholds (one per class), ion radius, DBSCAN, size histogram
+  bool progress = true;                   // progress on rank 0 (stderr): bar on a terminal, else lines
+  double progress_interval = 5;           // seconds between progress lines when stderr is not a terminal
+  bool resume = false;                    // continue from checkpoint_path(output) when it exists
+  std::int64_t shuffle_mq = 0;            // shuffled m/q control runs after the real run
+  std::uint64_t shuffle_seed = 20231121;  // control run j permutes with seed shuffle_seed + j
+  // Effective configuration without the run-control keys (resume, progress):
+  // stored in /entry1/config and part of the checkpoint identity.
+  std::string config_text;
+  // Stop request, e.g. a flag set by a signal handler. When it reads non-zero
+  // on any rank, every rank finishes its current chunk of windows, the
+  // checkpoint is written and run_classify returns with stopped = true (no
+  // output file). nullptr: never stops.
+  const volatile std::sig_atomic_t* stop = nullptr;
+  // Tests only: milliseconds every rank sleeps after each round of windows
+  // (the CLI reads it from APTFLOW_TEST_CHUNK_SLEEP_MS).
+  int test_chunk_sleep_ms = 0;
+  // Tests only: this rank (of comm) throws InternalError in its second round
+  // of windows of the real run (-1: never); checks that an error inside the
+  // rounds reaches every rank.
+  int test_fail_rank = -1;
 };
 
 // Read every key of cfg (ConfigError naming the key for a missing or bad value,
 // and for any key that is not read: a typo). Keys: input, range, model (string
 // or list), output, pair, windows.{variant,edge,stride,chunk},
 // segment.{thresholds,ion_radius}, domains.{eps,min_samples,atomic_density,
-// detection_efficiency}, progress.
+// detection_efficiency}, control.{shuffle_mq,seed}, progress, resume.
 ClassifyOptions parse_classify_config(const Config& cfg);
+
+// Checkpoint file of an output: "<output>.checkpoint.h5".
+std::string classify_checkpoint_path(const std::string& output);
+
+struct ControlRun {
+  std::uint64_t seed = 0;  // dist::shuffle_mq(..., seed, 0)
+  std::int64_t domains = 0;
+  HistogramComparison vs_real;  // real-run vs this run's domain size histogram
+  std::vector<std::int64_t> size_histogram;
+};
 
 struct ClassifySummary {
   std::int64_t ions = 0, windows = 0, empty_windows = 0, labelled_ions = 0, domains = 0;
   std::vector<std::int64_t> ions_per_class;  // labelled ions per class
+  std::vector<std::int64_t> size_histogram;  // domain sizes of the real run (segment.domains.histogram)
+  std::vector<ControlRun> control;           // one per shuffled m/q run
+  std::int64_t windows_computed = 0;         // by this call (the others came from a checkpoint)
+  bool resumed = false;                      // windows were taken from a checkpoint
+  bool stopped = false;                      // stop request: checkpoint written, no output
+  std::string checkpoint;                    // classify_checkpoint_path(output)
   double seconds = 0;
 };
 
-// Collective over comm: the whole pipeline; writes options.output (see
-// docs/classify.md for the layout). Errors on any rank are raised on every rank.
+// Collective over comm: the whole pipeline; writes options.output (to
+// "<output>.tmp", renamed when complete; see docs/classify.md for the layout)
+// and removes the checkpoint. Errors on any rank are raised on every rank.
 ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& options);
 
 }  // namespace aptflow

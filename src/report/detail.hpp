@@ -1,0 +1,56 @@
+#pragma once
+// Internals of aptflow report: HDF5 reading helpers (hyperslabs, group
+// listings, optional datasets) and the HTML page builder.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "aptflow/io/h5.hpp"
+#include "aptflow/report/report.hpp"
+
+namespace aptflow::report::detail {
+
+// Block [start, start + count) of an n-D dataset, converted to T (C order).
+template <class T>
+std::vector<T> read_slab(const h5::File& f, const std::string& path, const std::vector<hsize_t>& start,
+                         const std::vector<hsize_t>& count);
+// Names of the links in a group (sorted by name); empty when it is missing.
+std::vector<std::string> list_group(const h5::File& f, const std::string& path);
+// Whole dataset as double, or empty when it is missing.
+std::vector<double> read_doubles_if(const h5::File& f, const std::string& path,
+                                    std::vector<hsize_t>* shape = nullptr);
+// A scalar or one-element dataset as double (InputError when larger).
+double read_scalar(const h5::File& f, const std::string& path);
+// Strings dataset (or an empty list when missing).
+std::vector<std::string> read_strings_if(const h5::File& f, const std::string& path);
+
+// "1234567" -> "1,234,567"
+std::string thousands(std::int64_t v);
+// Short number: 4 significant digits, NaN as "n/a".
+std::string short_num(double v);
+
+class Page {
+ public:
+  explicit Page(std::string title);
+  void heading(const std::string& text, int level = 2);
+  void paragraph(const std::string& text);  // escaped
+  void note(const std::string& text);       // a "not in this file" line, escaped
+  void table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
+             const std::string& id = "");                         // cells escaped
+  void pre(const std::string& text, const std::string& summary);  // collapsible <details>
+  // One figure: <img src=file> with its caption; consecutive figures flow in a row.
+  void figure(const std::string& file, const std::string& caption, int width, int height);
+  std::string html() const;
+
+ private:
+  void close_gallery();
+  std::string title_;
+  std::string body_;
+  bool in_gallery_ = false;
+};
+
+// Writers for the two kinds (report.cpp dispatches).
+ReportResult write_classify(const h5::File& f, const std::string& out_dir);
+ReportResult write_archive(const h5::File& f, const std::string& out_dir);
+
+}  // namespace aptflow::report::detail

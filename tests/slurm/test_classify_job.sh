@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Real-SLURM test of jobs/classify_one.sbatch: starts munge + slurmctld + slurmd
+# in a temporary directory, submits the single-dataset classify job with 2 tasks
+# on a small synthetic specimen, waits, checks the HDF5 result (shape, labels,
+# and the same classification as a direct 1-rank run), and stops the daemons it
+# started (by PID). Exit 77 (ctest: skipped) without SLURM or root.
+# Usage: test_classify_job.sh SOURCE_DIR APTFLOW_EXE
+set -euo pipefail
+src=$1
+exe=$2
+for tool in slurmctld slurmd munged sbatch; do
+  if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
+    echo "SKIP: $tool is not installed (scripts/setup.sh installs SLURM)"; exit 77
+  fi
+done
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: the local SLURM test runs its daemons as root"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+source "$src/tests/slurm/local_slurm.sh"
+work=$(mktemp -d /tmp/aptflow-slurm-classify.XXXXXX)
+cleanup() { slurm_stop; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$exe" synth specimen --config "$src/configs/synth/demo_specimen.toml" --set name=small \
+  --set 'specimen.size=[8.0, 8.0, 12.0]' --set domains.delta_prime.count=2 --out "$work/data" >/dev/null
+# The reference: the same classification run directly on one rank.
+"$exe" classify --config "$src/configs/classify/alli_l12.toml" --set input="$work/data/small.pos" \
+  --set range="$work/data/small.rrng" --set output="$work/direct.h5" --set progress=false >/dev/null
+
+slurm_start
+cd "$src"
+set +e
+sbatch --wait --ntasks=2 --output="$work/job.log" \
+  --export=ALL,INPUT="$work/data/small.pos",RANGE="$work/data/small.rrng",OUTPUT="$work/slurm.h5",APTFLOW="$exe" \
+  "$src/jobs/classify_one.sbatch" >/dev/null
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
+  echo "FAIL: sbatch --wait exited $rc; job log:"; cat "$work/job.log"; exit 1
+fi
+/usr/bin/python3 - "$work/slurm.h5" "$work/data/small.pos" <<'PY'
+import os, sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+n = os.path.getsize(sys.argv[2]) // 16
+cls = f["entry1/ions/class"][:]
+dom = f["entry1/ions/domain_id"][:]
+assert cls.shape == (n,) and dom.shape == (n,), (cls.shape, dom.shape, n)
+assert set(np.unique(cls)) <= {-1, 0, 1}, np.unique(cls)
+p = f["entry1/windows/probability"]
+assert p.ndim == 4 and p.shape[3] == 2, p.shape
+ranks = f["entry1/profiling"].attrs["ranks"]
+assert int(ranks) == 2, f"the job ran on {ranks} ranks, expected 2"
+PY
+for g in /entry1/ions /entry1/domains /entry1/windows/probability; do
+  h5diff -q "$work/direct.h5" "$work/slurm.h5" "$g" "$g" || { echo "FAIL: $g differs from the 1-rank run"; exit 1; }
+done
+echo "local SLURM: classify_one.sbatch ran on 2 tasks; result checked and equal to a direct 1-rank run"

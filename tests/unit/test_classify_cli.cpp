@@ -1,0 +1,140 @@
+// aptflow classify through the executable under mpirun: SIGTERM to one rank
+// of an np-2 run mid-windows gives exit 75, a checkpoint and no output; the
+// --resume run on one rank gives the same bytes as an uninterrupted np-2 run
+// (every dataset outside /entry1/profiling, compared with h5py); a truncated
+// input and a bad range file end both ranks with exit 2 and one message.
+// APTFLOW_TEST_CHUNK_SLEEP_MS (test-only) makes each round of windows slow.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "aptflow/core/config.hpp"
+#include "aptflow/nn/layers.hpp"
+#include "aptflow/nn/model.hpp"
+#include "aptflow/nn/model_file.hpp"
+#include "aptflow/pipeline/classify.hpp"
+#include "aptflow/synth/specimen.hpp"
+#include "test_util.hpp"
+
+namespace nn = aptflow::nn;
+using aptflow::test::run_command;
+
+namespace {
+
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+// mpirun for a child job without this process's own MPI job variables.
+std::string mpirun(int np) {
+  return "env $(env | grep -oE '^(OMPI|PMIX|OPAL)_[A-Za-z0-9_]*' | grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u "
+         "/') OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
+         "OPENBLAS_NUM_THREADS=1 "
+         "mpirun --oversubscribe -np " +
+         std::to_string(np) + " ";
+}
+
+struct CliSetup {
+  aptflow::test::TempDir dir;
+  std::string config;
+  aptflow::synth::SpecimenFiles files;
+  CliSetup() {
+    auto scfg = aptflow::Config::from_file(
+        (aptflow::test::source_dir() / "configs/synth/demo_specimen.toml").string());
+    scfg.apply_overrides({"specimen.size=[7.0, 7.0, 9.0]", "domains.delta_prime.count=2", "name=\"cli\""});
+    files = aptflow::synth::write_specimen(MPI_COMM_SELF, scfg, (dir / "spec").string());
+    // The shipped model (its GEMM bits depend on the batch layout; see classify).
+    const auto model = (aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string();
+    config = (dir / "c.toml").string();
+    std::ofstream(config) << "input = " << quote(files.pos) << "\nrange = " << quote(files.rrng)
+                          << "\nmodel = " << quote(model) << "\noutput = " << quote((dir / "out.h5").string())
+                          << "\nprogress = true\n[windows]\nchunk = 40\n[segment]\nthresholds = [inf, 3.0]\n";
+  }
+  std::string classify(int np, const std::string& extra = "") const {
+    return mpirun(np) + aptflow::test::aptflow_exe() + " classify --config " + quote(config) + " " + extra;
+  }
+};
+
+}  // namespace
+
+TEST(ClassifyCli, SigtermCheckpointsAndResumeGivesTheSameBytes) {
+  CliSetup s;
+  const auto out = (s.dir / "out.h5").string(), ref = (s.dir / "ref.h5").string();
+  auto r = run_command(s.classify(2, "--set progress=false"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::filesystem::rename(out, ref);
+  // Signal one rank once the windows have started; every rank stops.
+  const auto log = (s.dir / "log.txt").string();
+  r = run_command(
+      "APTFLOW_TEST_CHUNK_SLEEP_MS=40 " + s.classify(2) + " > " + quote(log) +
+      " 2>&1 & m=$!; for i in $(seq 300); do grep -q 'aptflow classify: windows:' " + quote(log) +
+      " 2>/dev/null" +
+      " && break; sleep 0.05; done; sleep 0.4; kill -TERM $(pgrep -P $m | head -n 1); wait $m; echo "
+      "\"rc=$?\"; cat " +
+      quote(log));
+  EXPECT_NE(r.output.find("rc=75"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stop requested"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
+  ASSERT_TRUE(std::filesystem::exists(aptflow::classify_checkpoint_path(out))) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  // Resume on one rank.
+  r = run_command(s.classify(1, "--resume --set progress=false"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("from the checkpoint"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(aptflow::classify_checkpoint_path(out)));
+  const auto py = (s.dir / "cmp.py").string();
+  std::ofstream(py) << R"(import sys, h5py
+a, b = h5py.File(sys.argv[1], 'r'), h5py.File(sys.argv[2], 'r')
+names = []
+a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+bn = []
+b.visititems(lambda n, o: bn.append(n) if isinstance(o, h5py.Dataset) else None)
+assert sorted(names) == sorted(bn), (names, bn)
+n = 0
+for k in names:
+    if k.startswith('entry1/profiling'):
+        continue
+    x, y = a[k][()], b[k][()]
+    xb = x.tobytes() if hasattr(x, 'tobytes') else repr(x).encode()
+    yb = y.tobytes() if hasattr(y, 'tobytes') else repr(y).encode()
+    assert xb == yb, k
+    n += 1
+print('same', n)
+)";
+  r = run_command(aptflow::test::python_exe() + " " + quote(py) + " " + quote(out) + " " + quote(ref));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("same "), std::string::npos) << r.output;
+}
+
+TEST(ClassifyCli, InputErrorsEndEveryRankWithExitTwo) {
+  CliSetup s;
+  // Truncated POS: the last record is cut.
+  const auto bad = (s.dir / "bad.pos").string();
+  std::filesystem::copy_file(s.files.pos, bad);
+  std::filesystem::resize_file(bad, std::filesystem::file_size(bad) - 7);
+  auto r = run_command("timeout 60 " + s.classify(2, "--set input=" + quote("\"" + bad + "\"")));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("bad.pos"), std::string::npos) << r.output;
+  // A NaN z in the last record: only the last rank's block holds it.
+  const auto nan = (s.dir / "nan.pos").string();
+  std::filesystem::copy_file(s.files.pos, nan);
+  {
+    std::fstream f(nan, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(nan) - 8));
+    const unsigned char qnan_be[4] = {0x7f, 0xc0, 0x00, 0x00};  // POS is big-endian float32
+    f.write(reinterpret_cast<const char*>(qnan_be), 4);
+  }
+  r = run_command("timeout 60 " + s.classify(2, "--set input=" + quote("\"" + nan + "\"")));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("nan.pos"), std::string::npos) << r.output;
+  // A range file without the pair's ion type.
+  const auto rrng = (s.dir / "bad.rrng").string();
+  std::ofstream(rrng)
+      << "[Ions]\nNumber=1\nIon1=Li\n[Ranges]\nNumber=1\nRange1=6.5 7.5 Vol:0.01 Li:1 Color:FF0000\n";
+  r = run_command("timeout 60 " + s.classify(2, "--set range=" + quote("\"" + rrng + "\"")));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("Al"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(s.dir / "out.h5"));
+}
