@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/io/sha256.hpp"
 #include "aptflow/pipeline/classify.hpp"
 #include "pipeline/archive_detail.hpp"
 
@@ -145,7 +146,7 @@ std::string config_hash(const ArchiveOptions& o) {
                               o.chunk_ions);
   for (const auto& [lo, hi] : o.hydrogen_windows) s += fmt::format("h=[{:.17g},{:.17g});", lo, hi);
   if (o.classify) s += "classify=" + o.classify_text;
-  return archive_detail::sha256_hex(s);
+  return io::sha256_hex(s);
 }
 
 // Is the result file of entry e complete and made from the same inputs and configuration?

@@ -1,7 +1,6 @@
 #pragma once
 // Internals of `aptflow archive` shared by src/pipeline/archive*.cpp and the
 // tests: SHA-256, the per-dataset result record and its file.
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,24 +8,8 @@
 
 namespace aptflow::archive_detail {
 
-// SHA-256 (FIPS 180-4), incremental.
-class Sha256 {
- public:
-  Sha256();
-  void update(const void* data, std::size_t bytes);
-  std::array<std::uint8_t, 32> digest();  // finishes; the object is then spent
-  std::string hex_digest();               // 64 lower-case hex digits
-
- private:
-  void block(const std::uint8_t* p);
-  std::array<std::uint32_t, 8> h_;
-  std::array<std::uint8_t, 64> buf_{};
-  std::size_t fill_ = 0;
-  std::uint64_t total_ = 0;
-};
-
-std::string sha256_hex(const std::string& data);
-// Hash of a whole file, read in blocks; InputError when it cannot be read.
+// io::sha256_file, with the readers' messages for a missing file or a directory
+// (InputError "file does not exist: check the path").
 std::string sha256_file(const std::string& path);
 
 // Size and modification time (ns) of a file; -1, -1 when it does not exist.
