@@ -39,4 +39,7 @@ model feal_1dcnn configs/synth/feal_bcc_b2_d03.toml
 # Al-Li-Mg L1_2 (delta') for the demo specimen: Al-Al z-SDM, pole <002>, the allimg sigma / eta grid.
 model alli_demo_1dcnn configs/synth/allimg_fcc_l12.toml \
   --set 'sdm.kinds=["z"]' --set 'classes.FCC.pole=[0,0,2]' --set 'classes.L1_2.pole=[0,0,2]'
+# Al-Li-Mg L1_2 (delta') for configs/classify/alli_l12.toml: Al-Al z-SDM, pole <002>, blocks the size of
+# a 2 nm cocrni window, Al-Li-Mg matrix, artefacts around the experiment's (docs/ground-truth.md).
+model alli_l12_1dcnn configs/synth/alli_window_fcc_l12.toml
 ls -l "$here"/*.h5

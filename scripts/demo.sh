@@ -5,8 +5,9 @@
 # 2. aptflow inspect on it (format, bounds, spectrum peaks, ion types, composition);
 # 3. aptflow voxelize: the 1 nm composition grid (parallel HDF5);
 # 4. aptflow sdm: Al-Al z-SDMs of FeAl-style windows (the ML-APT features);
-# 5. aptflow classify (first cut): windows -> shipped CNN -> sub-cells -> ion labels -> domains,
-#    compared with the ground truth.
+# 5. aptflow classify: windows -> shipped CNN -> sub-cells -> ion labels -> domains, scored
+#    against the ground truth (/entry1/truth), plus one shuffled-m/q control run;
+# 6. aptflow report: an HTML page with the figures; an XDMF file opens the maps in ParaView.
 # Output goes to out/demo/ (override with OUT=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,29 +33,33 @@ echo "== 4. aptflow sdm (Al-Al z-SDM, feal windows)"
 "$APTFLOW" sdm --input "$OUT/demo.pos" --range "$OUT/demo.rrng" --pair Al-Al --kind z --windows feal \
   --out "$OUT/demo_zsdm.h5"
 
-echo "== 5. aptflow classify (configs/classify/alli_l12.toml, model models/alli_demo_1dcnn.h5)"
+echo "== 5. aptflow classify (configs/classify/alli_l12.toml, model models/alli_l12_1dcnn.h5), scored against the truth"
 "${MPIRUN[@]}" "$APTFLOW" classify --config configs/classify/alli_l12.toml --set input="$OUT/demo.pos" \
-  --set range="$OUT/demo.rrng" --set output="$OUT/demo_classify.h5"
+  --set range="$OUT/demo.rrng" --set output="$OUT/demo_classify.h5" --set truth="$OUT/demo_truth.h5" \
+  --shuffle-mq 1
+
+echo "== 6. aptflow report (HTML page with SVG figures)"
+"$APTFLOW" report "$OUT/demo_classify.h5" --out "$OUT/report"
 
 /usr/bin/python3 - "$OUT" <<'PY'
 import sys, h5py, numpy as np
 out = sys.argv[1]
-with h5py.File(f"{out}/demo_truth.h5") as t:
-    cls = t["ions/class"][:]
-    print(f"ground truth: {len(t['domains/class'])} L1_2 domains, {np.mean(cls == 1):.1%} of ions inside them")
 with h5py.File(f"{out}/demo_voxels.h5") as v:
     print(f"voxel grid: counts {v['voxels/counts'].shape} (nz, ny, nx, species)")
 with h5py.File(f"{out}/demo_zsdm.h5") as f:
     z = f["features/z/Al-Al"][:]
     print(f"z-SDM features: {z.shape[0]} windows x {z.shape[1]} bins, {int(z.sum())} Al-Al pairs binned")
 with h5py.File(f"{out}/demo_truth.h5") as t, h5py.File(f"{out}/demo_classify.h5") as c:
-    truth = t["ions/class"][:] == 1
-    found = c["entry1/ions/class"][:] == 1
-    tp = np.sum(truth & found)
-    prec = tp / max(found.sum(), 1)
-    rec = tp / max(truth.sum(), 1)
-    f1 = 2 * prec * rec / max(prec + rec, 1e-12)
-    print(f"classify vs truth (L1_2 ions): precision {prec:.2f} recall {rec:.2f} F1 {f1:.2f}; "
-          f"{len(c['entry1/domains/id'])} domains found, {len(t['domains/class'])} true")
+    tr = c["entry1/truth"]
+    print(f"recovered domains vs ground truth: {int(tr['detected_domains'][0])} found, "
+          f"{int(tr['true_domains'][0])} true, {int(tr['matched_domains'][0])} matched; "
+          f"L1_2 ions precision {tr['precision'][0]:.2f} recall {tr['recall'][0]:.2f} F1 {tr['f1'][0]:.2f}")
+    true_r = np.cbrt(np.prod(t["domains/radii"][:], axis=1))
+    found_r = c["entry1/domains/radius"][:]
+    for i, (cen, r) in enumerate(zip(t["domains/centre"][:], true_r)):
+        d = np.linalg.norm(c["entry1/domains/centroid"][:] - cen, axis=1) if len(found_r) else np.array([])
+        j = int(np.argmin(d)) if len(d) else -1
+        near = f"found at {d[j]:.2f} nm, radius {found_r[j]:.2f} nm" if j >= 0 and d[j] < r else "not found"
+        print(f"  true domain {i}: centre ({cen[0]:5.1f}, {cen[1]:5.1f}, {cen[2]:5.1f}) nm, radius {r:.2f} nm: {near}")
 PY
-echo "demo done: results in $OUT"
+echo "demo done: results in $OUT (report: $OUT/report/index.html; ParaView: $OUT/demo_classify.xdmf)"

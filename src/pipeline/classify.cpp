@@ -33,11 +33,13 @@
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
 #include "aptflow/io/sha256.hpp"
+#include "aptflow/io/xdmf.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/segment.hpp"
 #include "aptflow/nn/model_file.hpp"
 #include "aptflow/nn/predict.hpp"
+#include "aptflow/pipeline/truth.hpp"
 #include "aptflow/sdm/preprocess.hpp"
 
 namespace aptflow {
@@ -674,6 +676,22 @@ void check_identity(const Context& c, const std::string& path, const WindowGrid&
 
 }  // namespace
 
+std::string resolve_model_path(const std::string& model, const std::string& config_file) {
+  namespace fs = std::filesystem;
+  const fs::path m(model);
+  std::error_code ec;
+  if (m.is_absolute() || fs::exists(m, ec) || config_file.empty() || config_file.front() == '<') return model;
+  // Beside the config file, then in each parent directory: the shipped configs
+  // (configs/classify/*.toml) name the shipped models as "models/<name>.h5".
+  for (fs::path dir = fs::absolute(fs::path(config_file), ec).parent_path(); !dir.empty();
+       dir = dir.parent_path()) {
+    const fs::path candidate = dir / m;
+    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
+    if (dir == dir.root_path()) break;
+  }
+  return model;  // not found anywhere: the loader names it in its error
+}
+
 ClassifyOptions parse_classify_config(const Config& cfg) {
   ClassifyOptions o;
   o.input = cfg.get_string("input");
@@ -687,6 +705,7 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   else
     o.models = {cfg.get_string("model")};
   if (o.models.empty()) throw ConfigError("model", "empty list: give at least one model file");
+  for (auto& m : o.models) m = resolve_model_path(m, cfg.source());
   o.pair = cfg.get_string("pair", o.pair);
   const auto dash = o.pair.find('-');
   if (dash == std::string::npos || dash == 0 || dash + 1 == o.pair.size())
@@ -712,6 +731,7 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
       static_cast<std::uint64_t>(cfg.get_int("control.seed", static_cast<std::int64_t>(o.shuffle_seed)));
   o.progress = cfg.get_bool("progress", true);
   o.resume = cfg.get_bool("resume", false);
+  o.truth = cfg.get_string("truth", "");
   cfg.check_all_used();
   {
     // Without the run-control keys: a resumed run stores the same text.
@@ -732,6 +752,10 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
 }
 
 std::string classify_checkpoint_path(const std::string& output) { return output + ".checkpoint.h5"; }
+
+std::string classify_xdmf_path(const std::string& output) {
+  return std::filesystem::path(output).replace_extension(".xdmf").string();
+}
 
 ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   const auto t_all = Clock::now();
@@ -792,6 +816,10 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     const auto dash = opt.pair.find('-');
     c.sa = lookup_species(c.table, opt.pair.substr(0, dash), opt.range);
     c.sb = lookup_species(c.table, opt.pair.substr(dash + 1), opt.range);
+    if (!opt.truth.empty() && !std::filesystem::is_regular_file(opt.truth))
+      throw InputError(opt.truth,
+                       "the truth file (key truth) does not exist: give the <name>_truth.h5 of "
+                       "aptflow synth specimen, or drop the key");
   });
   stage("setup");
   collective_step(comm, [&] {
@@ -1164,10 +1192,17 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   MPI_Barrier(comm);
   collective_step(comm, [&] {
     if (rank != 0) return;
+    if (!opt.truth.empty()) {  // ground truth of a synthetic specimen (docs/classify.md), in the file
+      const TruthComparison tc = compare_with_truth(tmp, opt.truth);
+      write_truth_comparison(tmp, tc);
+      std::fputs(format_truth_comparison(tc).c_str(), stdout);
+    }
     if (std::rename(tmp.c_str(), opt.output.c_str()) != 0)
       throw ResourceError(
           fmt::format("cannot rename {} to {}: check the directory's permissions", tmp, opt.output));
     std::remove(sum.checkpoint.c_str());  // obsolete now (absent is fine)
+    // ParaView sidecar next to the result (docs/report.md).
+    io::write_classify_xdmf(opt.output, classify_xdmf_path(opt.output));
   });
   sum.seconds = since(t_all);
   return sum;

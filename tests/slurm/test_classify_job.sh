@@ -53,4 +53,46 @@ PY
 for g in /entry1/ions /entry1/domains /entry1/windows/probability; do
   h5diff -q "$work/direct.h5" "$work/slurm.h5" "$g" "$g" || { echo "FAIL: $g differs from the 1-rank run"; exit 1; }
 done
-echo "local SLURM: classify_one.sbatch ran on 2 tasks; result checked and equal to a direct 1-rank run"
+
+# Time limit pattern: SIGUSR1 to the job's tasks mid-windows (what --signal=USR1@180
+# does before the limit) -> aptflow checkpoints and exits 75 -> the script requeues
+# the job -> the requeued run resumes -> the result equals the uninterrupted one.
+# APTFLOW_TEST_CHUNK_SLEEP_MS slows the window rounds so the signal lands mid-run.
+jobid=$(sbatch --parsable --ntasks=2 --output="$work/job2.log" \
+  --export=ALL,INPUT="$work/data/small.pos",RANGE="$work/data/small.rrng",OUTPUT="$work/resumed.h5",APTFLOW="$exe",EXTRA="--set windows.chunk=256",APTFLOW_TEST_CHUNK_SLEEP_MS=300 \
+  "$src/jobs/classify_one.sbatch")
+signalled=0
+deadline=$((SECONDS + 200))
+while [ $SECONDS -lt $deadline ]; do
+  state=$(squeue -h -j "$jobid" -o %T 2>/dev/null || true)
+  [ -n "${APTFLOW_SLURM_DEBUG:-}" ] && echo "job $jobid: ${state:-gone}"
+  if [ $signalled -eq 0 ] && [ "$state" = RUNNING ] && grep -q "windows" "$work/job2.log" 2>/dev/null; then
+    sleep 1
+    scancel --signal=USR1 "$jobid"
+    signalled=1
+  fi
+  if [ $signalled -eq 1 ] && [[ "$state" == PENDING || "$state" == REQUEUE* ]]; then
+    # SLURM holds a requeued job for about 2 minutes (BeginTime); release it now.
+    scontrol update JobId="$jobid" StartTime=now 2>/dev/null || true
+  fi
+  [ -e "$work/resumed.h5" ] && [ -z "$state" ] && break
+  sleep 0.2
+done
+if [ ! -e "$work/resumed.h5" ]; then
+  echo "FAIL: the signalled job did not finish after its requeue; job log:"; cat "$work/job2.log"
+  scontrol show job "$jobid"; exit 1
+fi
+grep -q "checkpoint written before the time limit: requeueing" "$work/job2.log" ||
+  { echo "FAIL: the job was not checkpointed and requeued; job log:"; cat "$work/job2.log"; exit 1; }
+grep -q "resuming (restart 1)" "$work/job2.log" ||
+  { echo "FAIL: the requeued job did not resume; job log:"; cat "$work/job2.log"; exit 1; }
+# windows.chunk changes the network batches (docs/classify.md): compare with a direct run at that chunk.
+"$exe" classify --config "$src/configs/classify/alli_l12.toml" --set input="$work/data/small.pos" \
+  --set range="$work/data/small.rrng" --set output="$work/direct256.h5" --set progress=false \
+  --set windows.chunk=256 >/dev/null
+for g in /entry1/ions /entry1/domains /entry1/windows/probability /entry1/subcells; do
+  h5diff -q "$work/direct256.h5" "$work/resumed.h5" "$g" "$g" ||
+    { echo "FAIL: $g of the checkpointed + resumed job differs from the uninterrupted run"; exit 1; }
+done
+echo "local SLURM: classify_one.sbatch ran on 2 tasks; result checked and equal to a direct 1-rank run;"
+echo "  SIGUSR1 mid-run -> checkpoint, exit 75, requeue, resume -> the uninterrupted result"

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <cmath>
 
@@ -85,14 +86,14 @@ TEST(ClassifyConfig, ShippedConfigParses) {
   const auto o = parse_classify_config(
       Config::from_file((aptflow::test::source_dir() / "configs/classify/alli_l12.toml").string()));
   ASSERT_EQ(o.models.size(), 1u);
-  EXPECT_EQ(o.models[0], "models/alli_demo_1dcnn.h5");
-  EXPECT_TRUE(std::filesystem::exists(aptflow::test::source_dir() / o.models[0]))
-      << "the shipped model is missing";
+  // Resolved from the repository root (resolve_model_path), whatever the working directory.
+  EXPECT_TRUE(std::filesystem::exists(o.models[0])) << "the shipped model is missing: " << o.models[0];
+  EXPECT_EQ(std::filesystem::path(o.models[0]).filename(), "alli_l12_1dcnn.h5");
   EXPECT_EQ(o.pair, "Al-Al");
-  EXPECT_EQ(o.variant, aptflow::WindowVariant::cocrni);
+  EXPECT_EQ(o.variant, aptflow::WindowVariant::feal);
   ASSERT_EQ(o.segment.thresholds.size(), 2u);
   EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
-  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 3.75);
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 12.0);
   EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
 }
 
@@ -117,4 +118,27 @@ TEST(ClassifyConfig, ControlAndRunControlKeys) {
   EXPECT_EQ(parse_classify_config(with).config_text, d.config_text);
   EXPECT_EQ(error_key(kBase, {"control.shuffle_mq=-1"}), "control.shuffle_mq");
   EXPECT_EQ(aptflow::classify_checkpoint_path("a/out.h5"), "a/out.h5.checkpoint.h5");
+}
+
+TEST(ClassifyConfig, RelativeModelFoundBesideTheConfigOrItsParents) {
+  aptflow::test::TempDir dir;
+  namespace fs = std::filesystem;
+  fs::create_directories(dir / "proj" / "configs" / "classify");
+  fs::create_directories(dir / "proj" / "models");
+  std::ofstream(dir / "proj" / "models" / "m.h5") << "x";
+  std::ofstream(dir / "proj" / "configs" / "classify" / "local.h5") << "x";
+  const std::string cfg = (dir / "proj" / "configs" / "classify" / "c.toml").string();
+  // The test runs in the build tree, where neither relative path exists.
+  ASSERT_FALSE(fs::exists("models/m.h5"));
+  EXPECT_EQ(aptflow::resolve_model_path("models/m.h5", cfg),
+            (fs::absolute(dir / "proj" / "models" / "m.h5")).lexically_normal().string());
+  EXPECT_EQ(aptflow::resolve_model_path("local.h5", cfg),
+            (fs::absolute(dir / "proj" / "configs" / "classify" / "local.h5")).lexically_normal().string());
+  EXPECT_EQ(aptflow::resolve_model_path("models/absent.h5", cfg), "models/absent.h5");
+  EXPECT_EQ(aptflow::resolve_model_path("/abs/m.h5", cfg), "/abs/m.h5");
+  EXPECT_EQ(aptflow::resolve_model_path("models/m.h5", "<string>"), "models/m.h5");
+  // The shipped config names the shipped model relative to the repository root.
+  const auto shipped = aptflow::parse_classify_config(aptflow::Config::from_file(
+      (aptflow::test::source_dir() / "configs" / "classify" / "alli_l12.toml").string()));
+  for (const auto& m : shipped.models) EXPECT_TRUE(fs::exists(m)) << m;
 }

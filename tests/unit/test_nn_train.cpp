@@ -513,7 +513,8 @@ TEST(NnTrainModels, ShippedDefaultModelsLoadAndScoreTheirLibrary) {
   };
   for (const Expect& e :
        {Expect{"cocrni_1dcnn", 172978, {"FCC", "L1_2"}}, Expect{"feal_1dcnn", 690499, {"BCC", "B2", "D0_3"}},
-        Expect{"alli_demo_1dcnn", 172978, {"FCC", "L1_2"}}}) {
+        Expect{"alli_demo_1dcnn", 172978, {"FCC", "L1_2"}},
+        Expect{"alli_l12_1dcnn", 172978, {"FCC", "L1_2"}}}) {
     const auto path = dir / (std::string(e.name) + ".h5");
     ASSERT_TRUE(std::filesystem::exists(path)) << path << ": run bash models/rebuild.sh";
     const Model m = load_model(path.string());

@@ -51,17 +51,28 @@ struct ClassifyOptions {
   // of windows of the real run (-1: never); checks that an error inside the
   // rounds reaches every rank.
   int test_fail_rank = -1;
+  // Optional specimen truth file (aptflow synth specimen): after the output is
+  // written, rank 0 compares with it and adds /entry1/truth (pipeline/truth.hpp).
+  std::string truth;
 };
 
 // Read every key of cfg (ConfigError naming the key for a missing or bad value,
 // and for any key that is not read: a typo). Keys: input, range, model (string
 // or list), output, pair, windows.{variant,edge,stride,chunk},
 // segment.{thresholds,ion_radius}, domains.{eps,min_samples,atomic_density,
-// detection_efficiency}, control.{shuffle_mq,seed}, progress, resume.
+// detection_efficiency}, control.{shuffle_mq,seed}, progress, resume, truth.
 ClassifyOptions parse_classify_config(const Config& cfg);
+
+// A relative model path as given when it exists (from the working directory),
+// else the first existing <dir>/<model> for dir = the directory of
+// config_file and each of its parents (so the shipped configs find the
+// shipped models/ from any working directory); unchanged when none exists.
+std::string resolve_model_path(const std::string& model, const std::string& config_file);
 
 // Checkpoint file of an output: "<output>.checkpoint.h5".
 std::string classify_checkpoint_path(const std::string& output);
+// The XDMF sidecar written next to the result: output with extension .xdmf.
+std::string classify_xdmf_path(const std::string& output);
 
 struct ControlRun {
   std::uint64_t seed = 0;  // dist::shuffle_mq(..., seed, 0)
