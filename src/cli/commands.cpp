@@ -21,6 +21,7 @@ void register_all(CLI::App& app) {
   register_classify(app);
   register_report(app);
   register_truth(app);
+  register_archive(app);
 }
 
 }  // namespace aptflow::cli

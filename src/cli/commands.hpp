@@ -20,5 +20,6 @@ void register_evaluate(CLI::App& app);
 void register_classify(CLI::App& app);
 void register_report(CLI::App& app);
 void register_truth(CLI::App& app);
+void register_archive(CLI::App& app);  // also adds `synth archive` (after register_synth)
 
 }  // namespace aptflow::cli

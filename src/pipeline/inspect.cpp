@@ -84,6 +84,10 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
   const auto nbins = static_cast<std::size_t>(std::ceil(kSpectrumMaxDa / opt.spectrum_bin));
   std::vector<std::int64_t> hist(nbins, 0);
   std::vector<std::int64_t> counts(nspecies, 0);
+  const std::size_t nbins2 =
+      opt.spectrum ? static_cast<std::size_t>(std::max<std::int64_t>(opt.spectrum->bins, 0)) : 0;
+  std::vector<std::int64_t> spectrum(nbins2, 0);
+  std::vector<std::int64_t> windows(opt.count_windows.size(), 0);
   std::int64_t kept = 0, dropped = 0;
 
   Kokkos::DefaultHostExecutionSpace exec;
@@ -109,6 +113,15 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
           auto b = static_cast<std::size_t>(static_cast<double>(q) / opt.spectrum_bin);
           if (b < nbins) ++hist[b];
         }
+        if (nbins2 > 0) {
+          const double k =
+              std::floor((static_cast<double>(q) - opt.spectrum->mq_min) / opt.spectrum->bin_width);
+          if (k >= 0 && k < static_cast<double>(nbins2)) ++spectrum[static_cast<std::size_t>(k)];
+        }
+        for (std::size_t w = 0; w < windows.size(); ++w)
+          if (static_cast<double>(q) >= opt.count_windows[w].first &&
+              static_cast<double>(q) < opt.count_windows[w].second)
+            ++windows[w];
       }
       if (dtable) {
         apply_ranges(exec, chunk, *dtable);
@@ -143,6 +156,12 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
                 comm);  // collective
   MPI_Allreduce(MPI_IN_PLACE, counts.data(), static_cast<int>(nspecies), MPI_INT64_T, MPI_SUM,
                 comm);  // collective
+  if (nbins2 > 0)
+    MPI_Allreduce(MPI_IN_PLACE, spectrum.data(), static_cast<int>(nbins2), MPI_INT64_T, MPI_SUM,
+                  comm);  // collective
+  if (!windows.empty())
+    MPI_Allreduce(MPI_IN_PLACE, windows.data(), static_cast<int>(windows.size()), MPI_INT64_T, MPI_SUM,
+                  comm);  // collective
 
   r.ions = kept;
   r.nonfinite_dropped = dropped;
@@ -154,6 +173,8 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
     r.mq_min = mq_lo;
     r.mq_max = mq_hi;
   }
+  r.spectrum = std::move(spectrum);
+  r.window_counts = std::move(windows);
   r.peaks = find_peaks(hist, opt.spectrum_bin, opt.max_peaks, opt.peak_separation);
   if (table) {
     r.species_counts = counts;

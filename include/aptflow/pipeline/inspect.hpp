@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "aptflow/core/ion_cloud.hpp"
@@ -21,6 +22,15 @@ struct MassPeak {
   std::int64_t counts = 0;  // ions in that bin
 };
 
+// A fixed mass-spectrum binning: bin k holds mq_min + k * bin_width <= m/q <
+// mq_min + (k + 1) * bin_width (Da), k = floor((m/q - mq_min) / bin_width) in
+// double precision, k < bins; ions outside are not counted.
+struct SpectrumBinning {
+  double mq_min = 0;
+  double bin_width = 0.01;
+  std::int64_t bins = 20000;
+};
+
 struct InspectOptions {
   std::optional<std::string> range_file;
   bool drop_nonfinite = false;
@@ -28,6 +38,11 @@ struct InspectOptions {
   int max_peaks = 10;            // strongest local maxima reported
   double peak_separation = 0.5;  // Da: peaks closer than this to a stronger one are not reported
   std::int64_t chunk_ions = std::int64_t{1} << 22;
+  // Optional extras (aptflow archive): a histogram on a caller-chosen binning
+  // (InspectResult::spectrum) and ion counts in m/q windows [lo, hi) Da
+  // (InspectResult::window_counts), e.g. H+ and H2+.
+  std::optional<SpectrumBinning> spectrum;
+  std::vector<std::pair<double, double>> count_windows;
 };
 
 struct InspectResult {
@@ -44,6 +59,9 @@ struct InspectResult {
   std::optional<RangeTable> ranges;
   std::vector<std::int64_t> species_counts;   // index = species id (0 = unranged)
   std::map<std::string, double> composition;  // element -> atomic fraction
+  // With InspectOptions::spectrum / count_windows:
+  std::vector<std::int64_t> spectrum;       // counts per bin
+  std::vector<std::int64_t> window_counts;  // counts per window
 };
 
 // Collective over comm: every rank reads a disjoint ion range; every rank gets the result.

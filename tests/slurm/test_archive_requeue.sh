@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Real-SLURM test of jobs/archive.sbatch: starts a local SLURM (local_slurm.sh),
+# submits the archive job on 2 tasks, sends SIGUSR1 to its steps while it runs
+# (what `#SBATCH --signal=USR1@600` does before the time limit), and checks
+# that aptflow stops with 75, the script requeues the job, the continuation
+# resumes, and the final index equals an uninterrupted run's (except timing and
+# the config text). Exit 77 (ctest: skipped) without SLURM or root.
+# Usage: test_archive_requeue.sh SOURCE_DIR APTFLOW_EXE
+set -euo pipefail
+src=$1
+exe=$(realpath "$2")
+for tool in slurmctld slurmd munged sbatch; do
+  if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
+    echo "SKIP: $tool is not installed"; exit 77
+  fi
+done
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: the local SLURM test runs its daemons as root"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+source "$src/tests/slurm/local_slurm.sh"
+work=$(mktemp -d /tmp/aptflow-slurm-archive.XXXXXX)
+cleanup() { slurm_stop; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$exe" synth archive --out "$work/archive" --datasets 40 --min-ions 150000 --max-ions 300000 >/dev/null
+printf 'manifest = "%s"\noutput = "%s"\nprogress = true\n' "$work/archive/manifest.csv" "$work/out" >"$work/c.toml"
+"$exe" archive --config "$work/c.toml" --set output=\""$work/base"\" >/dev/null 2>&1
+
+slurm_start
+cd "$work"
+job=$(sbatch --parsable --ntasks=2 --export=ALL,CONFIG="$work/c.toml",APTFLOW="$exe" "$src/jobs/archive.sbatch")
+# Wait until the job step has written some results, then signal the steps.
+for _ in $(seq 600); do
+  n=$( (find "$work/out/datasets" -name '*.h5' 2>/dev/null || true) | wc -l)
+  [ "$n" -ge 3 ] && break
+  sleep 0.05
+done
+scancel --signal=USR1 "$job"
+# Wait for the job (and its requeued continuation) to finish.
+for _ in $(seq 1200); do
+  state=$(scontrol show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
+  [ "$state" = COMPLETED ] || [ "$state" = FAILED ] || [ "$state" = CANCELLED ] || [ "$state" = TIMEOUT ] && break
+  # SLURM holds a requeued job back (BeginTime) for a while: start it now.
+  if [ "$state" = PENDING ] && scontrol show job "$job" 2>/dev/null | grep -q "Reason=BeginTime"; then
+    scontrol update JobId="$job" StartTime=now >/dev/null 2>&1 || true
+  fi
+  sleep 0.25
+done
+log=$(ls "$work"/aptflow-archive-"$job".log)
+fail=0
+grep -q "interrupted after" "$log" || { echo "FAIL: the first run was not interrupted (signal too late?)"; fail=1; }
+grep -q "requeueing job $job" "$log" || { echo "FAIL: the job was not requeued"; fail=1; }
+grep -q "continuation 1" "$log" || { echo "FAIL: no continuation ran"; fail=1; }
+[ "$state" = COMPLETED ] || { echo "FAIL: job state $state"; fail=1; }
+if [ $fail -eq 0 ]; then
+  /usr/bin/python3 - "$work/base/index.h5" "$work/out/index.h5" <<'PY' || fail=1
+import sys, h5py, numpy as np
+def contents(name):
+    out = {}
+    with h5py.File(name) as f:
+        def visit(path, obj):
+            for k, v in obj.attrs.items():
+                v = np.asarray(v)
+                out[path + "@" + k] = repr(v.tolist()) if v.dtype.kind in "OUS" else v.tobytes()
+            if isinstance(obj, h5py.Dataset):
+                out[path] = obj[()].tobytes() if obj.dtype.kind != "O" else repr(obj[()].tolist())
+        visit("/", f)
+        f.visititems(lambda p, o: visit("/" + p, o))
+    for skip in ("/datasets/seconds", "/@config"):
+        out.pop(skip, None)
+    return out
+a, b = contents(sys.argv[1]), contents(sys.argv[2])
+diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+if diff:
+    print("FAIL: the index after the requeue differs from an uninterrupted run:", diff[:5])
+    sys.exit(1)
+PY
+fi
+if [ $fail -ne 0 ]; then echo "--- job log"; cat "$log"; exit 1; fi
+echo "local SLURM: archive job interrupted by SIGUSR1 (exit 75), requeued, resumed; index equals an uninterrupted run"
