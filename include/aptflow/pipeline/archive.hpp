@@ -74,7 +74,7 @@ struct ArchiveOptions {
   int group_ranks = 4;                                 // schedule.group_ranks
 
   // Meta-analysis of the normalised spectra of the ok datasets.
-  int pca_components = 10;  // meta.pca_components
+  int pca_components = 50;  // meta.pca_components (for the embedding; at most datasets - 1)
   std::string transform =
       "hellinger";  // meta.transform: hellinger | log1p | none (analysis::normalise_spectra)
   analysis::TsneOptions tsne;
