@@ -182,6 +182,7 @@ ZSlabDecomposition decompose_z(MPI_Comm comm_in, const HostIonCloud& local, IonI
 
   const IonIndex m = static_cast<IonIndex>(recv.size());
   d.owned_ = HostIonCloud(m, "aptflow::dist::owned");
+  d.owned_count_ = m;
   d.owned_index_ = Kokkos::View<IonIndex*, Kokkos::HostSpace>(
       Kokkos::view_alloc("aptflow::dist::owned_index", Kokkos::WithoutInitializing), m);
   for (IonIndex k = 0; k < m; ++k) {

@@ -321,6 +321,7 @@ struct Pipeline {
     local = dist::exchange_halo(dec, h);
     grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
     mine = dist::owned_windows(dec, grid);
+    dec.release_owned_ions();  // local.cloud holds them (with the halo) from here on
   }
 
   void load_checkpoint(const std::string& path) {
@@ -807,6 +808,8 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   {
     Pipeline p(c);
     p.decompose(cloud, first_ion);
+    // The input-order ions are needed again only by the shuffled-m/q control runs.
+    if (opt.shuffle_mq == 0) cloud = HostIonCloud();
     stage("decompose+halo");
     progress.line(fmt::format("decompose+halo: {} ranks, halo {:.3f} nm, {} windows, {:.2f} s", nranks, p.h,
                               p.grid.size(), prof.back().second));

@@ -54,8 +54,13 @@ class ZSlabDecomposition {
 
   // This rank's ions, sorted by (z, global index); no extras (EPOS fields
   // stay with the input: results go back there through to_input_order).
+  // Empty after release_owned_ions().
   const HostIonCloud& owned() const { return owned_; }
-  IonIndex owned_count() const { return owned_.size(); }
+  IonIndex owned_count() const { return owned_count_; }
+  // Free the owned ions' coordinates, m/q and species (a pipeline that has
+  // taken its copy with exchange_halo and no longer needs owned()); indices,
+  // counts and bounds stay, so to_input_order keeps working.
+  void release_owned_ions() { owned_ = HostIonCloud(); }
   // Global input index of owned ion i.
   const Kokkos::View<IonIndex*, Kokkos::HostSpace>& owned_index() const { return owned_index_; }
   // Owned ions of every rank (exact, agreed by all).
@@ -78,6 +83,7 @@ class ZSlabDecomposition {
   DupComm comm_;
   std::vector<float> bounds_;
   HostIonCloud owned_;
+  IonIndex owned_count_ = 0;
   Kokkos::View<IonIndex*, Kokkos::HostSpace> owned_index_;
   std::vector<IonIndex> owned_counts_;
   std::vector<IonIndex> input_first_, input_count_;
