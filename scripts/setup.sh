@@ -9,7 +9,7 @@ PACKAGES=(
   libhdf5-openmpi-dev hdf5-tools
   libtrilinos-kokkos-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-dev
+  libopenblas-dev zlib1g-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libeigen3-dev
   python3 python3-numpy python3-scipy python3-h5py python3-torch
   slurmctld slurmd slurm-client munge
