@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 #include "aptflow/core/config.hpp"
@@ -63,6 +64,14 @@ TEST(ClassifyCli, SigtermCheckpointsAndResumeGivesTheSameBytes) {
   const auto out = (s.dir / "out.h5").string(), ref = (s.dir / "ref.h5").string();
   auto r = run_command(s.classify(2, "--set progress=false"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The ParaView sidecar names the result by its file name (checked in detail by test_xdmf.cpp).
+  const auto xdmf = aptflow::classify_xdmf_path(out);
+  ASSERT_TRUE(std::filesystem::exists(xdmf)) << xdmf;
+  {
+    std::ifstream in(xdmf);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("out.h5:/entry1/windows/probability"), std::string::npos) << text;
+  }
   std::filesystem::rename(out, ref);
   // Signal one rank once the windows have started; every rank stops.
   const auto log = (s.dir / "log.txt").string();
