@@ -79,7 +79,12 @@ int ZSlabDecomposition::input_rank_of(IonIndex g) const {
                       " is in no rank's input range (a bug, please report)");
 }
 
-ZSlabDecomposition decompose_z(MPI_Comm comm_in, const HostIonCloud& local, IonIndex first_index,
+ZSlabDecomposition decompose_z(MPI_Comm comm, const HostIonCloud& local, IonIndex first_index,
+                               const DecomposeOptions& options) {
+  return decompose_z(comm, HostIonCloud(local), first_index, options);  // shares the caller's Views
+}
+
+ZSlabDecomposition decompose_z(MPI_Comm comm_in, HostIonCloud&& local, IonIndex first_index,
                                const DecomposeOptions& options) {
   ZSlabDecomposition d;
   d.comm_ = DupComm(comm_in);
@@ -130,6 +135,7 @@ ZSlabDecomposition decompose_z(MPI_Comm comm_in, const HostIonCloud& local, IonI
     rec.index = first_index + i;
     rec.species = local.species(i);
   }
+  local = HostIonCloud();  // the records hold the ions now (frees them when the caller moved them in)
   std::sort(send.begin(), send.end(), before);
 
   // Regular sample: block k of the sorted ions is [k n / s, (k + 1) n / s);

@@ -315,8 +315,10 @@ struct Pipeline {
   DomainResult dom;
   std::vector<std::int64_t> where;  // local index of each labelled ion
 
-  void decompose(const HostIonCloud& cloud, IonIndex first_ion) {
-    dec = dist::decompose_z(c.comm, cloud, first_ion);
+  // cloud: taken over (its memory freed during the sample sort) unless the
+  // caller keeps another handle to the same Views.
+  void decompose(HostIonCloud&& cloud, IonIndex first_ion) {
+    dec = dist::decompose_z(c.comm, std::move(cloud), first_ion);
     h = std::max(dist::halo_width(c.spec, c.wspec), 2.0 * c.opt->segment.domains.eps * (1 + 1e-6) + 1e-3);
     local = dist::exchange_halo(dec, h);
     grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
@@ -807,9 +809,12 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   double window_seconds = 0;
   {
     Pipeline p(c);
-    p.decompose(cloud, first_ion);
-    // The input-order ions are needed again only by the shuffled-m/q control runs.
-    if (opt.shuffle_mq == 0) cloud = HostIonCloud();
+    // The input-order ions are needed again only by the shuffled-m/q control
+    // runs; otherwise the decomposition takes them over and frees them.
+    if (opt.shuffle_mq == 0)
+      p.decompose(std::move(cloud), first_ion);
+    else
+      p.decompose(HostIonCloud(cloud), first_ion);
     stage("decompose+halo");
     progress.line(fmt::format("decompose+halo: {} ranks, halo {:.3f} nm, {} windows, {:.2f} s", nranks, p.h,
                               p.grid.size(), prof.back().second));
@@ -921,7 +926,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     apply_ranges(exec, sc, make_device_range_table<Kokkos::HostSpace>(c.table));
     exec.fence();
     Pipeline p(c);
-    p.decompose(sc, first_ion);
+    p.decompose(std::move(sc), first_ion);
     p.windows(fmt::format("control {}/{}", j + 1, opt.shuffle_mq), "");
     if (p.stopped) {
       // Every window of the real run is done: a resume redoes only the rest.

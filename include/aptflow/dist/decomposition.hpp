@@ -79,7 +79,7 @@ class ZSlabDecomposition {
   std::int64_t max_records_per_message() const { return max_records_; }
 
  private:
-  friend ZSlabDecomposition decompose_z(MPI_Comm, const HostIonCloud&, IonIndex, const DecomposeOptions&);
+  friend ZSlabDecomposition decompose_z(MPI_Comm, HostIonCloud&&, IonIndex, const DecomposeOptions&);
   DupComm comm_;
   std::vector<float> bounds_;
   HostIonCloud owned_;
@@ -97,6 +97,11 @@ class ZSlabDecomposition {
 // slabs. The input ranges must be disjoint (any order, gaps allowed); z must be
 // finite. Errors (overlapping ranges, non-finite z) are raised on every rank.
 ZSlabDecomposition decompose_z(MPI_Comm comm, const HostIonCloud& local, IonIndex first_index,
+                               const DecomposeOptions& options = {});
+// The same, taking the ions over: their memory is freed as soon as they are
+// packed for the exchange (lower peak memory when the caller needs them no
+// more: decompose_z(comm, std::move(cloud), ...)).
+ZSlabDecomposition decompose_z(MPI_Comm comm, HostIonCloud&& local, IonIndex first_index,
                                const DecomposeOptions& options = {});
 
 namespace detail {
