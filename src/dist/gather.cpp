@@ -22,42 +22,55 @@ struct IndexedValue {
 
 template <class T>
 Kokkos::View<T*, Kokkos::HostSpace> to_input_order(const ZSlabDecomposition& d,
-                                                   const Kokkos::View<const T*, Kokkos::HostSpace>& values) {
+                                                   const Kokkos::View<const T*, Kokkos::HostSpace>& values,
+                                                   IonIndex round_ions) {
   const int p = d.size();
   const IonIndex n = d.owned_count();
   if (static_cast<IonIndex>(values.extent(0)) != n)
     throw InternalError("to_input_order: " + std::to_string(values.extent(0)) + " values for " +
                         std::to_string(n) + " owned ions");
-  // Destination rank of each owned ion; pack by destination (counting sort).
-  std::vector<int> dest(static_cast<std::size_t>(n));
-  std::vector<std::int64_t> send_counts(p, 0);
-  for (IonIndex i = 0; i < n; ++i) ++send_counts[dest[i] = d.input_rank_of(d.owned_index()(i))];
-  std::vector<std::int64_t> at(p, 0);
-  for (int r = 1; r < p; ++r) at[r] = at[r - 1] + send_counts[r - 1];
-  std::vector<IndexedValue<T>> send(static_cast<std::size_t>(n));
-  for (IonIndex i = 0; i < n; ++i) {
-    IndexedValue<T>& rec = send[at[dest[i]]++];
-    std::memset(static_cast<void*>(&rec), 0, sizeof(rec));
-    rec.index = d.owned_index()(i);
-    rec.value = values(i);
-  }
-  const std::vector<IndexedValue<T>> recv =
-      alltoallv(d.comm(), send, send_counts, nullptr, d.max_records_per_message());
+  if (round_ions < 1) throw InternalError("to_input_order: round_ions must be >= 1");
   const IonIndex first = d.input_first(), count = d.input_count();
   Kokkos::View<T*, Kokkos::HostSpace> out(
       Kokkos::view_alloc("aptflow::dist::input_order", Kokkos::WithoutInitializing), count);
   std::vector<char> seen(static_cast<std::size_t>(count), 0);
-  bool bad = static_cast<IonIndex>(recv.size()) != count;
-  for (const auto& rec : recv) {
-    const IonIndex k = rec.index - first;
-    if (k < 0 || k >= count || seen[k]) {
-      bad = true;
-      break;
+  IonIndex received = 0;
+  bool bad = false;
+  // Rounds over the owned ions (the same number on every rank), so that the
+  // exchange buffers hold at most round_ions records per rank at a time.
+  const IonIndex mine = (n + round_ions - 1) / round_ions;
+  IonIndex rounds = 0;
+  MPI_Allreduce(&mine, &rounds, 1, MPI_INT64_T, MPI_MAX, d.comm());
+  for (IonIndex r = 0; r < rounds; ++r) {
+    const IonIndex b = std::min(n, r * round_ions), e = std::min(n, b + round_ions), m = e - b;
+    // Destination rank of each owned ion of the round; pack by destination (counting sort).
+    std::vector<int> dest(static_cast<std::size_t>(m));
+    std::vector<std::int64_t> send_counts(p, 0);
+    for (IonIndex i = 0; i < m; ++i) ++send_counts[dest[i] = d.input_rank_of(d.owned_index()(b + i))];
+    std::vector<std::int64_t> at(p, 0);
+    for (int q = 1; q < p; ++q) at[q] = at[q - 1] + send_counts[q - 1];
+    std::vector<IndexedValue<T>> send(static_cast<std::size_t>(m));
+    for (IonIndex i = 0; i < m; ++i) {
+      IndexedValue<T>& rec = send[at[dest[i]]++];
+      std::memset(static_cast<void*>(&rec), 0, sizeof(rec));
+      rec.index = d.owned_index()(b + i);
+      rec.value = values(b + i);
     }
-    seen[k] = 1;
-    out(k) = rec.value;
+    dest = {};
+    const std::vector<IndexedValue<T>> recv =
+        alltoallv(d.comm(), send, send_counts, nullptr, d.max_records_per_message());
+    received += static_cast<IonIndex>(recv.size());
+    for (const auto& rec : recv) {
+      const IonIndex k = rec.index - first;
+      if (k < 0 || k >= count || seen[k]) {
+        bad = true;
+        break;
+      }
+      seen[k] = 1;
+      out(k) = rec.value;
+    }
   }
-  if (bad)
+  if (bad || received != count)
     throw InternalError("to_input_order: rank " + std::to_string(d.rank()) +
                         " did not receive each of its input ions exactly once (a bug, please report)");
   return out;
@@ -118,11 +131,11 @@ Kokkos::View<T**, Kokkos::LayoutRight, Kokkos::HostSpace> gather_window_rows(
   return out;
 }
 
-#define APTFLOW_DIST_GATHER(T)                                                              \
-  template Kokkos::View<T*, Kokkos::HostSpace> to_input_order<T>(                           \
-      const ZSlabDecomposition&, const Kokkos::View<const T*, Kokkos::HostSpace>&);         \
-  template Kokkos::View<T**, Kokkos::LayoutRight, Kokkos::HostSpace> gather_window_rows<T>( \
-      const ZSlabDecomposition&, const WindowSlab&,                                         \
+#define APTFLOW_DIST_GATHER(T)                                                                \
+  template Kokkos::View<T*, Kokkos::HostSpace> to_input_order<T>(                             \
+      const ZSlabDecomposition&, const Kokkos::View<const T*, Kokkos::HostSpace>&, IonIndex); \
+  template Kokkos::View<T**, Kokkos::LayoutRight, Kokkos::HostSpace> gather_window_rows<T>(   \
+      const ZSlabDecomposition&, const WindowSlab&,                                           \
       const Kokkos::View<const T**, Kokkos::LayoutRight, Kokkos::HostSpace>&, std::int64_t, int);
 APTFLOW_DIST_GATHER(std::int32_t)
 APTFLOW_DIST_GATHER(std::int64_t)

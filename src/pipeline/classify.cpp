@@ -864,6 +864,13 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     }
     for (std::size_t k = 0; k < p.where.size(); ++k)
       if (p.local.is_owned(p.where[k])) dom_owned(p.where[k] - p.local.owned_begin) = p.dom.domain[k];
+    // Per-ion state of the pipeline is done with: free it before the exchange
+    // back to input order (its buffers are the peak of the run otherwise).
+    p.local = dist::LocalIons();
+    p.ion_label = decltype(p.ion_label)();
+    p.where = {};
+    p.dom.domain = {};
+    p.dom.core = {};
     cls_in = dist::to_input_order<std::int32_t>(
         p.dec, Kokkos::View<const std::int32_t*, Kokkos::HostSpace>(cls_owned));
     dom_in = dist::to_input_order<std::int64_t>(

@@ -265,6 +265,10 @@ TEST(DistDecompose, EmptyRanksAndEmptyInput) {
     const auto back = to_input_order<std::int64_t>(d, v);
     EXPECT_EQ(static_cast<IonIndex>(back.extent(0)), reader ? n : 0);
     for (IonIndex k = 0; k < static_cast<IonIndex>(back.extent(0)); ++k) EXPECT_EQ(back(k), 1000 + k);
+    // In rounds of 7 owned ions per rank (ranks with different round counts).
+    const auto back7 = to_input_order<std::int64_t>(d, v, 7);
+    ASSERT_EQ(back7.extent(0), back.extent(0));
+    for (IonIndex k = 0; k < static_cast<IonIndex>(back.extent(0)); ++k) EXPECT_EQ(back7(k), 1000 + k);
   }
 }
 

@@ -19,10 +19,13 @@ namespace aptflow::dist {
 // Collective over decomposition.comm(): owned_values(i) is the result of owned
 // ion i (ZSlabDecomposition::owned() order; for LocalIons take the subview
 // [owned_begin, owned_end)). Returns input_count() values; element k belongs
-// to global index input_first() + k.
+// to global index input_first() + k. The exchange runs in rounds of at most
+// round_ions owned ions per rank (bounded buffers: about 40 bytes per ion of a
+// round besides the result).
 template <class T>
 Kokkos::View<T*, Kokkos::HostSpace> to_input_order(
-    const ZSlabDecomposition& decomposition, const Kokkos::View<const T*, Kokkos::HostSpace>& owned_values);
+    const ZSlabDecomposition& decomposition, const Kokkos::View<const T*, Kokkos::HostSpace>& owned_values,
+    IonIndex round_ions = IonIndex{1} << 22);
 
 // Collective over decomposition.comm(): rows (mine.count x row length) are the
 // rows of windows [mine.first, mine.first + mine.count); the root gets all
