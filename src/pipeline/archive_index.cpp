@@ -233,8 +233,10 @@ IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& man) {
           !o.colour_by.empty() ? o.colour_by : (man.columns.empty() ? std::string() : man.columns[0]));
       h5::write_attr(g, "perplexity", o.tsne.perplexity);
       h5::write_attr(g, "tsne_kl", meta.kl);
-      h5::write_attr(g, "note",
-                     meta.done ? std::string("t-SNE of the PCA scores, spectral clustering of the normalised spectra") : meta.note);
+      h5::write_attr(
+          g, "note",
+          meta.done ? std::string("t-SNE of the PCA scores, spectral clustering of the normalised spectra")
+                    : meta.note);
     }
     f.flush();
   }
