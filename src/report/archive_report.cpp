@@ -29,21 +29,7 @@ constexpr std::size_t kMaxCategories = 8;
 // Spectrum points drawn per line (longer spectra are averaged in groups).
 constexpr hsize_t kMaxSpectrumPoints = 2000;
 
-struct Ctx {
-  const h5::File& f;
-  std::string dir;
-  ReportResult result;
-  Page page{"aptflow archive report"};
-  void add(const Plot& p, const std::string& name, const std::string& caption) {
-    p.save((fs::path(dir) / name).string());
-    page.figure(name, caption, p.width(), p.height());
-    result.figures.push_back(name);
-  }
-  void missing(const std::string& what) {
-    page.note(what);
-    result.missing.push_back(what);
-  }
-};
+using Ctx = PageContext;
 
 bool is_failed(const std::string& status, const std::string& error) {
   std::string s = status;

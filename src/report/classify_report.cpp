@@ -24,23 +24,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int kSizeBins = 32;
 constexpr double kSizeMax = 160.0;
 
-struct Context {
-  const h5::File& f;
-  std::string dir;
-  ReportResult result;
-  Page page{"aptflow classify report"};
+struct Context : PageContext {
   std::vector<std::string> classes;
 
-  // Save a figure and add it to the page.
-  void add(const Plot& p, const std::string& name, const std::string& caption) {
-    p.save((fs::path(dir) / name).string());
-    page.figure(name, caption, p.width(), p.height());
-    result.figures.push_back(name);
-  }
-  void missing(const std::string& what) {
-    page.note(what);
-    result.missing.push_back(what);
-  }
   std::string class_name(std::int64_t c) const {
     return c >= 0 && c < static_cast<std::int64_t>(classes.size()) ? classes[static_cast<std::size_t>(c)]
                                                                    : fmt::format("class {}", c);
@@ -445,7 +431,7 @@ void truth(Context& cx) {
 }  // namespace
 
 ReportResult write_classify(const h5::File& f, const std::string& out_dir) {
-  Context cx{f, out_dir, {}, Page(""), {}};
+  Context cx{{f, out_dir, {}, Page("")}, {}};
   cx.result.kind = ReportKind::classify;
   auto pr = h5::open_object(f, "/entry1/windows/probability");
   const auto d = h5::dims(f, "/entry1/windows/probability");

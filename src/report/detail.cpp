@@ -173,4 +173,15 @@ pre { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x: auto; }
   return o;
 }
 
+void PageContext::add(const Plot& p, const std::string& name, const std::string& caption) {
+  p.save((std::filesystem::path(dir) / name).string());
+  page.figure(name, caption, p.width(), p.height());
+  result.figures.push_back(name);
+}
+
+void PageContext::missing(const std::string& what) {
+  page.note(what);
+  result.missing.push_back(what);
+}
+
 }  // namespace aptflow::report::detail

@@ -7,6 +7,7 @@
 
 #include "aptflow/io/h5.hpp"
 #include "aptflow/report/report.hpp"
+#include "aptflow/report/svg.hpp"
 
 namespace aptflow::report::detail {
 
@@ -47,6 +48,18 @@ class Page {
   std::string title_;
   std::string body_;
   bool in_gallery_ = false;
+};
+
+// What a writer carries: the file, the output folder, the page and the result.
+struct PageContext {
+  const h5::File& f;
+  std::string dir;
+  ReportResult result;
+  Page page;
+  // Save a figure into dir and add it to the page.
+  void add(const Plot& p, const std::string& name, const std::string& caption);
+  // A section whose data the file lacks: a note on the page, listed in result.missing.
+  void missing(const std::string& what);
 };
 
 // Writers for the two kinds (report.cpp dispatches).

@@ -11,6 +11,19 @@
 # installs them) and root (the daemons run as root here).
 set -u
 
+# For the tests: exit 77 (ctest: skipped) with a message when SLURM or munge is
+# not installed or when not root (the daemons run as root here).
+slurm_require() {
+  local tool
+  for tool in slurmctld slurmd munged sbatch; do
+    if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
+      echo "SKIP: $tool is not installed (scripts/setup.sh installs SLURM)"
+      exit 77
+    fi
+  done
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP: the local SLURM test runs its daemons as root"; exit 77; }
+}
+
 slurm_free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

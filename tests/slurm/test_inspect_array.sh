@@ -7,14 +7,9 @@
 set -euo pipefail
 src=$1
 exe=$2
-for tool in slurmctld slurmd munged sbatch; do
-  if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
-    echo "SKIP: $tool is not installed (scripts/setup.sh installs SLURM)"; exit 77
-  fi
-done
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the local SLURM test runs its daemons as root"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 source "$src/tests/slurm/local_slurm.sh"
+slurm_require
 work=$(mktemp -d /tmp/aptflow-slurm-test.XXXXXX)
 cleanup() { slurm_stop; rm -rf "$work"; }
 trap cleanup EXIT
