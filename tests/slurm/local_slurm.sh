@@ -96,6 +96,29 @@ CONF
   return 1
 }
 
+# Start a requeued job now instead of after SLURM's BeginTime delay (about 2
+# minutes), but only when the node has been idle for 2 s: the delay exists so
+# that slurmd has finished the job's previous run (and its revoked credential)
+# before the same job id launches again. Released too early, the relaunch can
+# fail and SLURM marks the job FAILED (seen once in CI, never here). Returns 0
+# when released.
+slurm_release_requeued() {
+  local job=$1
+  scontrol show job "$job" 2>/dev/null | grep -q "Reason=BeginTime" || return 1
+  sinfo -h -o '%T' 2>/dev/null | grep -qx 'idle' || return 1
+  sleep 2
+  sinfo -h -o '%T' 2>/dev/null | grep -qx 'idle' || return 1
+  scontrol update JobId="$job" StartTime=now >/dev/null 2>&1
+}
+
+# For a failing test: the daemons' log lines that mention a job.
+slurm_job_logs() {
+  local job=$1
+  echo "--- slurmctld.log and slurmd.log lines for job $job"
+  grep -h -E "JobId=$job([^0-9]|\$)|job $job([^0-9]|\$)|StepId=$job\." \
+    "$SLURM_TEST_DIR/slurmctld.log" "$SLURM_TEST_DIR/slurmd.log" 2>/dev/null | tail -40
+}
+
 slurm_stop() {
   local pid
   for pid in ${SLURM_SLURMD_PID:-} ${SLURM_CTLD_PID:-} ${SLURM_MUNGED_PID:-}; do

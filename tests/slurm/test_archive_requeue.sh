@@ -34,10 +34,9 @@ scancel --signal=USR1 "$job"
 for _ in $(seq 1200); do
   state=$(scontrol show job "$job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
   [ "$state" = COMPLETED ] || [ "$state" = FAILED ] || [ "$state" = CANCELLED ] || [ "$state" = TIMEOUT ] && break
-  # SLURM holds a requeued job back (BeginTime) for a while: start it now.
-  if [ "$state" = PENDING ] && scontrol show job "$job" 2>/dev/null | grep -q "Reason=BeginTime"; then
-    scontrol update JobId="$job" StartTime=now >/dev/null 2>&1 || true
-  fi
+  # SLURM holds a requeued job back (BeginTime) for a while: start it now, but
+  # only once the node has cleaned up its previous run (slurm_release_requeued).
+  [ "$state" = PENDING ] && { slurm_release_requeued "$job" || true; }
   sleep 0.25
 done
 log=$(ls "$work"/aptflow-archive-"$job".log)
@@ -51,5 +50,8 @@ if [ $fail -eq 0 ]; then
     --skip /datasets/seconds /@config ||
     { echo "FAIL: the index after the requeue differs from an uninterrupted run"; fail=1; }
 fi
-if [ $fail -ne 0 ]; then echo "--- job log"; cat "$log"; exit 1; fi
+if [ $fail -ne 0 ]; then
+  echo "--- job log"; cat "$log"
+  scontrol show job "$job"; slurm_job_logs "$job"; exit 1
+fi
 echo "local SLURM: archive job interrupted by SIGUSR1 (exit 75), requeued, resumed; index equals an uninterrupted run"

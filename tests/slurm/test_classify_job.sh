@@ -67,15 +67,16 @@ while [ $SECONDS -lt $deadline ]; do
     signalled=1
   fi
   if [ $signalled -eq 1 ] && [[ "$state" == PENDING || "$state" == REQUEUE* ]]; then
-    # SLURM holds a requeued job for about 2 minutes (BeginTime); release it now.
-    scontrol update JobId="$jobid" StartTime=now 2>/dev/null || true
+    # SLURM holds a requeued job for about 2 minutes (BeginTime); release it now
+    # (once the node has cleaned up the previous run: slurm_release_requeued).
+    slurm_release_requeued "$jobid" || true
   fi
   [ -e "$work/resumed.h5" ] && [ -z "$state" ] && break
   sleep 0.2
 done
 if [ ! -e "$work/resumed.h5" ]; then
   echo "FAIL: the signalled job did not finish after its requeue; job log:"; cat "$work/job2.log"
-  scontrol show job "$jobid"; exit 1
+  scontrol show job "$jobid"; slurm_job_logs "$jobid"; exit 1
 fi
 grep -q "checkpoint written before the time limit: requeueing" "$work/job2.log" ||
   { echo "FAIL: the job was not checkpointed and requeued; job log:"; cat "$work/job2.log"; exit 1; }
