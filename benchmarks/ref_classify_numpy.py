@@ -5,7 +5,7 @@ numpy forward pass of the CNN, on a subset of the windows of an aptflow result.
 
 Everything is read from the files, nothing is hard-coded per model/config:
 - /entry1/config of the result (the effective TOML of the run): input, range,
-  model (one file or a list = ensemble mean), pair;
+  model (one file or a list = ensemble mean), pair (a string or a list: one input channel per pair);
 - /entry1/windows/probability: grid shape (nz, ny, nx, classes) and attrs
   variant, edge, stride, origin (lower corner of window 0);
 - the model file(s): architecture, weights, features (preprocessing, variant).
@@ -309,7 +309,9 @@ def main():
     nz, ny, nx, ncls = prob.shape
     prob = prob.reshape(-1, ncls)
     models = cfg["model"] if isinstance(cfg["model"], list) else [cfg["model"]]
-    a_name, b_name = cfg.get("pair", "Al-Al").split("-", 1)
+    pairs = cfg.get("pair", "Al-Al")
+    pairs = [pairs] if isinstance(pairs, str) else list(pairs)  # one input channel per pair
+    names = [pr.split("-", 1) for pr in pairs]
 
     # subset: non-empty windows of the aptflow result, evenly spread over the grid order
     finite = np.nonzero(np.all(np.isfinite(prob), axis=1))[0]
@@ -318,32 +320,36 @@ def main():
     t0 = time.perf_counter()
     xyz, mq = read_pos(path(cfg["input"]))
     ranges = read_rrng(path(cfg["range"]))
-    sel_a = species_mask(mq, ranges, a_name, cfg["range"])
-    sel_b = species_mask(mq, ranges, b_name, cfg["range"])
+    sels = [(species_mask(mq, ranges, a, cfg["range"]), species_mask(mq, ranges, b, cfg["range"])) for a, b in names]
     t_read = time.perf_counter() - t0
     loaded = [load_model(path(m)) for m in models]
     features = loaded[0][2]
 
     t0 = time.perf_counter()
-    sdm = WindowSdm(xyz, sel_a, sel_b, variant, edge)
+    sdms = [WindowSdm(xyz, sa, sb, variant, edge) for sa, sb in sels]
     t_tree = time.perf_counter() - t0
 
-    rows = np.full((len(pick), CROP_COUNT), np.nan)
-    ncentres = np.zeros(len(pick), dtype=np.int64)
+    C = len(pairs)
+    rows = np.full((C, len(pick), CROP_COUNT), np.nan)
+    ncentres = np.zeros(len(pick), dtype=np.int64)  # of the first pair
     t0, c0 = time.perf_counter(), time.process_time()
     for r, w in enumerate(pick):
         ix, iy, iz = w % nx, (w // nx) % ny, w // (nx * ny)
         c = np.array([origin[0] + 0.5 * edge + ix * stride, origin[1] + 0.5 * edge + iy * stride,
                       origin[2] + 0.5 * edge + iz * stride], dtype=np.float64).astype(np.float32)
-        h, n = sdm(c)
-        ncentres[r] = n
-        if n:
-            rows[r] = h.astype(np.float32)
+        for ch, sdm in enumerate(sdms):
+            h, n = sdm(c)
+            if ch == 0:
+                ncentres[r] = n
+            if n:
+                rows[ch, r] = h.astype(np.float32)
     t_sdm, c_sdm = time.perf_counter() - t0, time.process_time() - c0
     c_all0 = c0
 
     t0 = time.perf_counter()
-    x = preprocess(rows, features).astype(np.float32)
+    # (windows, bins, channels): channels last, each channel min-max normalised on its own
+    x = np.stack([preprocess(rows[ch], features) for ch in range(C)], axis=-1).astype(np.float32)
+    x = x.reshape(len(pick), -1)
     t_pre = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -352,7 +358,7 @@ def main():
     if ok.any():
         acc = np.zeros((int(ok.sum()), ncls), dtype=np.float32)
         for layers, in_shape, _ in loaded:
-            xin = x[ok].reshape(-1, CROP_COUNT) if len(in_shape) == 1 else x[ok].reshape(-1, CROP_COUNT, 1)
+            xin = x[ok].reshape(-1, CROP_COUNT) if len(in_shape) == 1 else x[ok].reshape(-1, CROP_COUNT, C)
             acc += forward(layers, xin).reshape(-1, ncls)
         ref[ok] = acc / np.float32(len(loaded))
     t_fwd = time.perf_counter() - t0
@@ -366,7 +372,7 @@ def main():
     loop = t_sdm + t_pre + t_fwd
     res = {"windows_total": int(prob.shape[0]), "windows_nonempty": int(len(finite)), "subset": int(len(pick)),
            "subset_empty_in_ref": int(np.sum(ncentres == 0)), "variant": variant, "edge": edge, "stride": stride,
-           "pair": f"{a_name}-{b_name}", "models": models, "preprocessing": features.get("preprocessing"),
+           "pair": ", ".join(pairs), "models": models, "preprocessing": features.get("preprocessing"),
            "ions": int(len(xyz)), "read_s": t_read, "tree_s": t_tree, "sdm_s": t_sdm, "sdm_cpu_s": c_sdm,
            "preprocess_s": t_pre, "forward_s": t_fwd, "s_per_window": loop / n, "cpu_s": c_loop, "cpu_s_per_window": c_loop / n,
            "sdm_s_per_window": t_sdm / n, "max_abs_diff": max_diff, "nan_mismatch": nan_mismatch,

@@ -42,4 +42,8 @@ model alli_demo_1dcnn configs/synth/allimg_fcc_l12.toml \
 # Al-Li-Mg L1_2 (delta') for configs/classify/alli_l12.toml: Al-Al z-SDM, pole <002>, blocks the size of
 # a 2 nm cocrni window, Al-Li-Mg matrix, artefacts around the experiment's (docs/ground-truth.md).
 model alli_l12_1dcnn configs/synth/alli_window_fcc_l12.toml
+# The same blocks with four z-SDM channels (Al-Al, Li-Li, Al-Li, Li-Al): the Li sublattice's
+# superlattice planes; the default model of configs/classify/alli_l12.toml (docs/ground-truth.md).
+model alli_l12_pairs_1dcnn configs/synth/alli_window_fcc_l12.toml \
+  --set 'sdm.pairs=["Al-Al","Li-Li","Al-Li","Li-Al"]'
 ls -l "$here"/*.h5

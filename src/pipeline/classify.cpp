@@ -247,7 +247,7 @@ struct Context {
   const ClassifyOptions* opt = nullptr;
   std::vector<nn::Model> models;
   RangeTable table;
-  int sa = 0, sb = 0;
+  std::vector<std::pair<int, int>> species;  // per pair (channel): centre and neighbour species
   SdmSpec spec = SdmSpec::z();
   WindowSpec wspec;
   std::int64_t K = 0, bins = 0;
@@ -354,9 +354,10 @@ struct Pipeline {
 
   void windows(const std::string& label, const std::string& resume_from) {
     const std::int64_t K = c.K, bins = c.bins, chunk = c.opt->chunk;
+    const auto C = static_cast<std::int64_t>(c.species.size());  // channels (pairs)
     prob.assign(static_cast<std::size_t>(mine.count * K), kNaN);
     done.assign(static_cast<std::size_t>(mine.count), 0);
-    msdm.init(K, bins);
+    msdm.init(K, C * bins);
     if (!resume_from.empty()) load_checkpoint(resume_from);
     // Chunks: the network sees fixed batches of `chunk` rows, window w in row
     // w mod chunk of batch w / chunk (nn::predict_ensemble_aligned: rows of
@@ -384,12 +385,13 @@ struct Pipeline {
     MPI_Allreduce(&todo, &todo_all, 1, MPI_INT64_T, MPI_SUM, c.comm);
     const std::int64_t before = grid.size() - todo_all;
     c.progress->start(label, grid.size(), before);
-    std::optional<SdmCells<Kokkos::HostSpace>> cells;
+    std::vector<SdmCells<Kokkos::HostSpace>> cells;  // one per pair
     collective_step(c.comm, [&] {
       c.wspec.validate(grid);
       if (nloc == 0) return;
       const Box box = cloud_bounds(c.exec, local.cloud);
-      cells.emplace(build_sdm_cells(c.exec, local.cloud, make_cell_grid(box, c.spec.r_cut), c.sa, c.sb));
+      for (const auto& [sa, sb] : c.species)
+        cells.push_back(build_sdm_cells(c.exec, local.cloud, make_cell_grid(box, c.spec.r_cut), sa, sb));
     });
     const auto& f0 = c.models.front().features;
     const bool flat = c.models.front().input_shape().size() == 1;
@@ -404,20 +406,31 @@ struct Pipeline {
           Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,
                                                                                  bins);
           Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("aptflow::classify::centres", m);
-          compute_window_sdms(c.exec, *cells, grid, c.wspec, c.spec, mine.first + off, m, o, cc);
-          std::vector<float> rows(static_cast<std::size_t>(m * bins));
-          for (std::int64_t k = 0; k < m; ++k)
-            for (std::int64_t q = 0; q < bins; ++q)
-              rows[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
-          preprocess_rows(sdm::CurveRows(rows.data(), m, bins), f0);
-          // Done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
-          nn::Tensor x(nn::Shape{m, bins, 1});
+          // rows: window k's channel ch at (k * C + ch) * bins (channel-major, as /entry1/windows/mean_sdm)
+          std::vector<float> rows(static_cast<std::size_t>(m * C * bins));
+          for (std::int64_t ch = 0; ch < C; ++ch) {
+            compute_window_sdms(c.exec, cells[static_cast<std::size_t>(ch)], grid, c.wspec, c.spec,
+                                mine.first + off, m, o, cc);
+            std::vector<float> one(static_cast<std::size_t>(m * bins));
+            for (std::int64_t k = 0; k < m; ++k)
+              for (std::int64_t q = 0; q < bins; ++q)
+                one[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
+            preprocess_rows(sdm::CurveRows(one.data(), m, bins), f0);
+            for (std::int64_t k = 0; k < m; ++k)
+              std::copy(one.data() + k * bins, one.data() + (k + 1) * bins,
+                        rows.data() + (k * C + ch) * bins);
+          }
+          // The network's input is channels last. A window with an empty or constant
+          // channel (NaN after preprocessing) is not classified, like an empty one;
+          // done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
+          nn::Tensor x(nn::Shape{m, bins, C});
           for (std::int64_t k = 0; k < m; ++k) {
-            float* dst = x.data.data() + k * bins;
-            if (done[static_cast<std::size_t>(off + k)])
-              std::fill(dst, dst + bins, kNaN);
-            else
-              std::copy(rows.data() + k * bins, rows.data() + (k + 1) * bins, dst);
+            float* dst = x.data.data() + k * bins * C;
+            const float* src = rows.data() + k * C * bins;
+            const bool blank = done[static_cast<std::size_t>(off + k)] ||
+                               std::any_of(src, src + C * bins, [](float v) { return std::isnan(v); });
+            for (std::int64_t q = 0; q < bins; ++q)
+              for (std::int64_t ch = 0; ch < C; ++ch) dst[q * C + ch] = blank ? kNaN : src[ch * bins + q];
           }
           if (flat) x.shape = {m, bins};
           const nn::Prediction p = nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
@@ -431,7 +444,7 @@ struct Pipeline {
             std::int64_t best = 0;
             for (std::int64_t q = 1; q < K; ++q)
               if (pk[q] > pk[best]) best = q;
-            msdm.add(best, rows.data() + k * bins);
+            msdm.add(best, rows.data() + k * C * bins);
           }
           for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
         } catch (...) {
@@ -581,7 +594,8 @@ void write_checkpoint(const Context& c, const std::string& path, const WindowGri
     h5::create_dataset<std::uint8_t>(f, "/done", {nw});
     h5::write_rows(f, "/done", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
                    done.data());
-    h5::write(f, "/mean_sdm_sum", s, {static_cast<hsize_t>(c.K), static_cast<hsize_t>(c.bins), 2});
+    h5::write(f, "/mean_sdm_sum", s,
+              {static_cast<hsize_t>(c.K), static_cast<hsize_t>(c.species.size() * c.bins), 2});
     h5::write(f, "/mean_sdm_count", g.count);
     {
       auto grp = h5::ensure_group(f, "/identity");
@@ -650,10 +664,20 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
     o.models = {cfg.get_string("model")};
   if (o.models.empty()) throw ConfigError("model", "empty list: give at least one model file");
   for (auto& m : o.models) m = resolve_model_path(m, cfg.source());
-  o.pair = cfg.get_string("pair", o.pair);
-  const auto dash = o.pair.find('-');
-  if (dash == std::string::npos || dash == 0 || dash + 1 == o.pair.size())
-    throw ConfigError("pair", fmt::format("'{}' is not of the form A-B (e.g. \"Al-Al\")", o.pair));
+  if (cfg.has("pair")) {
+    const auto* pn = cfg.table().at_path("pair").node();
+    o.pairs =
+        pn && pn->is_array() ? cfg.get_strings("pair") : std::vector<std::string>{cfg.get_string("pair")};
+  }
+  if (o.pairs.empty())
+    throw ConfigError("pair", "empty list: give at least one species pair (e.g. \"Al-Al\")");
+  for (const auto& pr : o.pairs) {
+    const auto dash = pr.find('-');
+    if (dash == std::string::npos || dash == 0 || dash + 1 == pr.size())
+      throw ConfigError("pair", fmt::format("'{}' is not of the form A-B (e.g. \"Al-Al\")", pr));
+    if (std::count(o.pairs.begin(), o.pairs.end(), pr) > 1)
+      throw ConfigError("pair", fmt::format("'{}' is listed twice: give each pair once", pr));
+  }
   o.variant = parse_window_variant(cfg.get_string("windows.variant", "cocrni"), "windows.variant");
   o.edge = cfg.get_double("windows.edge", o.edge);
   o.stride = cfg.get_double("windows.stride", o.stride);
@@ -727,7 +751,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     nn::KerasImportOptions keras;
     nn::ModelFeatures kf;
     kf.kind = "z";
-    kf.pairs = {opt.pair};
+    kf.pairs = opt.pairs;
     kf.bins = {c.spec.size()};
     kf.variant = to_string(opt.variant);
     keras.features = kf;
@@ -737,14 +761,19 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       throw ConfigError("model",
                         fmt::format("{} takes {} features; classify computes z-SDMs: use a z-SDM model",
                                     opt.models.front(), m0.features.kind));
-    if (!m0.features.pairs.empty() && m0.features.pairs != std::vector<std::string>{opt.pair})
+    if (!m0.features.pairs.empty() && m0.features.pairs != opt.pairs)
+      throw ConfigError("pair", fmt::format("pair {} but the model {} was trained on {}: set pair to match "
+                                            "(same pairs, same order)",
+                                            fmt::join(opt.pairs, ", "), opt.models.front(),
+                                            fmt::join(m0.features.pairs, ", ")));
+    const auto npairs = static_cast<std::int64_t>(opt.pairs.size());
+    if (m0.input_shape() != nn::Shape{c.spec.size(), npairs} &&
+        !(npairs == 1 && m0.input_shape() == nn::Shape{c.spec.size()}))
       throw ConfigError(
-          "pair", fmt::format("pair '{}' but the model {} was trained on {}: set pair to match", opt.pair,
-                              opt.models.front(), fmt::join(m0.features.pairs, ", ")));
-    if (m0.input_shape() != nn::Shape{c.spec.size(), 1} && m0.input_shape() != nn::Shape{c.spec.size()})
-      throw ConfigError("model",
-                        fmt::format("{} expects input {}; classify gives one {}-bin z-SDM per window",
-                                    opt.models.front(), nn::shape_string(m0.input_shape()), c.spec.size()));
+          "model", fmt::format("{} expects input {}; classify gives {} {}-bin z-SDM(s) per window "
+                               "(one per pair: {})",
+                               opt.models.front(), nn::shape_string(m0.input_shape()), npairs, c.spec.size(),
+                               fmt::join(opt.pairs, ", ")));
     for (const auto& m : c.models)
       if (m.input_shape() != m0.input_shape() || m.output_shape() != m0.output_shape())
         throw ConfigError("model", fmt::format("ensemble members differ ({} vs {}): combine models of one "
@@ -757,9 +786,11 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
       throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
     c.table = read_range_file(opt.range);
-    const auto dash = opt.pair.find('-');
-    c.sa = lookup_species(c.table, opt.pair.substr(0, dash), opt.range);
-    c.sb = lookup_species(c.table, opt.pair.substr(dash + 1), opt.range);
+    for (const auto& pr : opt.pairs) {
+      const auto dash = pr.find('-');
+      c.species.emplace_back(lookup_species(c.table, pr.substr(0, dash), opt.range),
+                             lookup_species(c.table, pr.substr(dash + 1), opt.range));
+    }
     if (!opt.truth.empty() && !std::filesystem::is_regular_file(opt.truth))
       throw InputError(opt.truth,
                        "the truth file (key truth) does not exist: give the <name>_truth.h5 of "
@@ -1020,14 +1051,18 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     }
     {
       const auto mean = msdm.mean();
-      h5::write(f, "/entry1/windows/mean_sdm", mean, {K, static_cast<hsize_t>(c.bins)});
+      // (classes, bins) for one pair, (classes, pairs, bins) for several.
+      if (c.species.size() == 1)
+        h5::write(f, "/entry1/windows/mean_sdm", mean, {K, static_cast<hsize_t>(c.bins)});
+      else
+        h5::write(f, "/entry1/windows/mean_sdm", mean, {K, c.species.size(), static_cast<hsize_t>(c.bins)});
       h5::write(f, "/entry1/windows/mean_sdm_count", msdm.count);
       std::vector<double> centres = c.spec.left_edges();
       for (auto& v : centres) v += 0.5 * c.spec.bin;
       h5::write(f, "/entry1/windows/sdm_bin_centres", centres);
       auto ds = h5::open_object(f, "/entry1/windows/mean_sdm");
       h5::write_attr(ds, "class_names", c.models.front().output_names());
-      h5::write_attr(ds, "pair", opt.pair);
+      h5::write_attr(ds, "pair", fmt::format("{}", fmt::join(opt.pairs, ", ")));
       h5::write_attr(ds, "preprocessing", c.models.front().features.preprocessing);
     }
     // sub-cells

@@ -3,11 +3,13 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
+#include <sstream>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/report/svg.hpp"
@@ -157,27 +159,52 @@ void mean_sdm(Context& cx) {
   const auto m = h5::read<double>(f, "/entry1/windows/mean_sdm", &shape);
   const auto centres = h5::read<double>(f, "/entry1/windows/sdm_bin_centres");
   const auto counts = read_doubles_if(f, "/entry1/windows/mean_sdm_count");
-  if (shape.size() != 2 || shape[1] != centres.size())
+  // (classes, bins) for one species pair, (classes, pairs, bins) for several.
+  const bool several = shape.size() == 3;
+  if ((shape.size() != 2 && !several) || shape.back() != centres.size())
     throw InputError(f.path(),
-                     "/entry1/windows/mean_sdm must be (classes, bins) with bins = sdm_bin_centres: "
-                     "re-run aptflow classify");
-  Plot p(720, 420);
-  p.title("Mean window z-SDM per most likely class")
-      .xlabel("z distance (nm)")
-      .ylabel("mean SDM (counts per bin)");
-  for (hsize_t c = 0; c < shape[0]; ++c) {
-    const double n = c < counts.size() ? counts[c] : kNaN;
-    if (n == 0) continue;  // no window of this class: nothing to average
-    std::vector<double> y(m.begin() + static_cast<std::ptrdiff_t>(c * shape[1]),
-                          m.begin() + static_cast<std::ptrdiff_t>((c + 1) * shape[1]));
-    p.line(centres, y,
-           fmt::format("{} (n = {})", cx.class_name(static_cast<std::int64_t>(c)),
-                       std::isnan(n) ? std::string("?") : thousands(static_cast<std::int64_t>(n))),
-           static_cast<int>(c));
+                     "/entry1/windows/mean_sdm must be (classes, bins) or (classes, pairs, bins) with bins = "
+                     "sdm_bin_centres: re-run aptflow classify");
+  const hsize_t npairs = several ? shape[1] : 1, bins = shape.back();
+  std::vector<std::string> pairs;
+  {
+    auto ds = h5::open_object(f, "/entry1/windows/mean_sdm");
+    if (h5::has_attr(ds, "pair")) {
+      std::string all = h5::read_attr_string(ds, "pair"), item;
+      std::istringstream in(all);
+      while (std::getline(in, item, ',')) pairs.push_back(item.substr(item.find_first_not_of(' ')));
+    }
   }
-  cx.add(p, "mean_sdm.svg",
-         "Mean z-SDM of the windows grouped by their most likely class (n = number of windows). Ordered "
-         "structures show lattice-plane peaks at multiples of the plane spacing.");
+  for (hsize_t pr = 0; pr < npairs; ++pr) {
+    const std::string name = pr < pairs.size() ? pairs[pr] : fmt::format("channel {}", pr);
+    Plot p(720, 420);
+    p.title(several ? fmt::format("Mean window z-SDM per most likely class: {}", name)
+                    : std::string("Mean window z-SDM per most likely class"))
+        .xlabel("z distance (nm)")
+        .ylabel("mean SDM (counts per bin)");
+    for (hsize_t c = 0; c < shape[0]; ++c) {
+      const double n = c < counts.size() ? counts[c] : kNaN;
+      if (n == 0) continue;  // no window of this class: nothing to average
+      const auto at = static_cast<std::ptrdiff_t>((c * npairs + pr) * bins);
+      std::vector<double> y(m.begin() + at, m.begin() + at + static_cast<std::ptrdiff_t>(bins));
+      p.line(centres, y,
+             fmt::format("{} (n = {})", cx.class_name(static_cast<std::int64_t>(c)),
+                         std::isnan(n) ? std::string("?") : thousands(static_cast<std::int64_t>(n))),
+             static_cast<int>(c));
+    }
+    std::string file = "mean_sdm.svg";
+    if (several) {
+      std::string safe = name;
+      for (auto& ch : safe)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      file = fmt::format("mean_sdm_{}.svg", safe);
+    }
+    cx.add(
+        p, file,
+        fmt::format("Mean z-SDM{} of the windows grouped by their most likely class (n = number of windows). "
+                    "Ordered structures show lattice-plane peaks at multiples of the plane spacing.",
+                    several ? " of pair " + name : std::string()));
+  }
 }
 
 void probability_slices(Context& cx, const std::vector<int>& matrix) {

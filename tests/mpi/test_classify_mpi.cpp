@@ -31,8 +31,9 @@ namespace nn = aptflow::nn;
 
 namespace {
 
-nn::Model random_model(std::uint32_t seed) {
-  nn::Model m({93, 1});
+nn::Model random_model(std::uint32_t seed, const std::vector<std::string>& pairs = {"Al-Al"}) {
+  const auto C = static_cast<std::int64_t>(pairs.size());
+  nn::Model m({93, C});
   m.add(std::make_unique<nn::Conv>(
       "c", nn::ConvSpec{1, 4, {5}, {1}, nn::Padding::valid, nn::Activation::relu, true}));
   m.add(std::make_unique<nn::MaxPool>("p", nn::PoolSpec{1, {4}, {}, nn::Padding::valid}));
@@ -44,7 +45,7 @@ nn::Model random_model(std::uint32_t seed) {
     for (auto& v : p->value) v = u(rng);
   m.class_names = {"FCC", "L1_2"};
   m.features.kind = "z";
-  m.features.pairs = {"Al-Al"};
+  m.features.pairs = pairs;
   m.features.bins = {93};
   m.features.preprocessing = "minmax_only";
   m.features.variant = "cocrni";
@@ -118,7 +119,7 @@ struct Fixture {
     o.input = files.pos;
     o.range = files.rrng;
     o.models = {m1, m2};
-    o.pair = "Al-Al";
+    o.pairs = {"Al-Al"};
     o.variant = aptflow::WindowVariant::cocrni;
     o.chunk = 97;  // several chunks per rank
     o.segment = aptflow::SegmentSpec::cocrni();
@@ -308,6 +309,100 @@ TEST(ClassifyMpi, SameBytesOnAnyRankCountAndMatchesSerialKernels) {
                 static_cast<long long>(sum.ions), static_cast<long long>(sum.windows),
                 static_cast<long long>(sum.empty_windows), static_cast<long long>(sum.labelled_ions),
                 static_cast<long long>(sum.domains));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// Several species pairs: one input channel per pair (channels last), each the
+// pair's window z-SDM from the serial kernels, min-max normalised per row; a
+// window with an empty channel is not classified; same bytes at any rank
+// count; /entry1/windows/mean_sdm is (classes, pairs, bins).
+TEST(ClassifyMpi, SeveralPairsAreChannelsOfTheSerialKernels) {
+  Fixture fx;
+  auto& o = fx.o;
+  const std::vector<std::string> pairs = {"Al-Al", "Li-Li", "Al-Li"};
+  const std::string m3 = (fx.dir / "m3.h5").string();
+  if (fx.rank == 0) nn::save_model(random_model(13, pairs), m3);
+  MPI_Barrier(MPI_COMM_WORLD);
+  o.models = {m3};
+  o.pairs = pairs;
+  o.output = (fx.dir / "pairs_par.h5").string();
+  aptflow::run_classify(MPI_COMM_WORLD, o);
+  if (fx.rank == 0) {
+    o.output = (fx.dir / "pairs_ser.h5").string();
+    aptflow::run_classify(MPI_COMM_SELF, o);
+    const std::string par = (fx.dir / "pairs_par.h5").string(), ser = o.output;
+    expect_same_results(par, ser);
+    const auto prob = read_all<float>(par, "/entry1/windows/probability");
+    auto cloud = aptflow::io::read_dataset(fx.files.pos);
+    const auto table = aptflow::read_range_file(fx.files.rrng);
+    const Kokkos::DefaultHostExecutionSpace exec;
+    aptflow::apply_ranges(exec, cloud, aptflow::make_device_range_table<Kokkos::HostSpace>(table));
+    const auto grid = aptflow::WindowGrid::over(aptflow::cloud_bounds(exec, cloud), 1.0, 0.5);
+    const auto spec = aptflow::SdmSpec::z();
+    const auto wspec = aptflow::WindowSpec::cocrni(1.0);
+    const std::int64_t W = grid.size(), B = spec.size(), C = 3;
+    nn::Tensor x(nn::Shape{W, B, C});
+    std::vector<std::vector<float>> chan(C);
+    for (std::int64_t ch = 0; ch < C; ++ch) {
+      const auto& pr = pairs[static_cast<std::size_t>(ch)];
+      const auto dash = pr.find('-');
+      const auto cells = aptflow::build_sdm_cells(
+          exec, cloud, aptflow::make_cell_grid(aptflow::cloud_bounds(exec, cloud), spec.r_cut),
+          table.species_of(pr.substr(0, dash)), table.species_of(pr.substr(dash + 1)));
+      Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> sdm("sdm", W, B);
+      Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("cc", W);
+      aptflow::compute_window_sdms(exec, cells, grid, wspec, spec, 0, W, sdm, cc);
+      auto& v = chan[static_cast<std::size_t>(ch)];
+      v.resize(static_cast<std::size_t>(W * B));
+      for (std::int64_t w = 0; w < W; ++w)
+        for (std::int64_t q = 0; q < B; ++q)
+          v[w * B + q] = cc(w) > 0 ? static_cast<float>(sdm(w, q)) : std::numeric_limits<float>::quiet_NaN();
+      aptflow::sdm::minmax_normalise(aptflow::sdm::CurveRows(v.data(), W, B));
+    }
+    std::int64_t partial = 0;  // windows with some but not all channels empty
+    for (std::int64_t w = 0; w < W; ++w) {
+      int nan = 0;
+      for (std::int64_t ch = 0; ch < C; ++ch) nan += std::isnan(chan[ch][w * B]) ? 1 : 0;
+      partial += nan > 0 && nan < C;
+      for (std::int64_t q = 0; q < B; ++q)
+        for (std::int64_t ch = 0; ch < C; ++ch)
+          x.data[(w * B + q) * C + ch] = nan ? std::numeric_limits<float>::quiet_NaN() : chan[ch][w * B + q];
+    }
+    EXPECT_GT(partial, 0) << "the specimen should have windows without Li centres but with Al ones";
+    std::vector<nn::Model> models;
+    models.push_back(nn::load_model(m3));
+    const auto pr = nn::predict_ensemble(models, x, 1000);
+    ASSERT_EQ(pr.probabilities.size(), prob.size());
+    std::int64_t finite = 0;
+    for (std::size_t k = 0; k < prob.size(); ++k)
+      if (std::isnan(pr.probabilities[k])) {
+        ASSERT_TRUE(std::isnan(prob[k])) << k;
+      } else {
+        ASSERT_EQ(prob[k], pr.probabilities[k]) << k;
+        ++finite;
+      }
+    EXPECT_GT(finite, 0);
+    std::vector<double> mean(2 * C * B, 0.0);
+    std::vector<std::int64_t> n(2, 0);
+    for (std::int64_t w = 0; w < W; ++w) {
+      if (std::isnan(pr.probabilities[2 * w])) continue;
+      const int c = pr.probabilities[2 * w + 1] > pr.probabilities[2 * w] ? 1 : 0;
+      ++n[c];
+      for (std::int64_t ch = 0; ch < C; ++ch)
+        for (std::int64_t q = 0; q < B; ++q) mean[(c * C + ch) * B + q] += chan[ch][w * B + q];
+    }
+    std::vector<hsize_t> ms;
+    const auto wmean = read_all<double>(par, "/entry1/windows/mean_sdm", &ms);
+    ASSERT_EQ(ms, (std::vector<hsize_t>{2, 3, static_cast<hsize_t>(B)}));
+    EXPECT_EQ(read_all<std::int64_t>(par, "/entry1/windows/mean_sdm_count"), n);
+    for (int c = 0; c < 2; ++c)
+      for (std::int64_t k = 0; k < C * B; ++k)
+        EXPECT_NEAR(wmean[c * C * B + k], n[c] ? mean[c * C * B + k] / n[c] : 0.0, 1e-8) << c << " " << k;
+    // The model's pairs must be given in its order.
+    o.pairs = {"Li-Li", "Al-Al", "Al-Li"};
+    o.output = (fx.dir / "pairs_wrong.h5").string();
+    EXPECT_THROW(aptflow::run_classify(MPI_COMM_SELF, o), aptflow::ConfigError);
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }

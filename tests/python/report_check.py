@@ -209,11 +209,20 @@ def check_classify(d, h5):
 
 
 def check_mean_sdm(d, f):
-    m = f["entry1/windows/mean_sdm"][:]
+    ds = f["entry1/windows/mean_sdm"]
+    m = ds[:]
     cnt = f["entry1/windows/mean_sdm_count"][:]
-    lines = line_values(os.path.join(d, "mean_sdm.svg"))
-    ref = [m[c] for c in range(m.shape[0]) if cnt[c] > 0]
-    need(len(lines) == len(ref) and all(close(a, b) for a, b in zip(lines, ref)), "mean SDM lines")
+    if m.ndim == 2:  # one species pair: mean_sdm.svg
+        figs = [("mean_sdm.svg", m)]
+    else:  # (classes, pairs, bins): one figure per pair, named after it
+        pairs = [s.strip() for s in str(ds.attrs["pair"]).split(",")]
+        need(len(pairs) == m.shape[1], f"pair attribute {pairs} vs mean_sdm shape {m.shape}")
+        figs = [("mean_sdm_" + "".join(ch if ch.isalnum() else "_" for ch in pr) + ".svg", m[:, k])
+                for k, pr in enumerate(pairs)]
+    for name, mm in figs:
+        lines = line_values(os.path.join(d, name))
+        ref = [mm[c] for c in range(mm.shape[0]) if cnt[c] > 0]
+        need(len(lines) == len(ref) and all(close(a, b) for a, b in zip(lines, ref)), f"mean SDM lines of {name}")
 
 
 def check_control(d, f, p):

@@ -46,7 +46,7 @@ TEST(ClassifyConfig, DefaultsAndOverrides) {
   EXPECT_EQ(o.range, "a.rrng");
   EXPECT_EQ(o.output, "out.h5");
   EXPECT_EQ(o.models, (std::vector<std::string>{"a.h5", "b.h5"}));
-  EXPECT_EQ(o.pair, "Fe-Al");
+  EXPECT_EQ(o.pairs, std::vector<std::string>{"Fe-Al"});
   EXPECT_EQ(o.variant, aptflow::WindowVariant::feal);
   EXPECT_DOUBLE_EQ(o.edge, 1.0);
   EXPECT_DOUBLE_EQ(o.stride, 0.25);
@@ -64,7 +64,7 @@ TEST(ClassifyConfig, DefaultsAndOverrides) {
   const auto d = parse_classify_config(Config::from_string(kBase));
   EXPECT_EQ(d.models, (std::vector<std::string>{"m.h5"}));
   EXPECT_EQ(d.variant, aptflow::WindowVariant::cocrni);
-  EXPECT_EQ(d.pair, "Al-Al");
+  EXPECT_EQ(d.pairs, std::vector<std::string>{"Al-Al"});
   ASSERT_EQ(d.segment.thresholds.size(), 2u);  // CoCrNi defaults {inf, 3.75}
   EXPECT_DOUBLE_EQ(d.segment.thresholds[1], 3.75);
   EXPECT_DOUBLE_EQ(d.segment.domains.eps, 0.4);
@@ -76,6 +76,10 @@ TEST(ClassifyConfig, ErrorsNameTheKey) {
   EXPECT_EQ(error_key(kBase, {"model=[]"}), "model");
   EXPECT_EQ(error_key(kBase, {"windwos.edge=1.0"}), "windwos.edge");  // typo: unknown key
   EXPECT_EQ(error_key(kBase, {"pair=AlAl"}), "pair");
+  EXPECT_EQ(error_key(kBase, {"pair=[\"Al-Al\", \"Li\"]"}), "pair");
+  EXPECT_EQ(error_key(kBase, {"pair=[\"Al-Al\", \"Al-Al\"]"}), "pair");  // twice
+  EXPECT_EQ(error_key(kBase, {"pair=[]"}), "pair");
+  EXPECT_EQ(error_key(kBase, {"pair=[\"Al-Al\", \"Li-Li\"]"}), "<no error>");
   EXPECT_EQ(error_key(kBase, {"windows.variant=hexagonal"}), "windows.variant");
   EXPECT_EQ(error_key(kBase, {"windows.chunk=0"}), "windows.chunk");
   EXPECT_EQ(error_key(kBase, {"windows.stride=-1.0"}), "windows.edge");
@@ -88,12 +92,12 @@ TEST(ClassifyConfig, ShippedConfigParses) {
   ASSERT_EQ(o.models.size(), 1u);
   // Resolved from the repository root (resolve_model_path), whatever the working directory.
   EXPECT_TRUE(std::filesystem::exists(o.models[0])) << "the shipped model is missing: " << o.models[0];
-  EXPECT_EQ(std::filesystem::path(o.models[0]).filename(), "alli_l12_1dcnn.h5");
-  EXPECT_EQ(o.pair, "Al-Al");
+  EXPECT_EQ(std::filesystem::path(o.models[0]).filename(), "alli_l12_pairs_1dcnn.h5");
+  EXPECT_EQ(o.pairs, (std::vector<std::string>{"Al-Al", "Li-Li", "Al-Li", "Li-Al"}));
   EXPECT_EQ(o.variant, aptflow::WindowVariant::feal);
   ASSERT_EQ(o.segment.thresholds.size(), 2u);
   EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
-  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 12.0);
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 20.0);
   EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
 }
 

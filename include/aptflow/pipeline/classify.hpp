@@ -26,7 +26,10 @@ struct ClassifyOptions {
   std::string range;                // range file
   std::vector<std::string> models;  // one or more model files (mean of probabilities)
   std::string output;               // result HDF5 file
-  std::string pair = "Al-Al";       // A-B ion-type names of the range file
+  // z-SDM species pairs "A-B" (ion-type names of the range file), one input
+  // channel each, in the model's channel order (config key `pair`: a string
+  // or a list).
+  std::vector<std::string> pairs = {"Al-Al"};
   WindowVariant variant = WindowVariant::cocrni;
   double edge = 1.0, stride = 0.5;        // nm
   std::int64_t chunk = 4096;              // windows per SDM / network pass (and per checkpoint round)
@@ -58,7 +61,7 @@ struct ClassifyOptions {
 
 // Read every key of cfg (ConfigError naming the key for a missing or bad value,
 // and for any key that is not read: a typo). Keys: input, range, model (string
-// or list), output, pair, windows.{variant,edge,stride,chunk},
+// or list), output, pair (string or list), windows.{variant,edge,stride,chunk},
 // segment.{thresholds,ion_radius}, domains.{eps,min_samples,atomic_density,
 // detection_efficiency}, control.{shuffle_mq,seed}, progress, resume, truth.
 ClassifyOptions parse_classify_config(const Config& cfg);
