@@ -24,6 +24,16 @@ slurm_require() {
   [ "$(id -u)" -eq 0 ] || { echo "SKIP: the local SLURM test runs its daemons as root"; exit 77; }
 }
 
+# Common start of a test script: the MPI-as-root and one-thread environment,
+# skip (exit 77) without SLURM or root, a work directory in $work, and an EXIT
+# trap that stops the daemons and removes it.   slurm_test_setup NAME
+slurm_test_setup() {
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+  slurm_require
+  work=$(mktemp -d "/tmp/aptflow-slurm-$1.XXXXXX")
+  trap 'slurm_stop; rm -rf "$work"' EXIT
+}
+
 slurm_free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

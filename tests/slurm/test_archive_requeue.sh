@@ -9,12 +9,8 @@
 set -euo pipefail
 src=$1
 exe=$(realpath "$2")
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 source "$src/tests/slurm/local_slurm.sh"
-slurm_require
-work=$(mktemp -d /tmp/aptflow-slurm-archive.XXXXXX)
-cleanup() { slurm_stop; rm -rf "$work"; }
-trap cleanup EXIT
+slurm_test_setup archive
 
 "$exe" synth archive --out "$work/archive" --datasets 40 --min-ions 150000 --max-ions 300000 >/dev/null
 printf 'manifest = "%s"\noutput = "%s"\nprogress = true\n' "$work/archive/manifest.csv" "$work/out" >"$work/c.toml"

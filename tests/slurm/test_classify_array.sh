@@ -9,12 +9,8 @@
 set -euo pipefail
 src=$1
 exe=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 source "$src/tests/slurm/local_slurm.sh"
-slurm_require
-work=$(mktemp -d /tmp/aptflow-slurm-array.XXXXXX)
-cleanup() { slurm_stop; rm -rf "$work"; }
-trap cleanup EXIT
+slurm_test_setup array
 
 for i in 0 1; do
   "$exe" synth specimen --config "$src/configs/synth/demo_specimen.toml" --set name=d$i --set seed=$((i + 5)) \

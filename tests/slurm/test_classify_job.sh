@@ -8,12 +8,8 @@
 set -euo pipefail
 src=$1
 exe=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 source "$src/tests/slurm/local_slurm.sh"
-slurm_require
-work=$(mktemp -d /tmp/aptflow-slurm-classify.XXXXXX)
-cleanup() { slurm_stop; rm -rf "$work"; }
-trap cleanup EXIT
+slurm_test_setup classify
 
 "$exe" synth specimen --config "$src/configs/synth/demo_specimen.toml" --set name=small \
   --set 'specimen.size=[8.0, 8.0, 12.0]' --set domains.delta_prime.count=2 --out "$work/data" >/dev/null

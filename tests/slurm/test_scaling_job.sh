@@ -7,12 +7,8 @@
 set -euo pipefail
 src=$1
 exe=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 source "$src/tests/slurm/local_slurm.sh"
-slurm_require
-work=$(mktemp -d /tmp/aptflow-slurm-scaling.XXXXXX)
-cleanup() { slurm_stop; rm -rf "$work"; }
-trap cleanup EXIT
+slurm_test_setup scaling
 slurm_start
 cd "$src"
 if ! sbatch --wait --ntasks=2 --output="$work/job.log" \
