@@ -20,10 +20,10 @@
 #include <cstdlib>
 #include <random>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "aptflow/kernels/gemm.hpp"
+#include "smoke_args.hpp"
 
 namespace {
 
@@ -86,17 +86,7 @@ std::vector<Case> cases(bool smoke) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool smoke = false;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--smoke") {
-      smoke = true;
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  std::string min_time = "--benchmark_min_time=0.001";  // Google Benchmark 1.7: seconds as a float
-  if (smoke) args.insert(args.begin() + 1, min_time.data());
+  auto [smoke, args] = aptflow::bench::parse_smoke_args(argc, argv);
   if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) aptflow::blas_set_num_threads(1);
 
   for (const Case& c : cases(smoke)) {

@@ -8,10 +8,10 @@
 
 #include <random>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "aptflow/analysis/meta.hpp"
+#include "smoke_args.hpp"
 
 namespace an = aptflow::analysis;
 
@@ -48,17 +48,7 @@ void bench_spectral(benchmark::State& state) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool smoke = false;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--smoke") {
-      smoke = true;
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  std::string min_time = "--benchmark_min_time=0.001";  // Google Benchmark 1.7: seconds as a float
-  if (smoke) args.insert(args.begin() + 1, min_time.data());
+  auto [smoke, args] = aptflow::bench::parse_smoke_args(argc, argv);
 
   if (smoke) {
     benchmark::RegisterBenchmark("pca", bench_pca)->Args({30, 200, 5})->Unit(benchmark::kMillisecond);
