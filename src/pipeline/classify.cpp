@@ -657,18 +657,10 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   o.output = cfg.get_string("output");
   if (!cfg.has("model"))
     throw ConfigError("model", "missing: give a model file or a list of them (ensemble)");
-  const auto* node = cfg.table().at_path("model").node();
-  if (node && node->is_array())
-    o.models = cfg.get_strings("model");
-  else
-    o.models = {cfg.get_string("model")};
+  o.models = cfg.get_strings("model");  // a string or a list (ensemble)
   if (o.models.empty()) throw ConfigError("model", "empty list: give at least one model file");
   for (auto& m : o.models) m = resolve_model_path(m, cfg.source());
-  if (cfg.has("pair")) {
-    const auto* pn = cfg.table().at_path("pair").node();
-    o.pairs =
-        pn && pn->is_array() ? cfg.get_strings("pair") : std::vector<std::string>{cfg.get_string("pair")};
-  }
+  o.pairs = cfg.get_strings("pair", o.pairs);  // a string or a list (channels)
   if (o.pairs.empty())
     throw ConfigError("pair", "empty list: give at least one species pair (e.g. \"Al-Al\")");
   for (const auto& pr : o.pairs) {

@@ -34,6 +34,7 @@ class Config {
                                   std::optional<std::vector<double>> fallback = std::nullopt) const;
   std::vector<std::int64_t> get_ints(const std::string& key,
                                      std::optional<std::vector<std::int64_t>> fallback = std::nullopt) const;
+  // get_strings: an array of strings, or one string as a list of one.
   std::vector<std::string> get_strings(const std::string& key,
                                        std::optional<std::vector<std::string>> fallback = std::nullopt) const;
   // Names of the direct children of a table key ("" = root), sorted by name (toml++ order).
