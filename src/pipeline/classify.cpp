@@ -34,6 +34,7 @@
 #include "aptflow/io/range_file.hpp"
 #include "aptflow/io/sha256.hpp"
 #include "aptflow/io/xdmf.hpp"
+#include "aptflow/kernels/composition.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/segment.hpp"
@@ -119,14 +120,15 @@ void allreduce_i128(MPI_Comm comm, std::vector<I128>& v) {
   MPI_Type_free(&t);
 }
 
-int lookup_species(const RangeTable& table, const std::string& name, const std::string& range_path) {
+int lookup_species(const RangeTable& table, const std::string& name, const std::string& range_path,
+                   const char* key = "pair") {
   const int id = find_species(table, name);
   if (id > 0) return id;
   std::vector<std::string> names;
   for (const auto& t : table.ion_types) names.push_back(t.name);
-  throw ConfigError("pair", fmt::format("ion type '{}' is not in the range file {} (ion types there: {}): "
-                                        "use one of those names",
-                                        name, range_path, fmt::join(names, ", ")));
+  throw ConfigError(key, fmt::format("ion type '{}' is not in the range file {} (ion types there: {}): "
+                                     "use one of those names",
+                                     name, range_path, fmt::join(names, ", ")));
 }
 
 // Per-row preprocessing as the model's features prescribe (empty rows stay NaN).
@@ -251,6 +253,10 @@ struct Context {
   SdmSpec spec = SdmSpec::z();
   WindowSpec wspec;
   std::int64_t K = 0, bins = 0;
+  // segment.composition: the class that gets the evidence (-1: none) and,
+  // per species id of table, 1 for the solute ion types.
+  int evidence_class = -1;
+  std::vector<std::uint8_t> solute;
   std::string input_sha, range_sha;
   std::vector<std::string> model_sha;
   Progress* progress = nullptr;
@@ -319,11 +325,19 @@ struct Pipeline {
   // caller keeps another handle to the same Views.
   void decompose(HostIonCloud&& cloud, IonIndex first_ion) {
     dec = dist::decompose_z(c.comm, std::move(cloud), first_ion);
-    h = std::max(dist::halo_width(c.spec, c.wspec), 2.0 * c.opt->segment.domains.eps * (1 + 1e-6) + 1e-3);
+    h = std::max(dist::halo_width(c.spec, c.wspec),
+                 2.0 * c.opt->segment.domains.eps * (1 + 1e-6) + 1e-3 + composition_reach());
     local = dist::exchange_halo(dec, h);
     grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
     mine = dist::owned_windows(dec, grid);
     dec.release_owned_ions();  // local.cloud holds them (with the halo) from here on
+  }
+
+  // Halo depth whose ions lack part of their composition neighbourhood: the
+  // domains step ignores it (their labels could differ from the owner's).
+  double composition_reach() const {
+    const auto& e = c.opt->segment.composition;
+    return e.enabled() ? e.radius + 1e-3 : 0.0;
   }
 
   void load_checkpoint(const std::string& path) {
@@ -491,7 +505,10 @@ struct Pipeline {
         zmin = std::min(zmin, double(local.cloud.z(i)));
         zmax = std::max(zmax, double(local.cloud.z(i)));
       }
-      const double r = opt.segment.ion_radius, oz = sg.origin[2], s = sg.size;
+      // subcell rule: sub-cell centres within the ion radius; interpolate:
+      // the two sub-cell layers around the ion.
+      const double r = opt.segment.rule == IonRule::subcell ? opt.segment.ion_radius : 0.0;
+      const double oz = sg.origin[2], s = sg.size;
       const double l = std::floor((zmin - r - oz) / s - 0.5) - 1,
                    u = std::ceil((zmax + r - oz) / s - 0.5) + 1;
       if (!(u < 0) && !(l > double(msz - 1))) {
@@ -502,6 +519,13 @@ struct Pipeline {
     if (sc_end > sc_first) {
       ja = std::min(ja, sc_first);
       jb = std::max(jb, sc_end);
+    }
+    // The smoothing (interpolate rule) reads T layers beyond those.
+    const std::int64_t T =
+        opt.segment.rule == IonRule::interpolate ? smoothing_reach(opt.segment.smoothing, sg.size) : 0;
+    if (ja < jb) {
+      ja = std::max<std::int64_t>(0, ja - T);
+      jb = std::min(msz, jb + T);
     }
     std::int64_t iz0 = 0, iz1 = 0;  // window layers needed
     if (ja < jb) {
@@ -546,11 +570,54 @@ struct Pipeline {
     Kokkos::View<double*, Kokkos::HostSpace> thr("aptflow::classify::thresholds", K);
     for (std::int64_t k = 0; k < K; ++k) thr(k) = opt.segment.thresholds[static_cast<std::size_t>(k)];
     sum_subcell_probabilities(c.exec, lg, map, sums);
-    threshold_subcells(c.exec, sums, thr, sub_label);
-    if (label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label,
-                          opt.segment.ion_radius, ion_label) > 0)
-      throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
+    if (opt.segment.rule == IonRule::subcell) {
+      threshold_subcells(c.exec, sums, thr, sub_label);
+      if (label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label,
+                            opt.segment.ion_radius, ion_label) > 0)
+        throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
+    } else {
+      // The written sub-cell labels threshold the smoothed sums (layers at
+      // least T inside the held ones are exact; the others are not written).
+      Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> field("aptflow::classify::smoothed",
+                                                                           lsg.cells(), K);
+      smooth_subcell_sums(c.exec, sg, layer_first, layers, sums, opt.segment.smoothing, field);
+      threshold_subcells(c.exec, field, thr, sub_label);
+      const auto evidence = composition_evidence();
+      if (label_ions_interpolated(c.exec, sg, layer_first, layers, local.cloud, field, thr, evidence,
+                                  c.evidence_class, ion_label) > 0)
+        throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
+    }
     (void)splane;
+  }
+
+  // Per local ion: the composition evidence of segment.composition (extent 0
+  // when there is none). Collective (the dataset's solute fraction).
+  Kokkos::View<double*, Kokkos::HostSpace> composition_evidence() {
+    const auto& e = c.opt->segment.composition;
+    if (!e.enabled()) return {};
+    const IonIndex n = local.size();
+    Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("aptflow::classify::solute", c.solute.size());
+    for (std::size_t s = 0; s < c.solute.size(); ++s) solute(s) = c.solute[s];
+    Kokkos::View<std::int32_t*, Kokkos::HostSpace> ranged("aptflow::classify::ranged_near", n),
+        near("aptflow::classify::solute_near", n);
+    local_composition(c.exec, local.cloud, solute, e.radius, ranged, near);
+    // The dataset's solute fraction over the ranged ions (owned ions: each once).
+    std::int64_t tot[2] = {0, 0};
+    for (IonIndex i = local.owned_begin; i < local.owned_end; ++i) {
+      const auto sp = local.cloud.species(i);
+      if (sp == 0) continue;
+      ++tot[0];
+      tot[1] += solute(sp);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, c.comm);
+    const double f = tot[0] > 0 ? double(tot[1]) / double(tot[0]) : 0.0;
+    Kokkos::View<double*, Kokkos::HostSpace> out("aptflow::classify::evidence", n);
+    for (IonIndex i = 0; i < n; ++i) {
+      double v = solute(local.cloud.species(i)) ? e.ion_weight : 0.0;
+      if (ranged(i) > 0) v += e.weight * (double(near(i)) / double(ranged(i)) - f);
+      out(i) = v;
+    }
+    return out;
   }
 
   void domains() {
@@ -564,7 +631,7 @@ struct Pipeline {
     Slab slab;
     if (c.rank > 0) slab.z_lo = dec.z_lo();
     if (c.rank < c.nranks - 1) slab.z_hi = dec.z_hi();
-    slab.halo = h;
+    slab.halo = h - composition_reach();
     dom = find_domains_mpi(dec.comm(), ions, slab, c.opt->segment.domains);
   }
 };
@@ -680,6 +747,29 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   o.segment = o.variant == WindowVariant::feal ? SegmentSpec::feal() : SegmentSpec::cocrni();
   o.segment.thresholds = cfg.get_doubles("segment.thresholds", o.segment.thresholds);
   o.segment.ion_radius = cfg.get_double("segment.ion_radius", o.stride / 2 * 1.414);
+  o.segment.rule = parse_ion_rule(cfg.get_string("segment.rule", "subcell"));
+  if (o.segment.rule == IonRule::subcell) {
+    for (const char* k : {"segment.smoothing", "segment.composition"})
+      if (cfg.has(k))
+        throw ConfigError(k, "is used only by segment.rule = \"interpolate\": set the rule or drop the key");
+  } else {
+    if (cfg.has("segment.ion_radius"))
+      throw ConfigError("segment.ion_radius",
+                        "is used only by segment.rule = \"subcell\": drop it (the "
+                        "interpolate rule labels each ion from the interpolated sums)");
+    o.segment.smoothing = cfg.get_double("segment.smoothing", o.stride);
+    if (cfg.has("segment.composition")) {
+      auto& e = o.segment.composition;
+      e.class_name = cfg.get_string("segment.composition.class");
+      if (e.class_name.empty())
+        throw ConfigError("segment.composition.class",
+                          "give the class that gains the evidence (e.g. \"L1_2\")");
+      e.species = cfg.get_strings("segment.composition.species");
+      e.radius = cfg.get_double("segment.composition.radius", e.radius);
+      e.weight = cfg.get_double("segment.composition.weight", e.weight);
+      e.ion_weight = cfg.get_double("segment.composition.ion_weight", e.ion_weight);
+    }
+  }
   auto& d = o.segment.domains;
   d.eps = cfg.get_double("domains.eps", d.eps);
   d.min_samples = static_cast<int>(cfg.get_int("domains.min_samples", d.min_samples));
@@ -782,6 +872,19 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       const auto dash = pr.find('-');
       c.species.emplace_back(lookup_species(c.table, pr.substr(0, dash), opt.range),
                              lookup_species(c.table, pr.substr(dash + 1), opt.range));
+    }
+    if (const auto& e = opt.segment.composition; e.enabled()) {
+      const auto names = m0.output_names();
+      const auto it = std::find(names.begin(), names.end(), e.class_name);
+      if (it == names.end())
+        throw ConfigError("segment.composition.class",
+                          fmt::format("'{}' is not a class of {} (classes: {})", e.class_name,
+                                      opt.models.front(), fmt::join(names, ", ")));
+      c.evidence_class = static_cast<int>(it - names.begin());
+      c.solute.assign(c.table.ion_types.size() + 1, 0);
+      for (const auto& name : e.species)
+        c.solute[static_cast<std::size_t>(
+            lookup_species(c.table, name, opt.range, "segment.composition.species"))] = 1;
     }
     if (!opt.truth.empty() && !std::filesystem::is_regular_file(opt.truth))
       throw InputError(opt.truth,

@@ -76,8 +76,33 @@ void SegmentSpec::validate(int n_classes) const {
     if (std::isnan(t)) throw ConfigError("segment.thresholds", "NaN threshold: use a number or inf");
   if (!(ion_radius > 0) || !std::isfinite(ion_radius))
     throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
+  if (!(smoothing >= 0) || !std::isfinite(smoothing))
+    throw ConfigError("segment.smoothing", "must be a number of nm >= 0 (Gaussian sigma; 0 = no smoothing)");
+  if (composition.enabled()) {
+    if (rule != IonRule::interpolate)
+      throw ConfigError("segment.composition",
+                        "needs segment.rule = \"interpolate\" (the subcell rule "
+                        "labels sub-cells, not ions)");
+    if (composition.species.empty())
+      throw ConfigError("segment.composition.species", "give at least one solute ion type (e.g. [\"Li\"])");
+    if (!(composition.radius > 0) || !std::isfinite(composition.radius))
+      throw ConfigError("segment.composition.radius", "must be a positive number of nm (e.g. 1.2)");
+    if (!std::isfinite(composition.weight))
+      throw ConfigError("segment.composition.weight", "must be a finite number");
+    if (!std::isfinite(composition.ion_weight))
+      throw ConfigError("segment.composition.ion_weight", "must be a finite number");
+  }
   domains.validate();
 }
+
+IonRule parse_ion_rule(const std::string& name) {
+  if (name == "subcell") return IonRule::subcell;
+  if (name == "interpolate") return IonRule::interpolate;
+  throw ConfigError("segment.rule",
+                    fmt::format("'{}' is not a rule: use \"subcell\" (paper) or \"interpolate\"", name));
+}
+
+const char* ion_rule_name(IonRule rule) { return rule == IonRule::subcell ? "subcell" : "interpolate"; }
 
 void LabelledIons::push_back(float px, float py, float pz, std::int64_t g, std::int32_t c) {
   x.push_back(px);

@@ -52,6 +52,7 @@ struct SubcellGrid {
 
 namespace detail {
 KOKKOS_INLINE_FUNCTION bool is_nan_quiet(double v) { return v != v; }  // no FE_INVALID
+KOKKOS_INLINE_FUNCTION double quiet_nan() { return __builtin_nan(""); }
 }  // namespace detail
 
 // sums(s, c) = sum over the windows covering sub-cell s of prob(w, c); prob is
@@ -107,7 +108,9 @@ void threshold_subcells(const Exec& exec, const Kokkos::View<double**, Kokkos::L
       KOKKOS_LAMBDA(const std::int64_t s) {
         std::int32_t best = -1;
         for (int c = 0; c < nc; ++c)
-          if (sums(s, c) > thresholds(c) && (best < 0 || sums(s, c) > sums(s, best))) best = c;
+          if (!detail::is_nan_quiet(sums(s, c)) && sums(s, c) > thresholds(c) &&
+              (best < 0 || sums(s, c) > sums(s, best)))
+            best = c;
         label(s) = best;
       });
   exec.fence();
@@ -192,6 +195,179 @@ void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cl
       static_cast<std::int64_t>(subcell_label.extent(0)) != sg.cells())
     throw InternalError("label_ions: sums/subcell_label must match the sub-cell grid, ion_label the cloud");
   label_ions_layers(exec, sg, 0, sg.counts[2], cloud, sums, subcell_label, radius, ion_label);
+}
+
+// ---- The interpolated rule (segment.rule = "interpolate"; docs/segmentation.md)
+//
+// Smoothing of the sums with a Gaussian of standard deviation sigma (nm):
+// out(s, c) = sum_n w(n) in(n, c) / sum_n w(n) over the sub-cells n of the
+// global grid with |jx' - jx|, |jy' - jy|, |jz' - jz| <= T, where
+// w(n) = g(jx' - jx) g(jy' - jy) g(jz' - jz), g(d) = exp(-d^2 / (2 (sigma / size)^2))
+// and T = smoothing_reach(sigma, size) = ceil(3 sigma / size) (the weights
+// are renormalised at the grid border; sigma = 0 copies). Computed as three
+// passes x, y, z, each renormalised over its in-grid neighbours, which equals
+// the formula above because the grid is a box.
+//
+// Interpolation: an ion at p takes, per class, the trilinear interpolation of
+// the smoothed sums between the 8 sub-cell centres around it: per axis
+// u = (p - origin) / size - 0.5 clamped to [0, counts - 1], j = min(floor(u),
+// counts - 2) (0 when counts = 1), f = u - j, weights (1 - f) and f of the
+// sub-cells j and j + 1 (so ions beyond the grid take the border value).
+// Score: that value, plus evidence(i) for the class evidence_class (local
+// composition, see aptflow/kernels/composition.hpp). Label: the class whose
+// score exceeds its threshold with the largest score (ties: the lower class
+// index), else -1 (also for a NaN position).
+
+// T, the reach of the smoothing in sub-cells; throws ConfigError
+// (segment.smoothing) for a negative, non-finite or too wide sigma.
+inline int smoothing_reach(double sigma, double size) {
+  if (!(sigma >= 0) || !std::isfinite(sigma))
+    throw ConfigError("segment.smoothing", "must be a number of nm >= 0 (Gaussian sigma; 0 = no smoothing)");
+  const double t = std::ceil(3.0 * sigma / size - 1e-9);
+  if (t > 16)
+    throw ConfigError("segment.smoothing",
+                      "reaches more than 16 sub-cells (3 sigma / stride): use a smaller "
+                      "sigma (one stride is typical)");
+  return t < 0 ? 0 : static_cast<int>(t);
+}
+
+// out = the smoothed sums of the local sub-cell layers [layer_first,
+// layer_first + layers) of sg (rows as in label_ions_layers). A layer whose
+// z neighbourhood (T layers each side) includes a global layer that is not
+// held gets NaN: only the layers at least T inside the held range (or at the
+// global border) are exact.
+template <class Exec, class Mem>
+void smooth_subcell_sums(const Exec& exec, const SubcellGrid& sg, std::int64_t layer_first,
+                         std::int64_t layers, const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& in,
+                         double sigma, const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& out) {
+  const int T = smoothing_reach(sigma, sg.size);
+  const std::int64_t mx = sg.counts[0], my = sg.counts[1], nl = layers, plane = mx * my;
+  const std::int64_t nc = static_cast<std::int64_t>(in.extent(1));
+  if (layer_first < 0 || static_cast<std::int64_t>(in.extent(0)) != nl * plane ||
+      out.extent(0) != in.extent(0) || out.extent(1) != in.extent(1))
+    throw InternalError("smooth_subcell_sums: in and out must be (local sub-cells x classes)");
+  if (T == 0) {
+    Kokkos::deep_copy(exec, out, in);
+    exec.fence();
+    return;
+  }
+  Kokkos::View<double*, Mem> w("aptflow::segment::smoothing_weights", T + 1);
+  {
+    auto hw = Kokkos::create_mirror_view(w);
+    const double s = sigma / sg.size;
+    for (int d = 0; d <= T; ++d) hw(d) = std::exp(-double(d) * double(d) / (2.0 * s * s));
+    Kokkos::deep_copy(exec, w, hw);
+  }
+  Kokkos::View<double**, Kokkos::LayoutRight, Mem> tmp(
+      Kokkos::view_alloc("aptflow::segment::smoothing_tmp", Kokkos::WithoutInitializing), in.extent(0), nc);
+  const std::int64_t mz = sg.counts[2], first = layer_first;
+  // axis 0: in -> out, 1: out -> tmp, 2: tmp -> out.
+  for (int axis = 0; axis < 3; ++axis) {
+    const auto src = axis == 1 ? out : axis == 0 ? in : tmp;
+    const auto dst = axis == 1 ? tmp : out;
+    const std::int64_t step = axis == 0 ? 1 : axis == 1 ? mx : plane;
+    Kokkos::parallel_for(
+        "aptflow::segment::smooth", Kokkos::RangePolicy<Exec>(exec, 0, nl * plane),
+        KOKKOS_LAMBDA(const std::int64_t s) {
+          const std::int64_t j = axis == 0 ? s % mx : axis == 1 ? (s / mx) % my : s / plane;
+          // Global index range along the axis, and what is held.
+          const std::int64_t g = axis == 2 ? first + j : j;
+          const std::int64_t n = axis == 0 ? mx : axis == 1 ? my : mz;
+          const std::int64_t lo = g - T > 0 ? g - T : 0, hi = g + T < n - 1 ? g + T : n - 1;
+          if (axis == 2 && (lo < first || hi >= first + nl)) {
+            for (std::int64_t c = 0; c < nc; ++c) dst(s, c) = detail::quiet_nan();
+            return;
+          }
+          for (std::int64_t c = 0; c < nc; ++c) {
+            double acc = 0, norm = 0;
+            for (std::int64_t q = lo; q <= hi; ++q) {
+              const std::int64_t d = q > g ? q - g : g - q;
+              acc += w(d) * src(s + (q - g) * step, c);
+              norm += w(d);
+            }
+            dst(s, c) = acc / norm;
+          }
+        });
+  }
+  exec.fence();
+}
+
+// ion_label(i) for every ion of cloud by the interpolated rule (above), with
+// field (the smoothed sums) held for the local layers [layer_first,
+// layer_first + layers). evidence: one value per ion (added to class
+// evidence_class) or extent 0 with evidence_class = -1. Returns the number of
+// ions whose interpolation needs a layer that is not held or a NaN value
+// (their label is then -1; the caller decides whether that is an error).
+template <class Exec, class Mem>
+std::int64_t label_ions_interpolated(const Exec& exec, const SubcellGrid& sg, std::int64_t layer_first,
+                                     std::int64_t layers, const IonCloud<Mem>& cloud,
+                                     const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& field,
+                                     const Kokkos::View<double*, Mem>& thresholds,
+                                     const Kokkos::View<double*, Mem>& evidence, int evidence_class,
+                                     const Kokkos::View<std::int32_t*, Mem>& ion_label) {
+  const std::int64_t plane = sg.counts[0] * sg.counts[1];
+  const int nc = static_cast<int>(field.extent(1));
+  if (layer_first < 0 || layers < 0 || static_cast<std::int64_t>(field.extent(0)) != layers * plane ||
+      static_cast<int>(thresholds.extent(0)) != nc ||
+      static_cast<std::int64_t>(ion_label.extent(0)) != cloud.size())
+    throw InternalError(
+        "label_ions_interpolated: field must match the sub-cell layers, thresholds the "
+        "classes, ion_label the cloud");
+  if (evidence_class >= nc ||
+      (evidence_class >= 0 && static_cast<std::int64_t>(evidence.extent(0)) != cloud.size()))
+    throw InternalError("label_ions_interpolated: evidence needs one value per ion and a class of the field");
+  const auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
+  std::int64_t outside = 0;
+  Kokkos::parallel_reduce(
+      "aptflow::segment::label_ions_interpolated", Kokkos::RangePolicy<Exec>(exec, 0, cloud.size()),
+      KOKKOS_LAMBDA(const IonIndex i, std::int64_t& out) {
+        ion_label(i) = -1;
+        const double p[3] = {double(xs(i)), double(ys(i)), double(zs(i))};
+        std::int64_t j[3];
+        double f[3];
+        for (int a = 0; a < 3; ++a) {
+          if (detail::is_nan_quiet(p[a]) || sg.counts[a] == 0) return;
+          const double top = double(sg.counts[a] - 1);
+          double u = (p[a] - sg.origin[a]) / sg.size - 0.5;
+          u = u < 0 ? 0 : u > top ? top : u;
+          double jf = ::floor(u);
+          if (jf > top - 1) jf = top - 1 < 0 ? 0 : top - 1;
+          j[a] = static_cast<std::int64_t>(jf);
+          f[a] = u - jf;
+        }
+        const std::int64_t z1 = sg.counts[2] > 1 ? j[2] + 1 : j[2];
+        if (j[2] < layer_first || z1 >= layer_first + layers) {
+          ++out;
+          return;
+        }
+        const std::int64_t dx = sg.counts[0] > 1 ? 1 : 0, dy = sg.counts[1] > 1 ? sg.counts[0] : 0,
+                           dz = sg.counts[2] > 1 ? plane : 0;
+        const std::int64_t s0 = ((j[2] - layer_first) * sg.counts[1] + j[1]) * sg.counts[0] + j[0];
+        std::int32_t best = -1;
+        double best_score = 0;
+        for (int c = 0; c < nc; ++c) {
+          const double v00 = (1 - f[0]) * field(s0, c) + f[0] * field(s0 + dx, c);
+          const double v10 = (1 - f[0]) * field(s0 + dy, c) + f[0] * field(s0 + dy + dx, c);
+          const double v01 = (1 - f[0]) * field(s0 + dz, c) + f[0] * field(s0 + dz + dx, c);
+          const double v11 = (1 - f[0]) * field(s0 + dz + dy, c) + f[0] * field(s0 + dz + dy + dx, c);
+          const double v0 = (1 - f[1]) * v00 + f[1] * v10, v1 = (1 - f[1]) * v01 + f[1] * v11;
+          double score = (1 - f[2]) * v0 + f[2] * v1;
+          if (detail::is_nan_quiet(score)) {
+            ++out;
+            ion_label(i) = -1;
+            return;
+          }
+          if (c == evidence_class) score += evidence(i);
+          if (score > thresholds(c) && (best < 0 || score > best_score)) {
+            best = c;
+            best_score = score;
+          }
+        }
+        ion_label(i) = best;
+      },
+      outside);
+  exec.fence();
+  return outside;
 }
 
 }  // namespace aptflow

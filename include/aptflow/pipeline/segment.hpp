@@ -45,11 +45,41 @@ struct DomainSpec {
   void validate() const;
 };
 
+// How ions get their class from the sub-cell sums (docs/segmentation.md).
+//  subcell:     the paper's: an ion takes the label of a labelled sub-cell
+//               centre within ion_radius (sub-cells thresholded).
+//  interpolate: the sums, Gaussian-smoothed by `smoothing`, are interpolated
+//               trilinearly at the ion, plus the composition evidence, and
+//               thresholded per ion.
+enum class IonRule { subcell, interpolate };
+// Throws ConfigError (segment.rule) for another name.
+IonRule parse_ion_rule(const std::string& name);
+const char* ion_rule_name(IonRule rule);
+
+// Composition evidence for one class (interpolate rule): the score of class
+// `class_name` at ion i gains
+//   weight * (solute(i) / ranged(i) - f) + ion_weight * [ion i is a solute],
+// with ranged(i), solute(i) the ranged and solute ions within radius of i
+// (aptflow/kernels/composition.hpp) and f the solute fraction of all ranged
+// ions of the dataset (the fraction term is 0 when ranged(i) = 0).
+struct CompositionEvidence {
+  std::string class_name;            // empty: no composition evidence
+  std::vector<std::string> species;  // solute ion types (range file names)
+  double radius = 1.2;               // nm
+  double weight = 0;                 // per unit of solute fraction above the dataset's
+  double ion_weight = 0;             // added when the ion itself is a solute
+  bool enabled() const { return !class_name.empty(); }
+};
+
 struct SegmentSpec {
   // Per class: a sub-cell passes for class c when its summed probability is
-  // > thresholds[c]; +inf = never (matrix classes).
+  // > thresholds[c]; +inf = never (matrix classes). With the interpolate
+  // rule the ion's score is compared instead.
   std::vector<double> thresholds;
-  double ion_radius = 0.3535;  // nm, stride / 2 * 1.414 (paper)
+  double ion_radius = 0.3535;  // nm, stride / 2 * 1.414 (paper); subcell rule
+  IonRule rule = IonRule::subcell;
+  double smoothing = 0;  // nm, Gaussian sigma of the sums; interpolate rule
+  CompositionEvidence composition;
   DomainSpec domains;
   // Fe-Al (2023) classes BCC, B2, D0_3: thresholds {inf, 4.0, 3.75}.
   static SegmentSpec feal();
