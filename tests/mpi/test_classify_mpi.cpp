@@ -3,7 +3,8 @@
 // the probabilities, mean SDM rows, sub-cells, ion labels and domains equal
 // those of the serial kernels applied to the whole cloud; a stopped run
 // resumed (on this rank count and on one rank) gives the same bytes as an
-// uninterrupted one; a checkpoint of another configuration is refused.
+// uninterrupted one; a checkpoint of another configuration is refused; the
+// interpolate rule with composition evidence equals its serial kernels too.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -16,6 +17,7 @@
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
+#include "aptflow/kernels/composition.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/segment.hpp"
@@ -309,6 +311,86 @@ TEST(ClassifyMpi, SameBytesOnAnyRankCountAndMatchesSerialKernels) {
                 static_cast<long long>(sum.ions), static_cast<long long>(sum.windows),
                 static_cast<long long>(sum.empty_windows), static_cast<long long>(sum.labelled_ions),
                 static_cast<long long>(sum.domains));
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+// segment.rule = "interpolate" with composition evidence: same bytes on any
+// rank count (with a shuffled m/q control run), and the written ion classes
+// equal the serial kernels on the whole cloud: sums of the written map,
+// Gaussian smoothing, local composition, evidence, interpolated labels.
+TEST(ClassifyMpi, InterpolateRuleWithCompositionMatchesSerialKernels) {
+  Fixture fx;
+  auto& o = fx.o;
+  o.segment.rule = aptflow::IonRule::interpolate;
+  o.segment.smoothing = 0.5;
+  o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.0};
+  auto& e = o.segment.composition;
+  e.class_name = "L1_2";
+  e.species = {"Li", "Mg"};
+  e.radius = 0.9;
+  e.weight = 8.0;
+  e.ion_weight = 0.7;
+  o.shuffle_mq = 1;
+  const std::string par = (fx.dir / "ipar.h5").string(), ser = (fx.dir / "iser.h5").string();
+  o.output = par;
+  const auto sum = aptflow::run_classify(MPI_COMM_WORLD, o);
+  if (fx.rank == 0) {
+    o.output = ser;
+    const auto ref = aptflow::run_classify(MPI_COMM_SELF, o);
+    EXPECT_EQ(ref.labelled_ions, sum.labelled_ions);
+    expect_same_results(par, ser);
+
+    std::vector<hsize_t> ps;
+    const auto prob = read_all<float>(par, "/entry1/windows/probability", &ps);
+    const auto cls = read_all<std::int32_t>(par, "/entry1/ions/class");
+    auto cloud = aptflow::io::read_dataset(fx.files.pos);
+    const auto table = aptflow::read_range_file(fx.files.rrng);
+    const Kokkos::DefaultHostExecutionSpace exec;
+    aptflow::apply_ranges(exec, cloud, aptflow::make_device_range_table<Kokkos::HostSpace>(table));
+    const auto grid = aptflow::WindowGrid::over(aptflow::cloud_bounds(exec, cloud), 1.0, 0.5);
+    Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> map("map", grid.size(), 2);
+    ASSERT_EQ(prob.size(), map.size());
+    std::memcpy(map.data(), prob.data(), prob.size() * sizeof(float));
+    const auto sg = aptflow::SubcellGrid::of(grid);
+    Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> sums("sums", sg.cells(), 2),
+        field("field", sg.cells(), 2);
+    aptflow::sum_subcell_probabilities(exec, grid, map, sums);
+    aptflow::smooth_subcell_sums(exec, sg, 0, sg.counts[2], sums, o.segment.smoothing, field);
+    // Written sub-cell labels: the smoothed sums thresholded.
+    Kokkos::View<double*, Kokkos::HostSpace> thr("thr", 2);
+    thr(0) = o.segment.thresholds[0];
+    thr(1) = o.segment.thresholds[1];
+    Kokkos::View<std::int32_t*, Kokkos::HostSpace> sl("sl", sg.cells()), il("il", cloud.size());
+    aptflow::threshold_subcells(exec, field, thr, sl);
+    const auto wlab = read_all<std::int32_t>(par, "/entry1/subcells/label");
+    ASSERT_EQ(static_cast<std::int64_t>(wlab.size()), sg.cells());
+    for (std::int64_t c = 0; c < sg.cells(); ++c) ASSERT_EQ(wlab[c], sl(c)) << "sub-cell " << c;
+    // Evidence from the whole cloud.
+    Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("solute", table.ion_types.size() + 1);
+    solute(table.species_of("Li")) = 1;
+    solute(table.species_of("Mg")) = 1;
+    Kokkos::View<std::int32_t*, Kokkos::HostSpace> nr("nr", cloud.size()), ns("ns", cloud.size());
+    aptflow::local_composition(exec, cloud, solute, e.radius, nr, ns);
+    std::int64_t ranged = 0, sol = 0;
+    for (std::int64_t i = 0; i < cloud.size(); ++i)
+      if (cloud.species(i) != 0) ++ranged, sol += solute(cloud.species(i));
+    ASSERT_GT(sol, 0);
+    const double f = double(sol) / double(ranged);
+    Kokkos::View<double*, Kokkos::HostSpace> ev("ev", cloud.size());
+    for (std::int64_t i = 0; i < cloud.size(); ++i) {
+      ev(i) = solute(cloud.species(i)) ? e.ion_weight : 0.0;
+      if (nr(i) > 0) ev(i) += e.weight * (double(ns(i)) / double(nr(i)) - f);
+    }
+    ASSERT_EQ(aptflow::label_ions_interpolated(exec, sg, 0, sg.counts[2], cloud, field, thr, ev, 1, il), 0);
+    std::int64_t labelled = 0;
+    for (std::int64_t i = 0; i < cloud.size(); ++i) {
+      ASSERT_EQ(cls[i], il(i)) << "ion " << i;
+      labelled += il(i) >= 0;
+    }
+    EXPECT_EQ(labelled, sum.labelled_ions);
+    EXPECT_GT(labelled, 0);
+    EXPECT_LT(labelled, cloud.size());
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }
