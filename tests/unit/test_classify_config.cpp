@@ -97,7 +97,11 @@ TEST(ClassifyConfig, ShippedConfigParses) {
   EXPECT_EQ(o.variant, aptflow::WindowVariant::feal);
   ASSERT_EQ(o.segment.thresholds.size(), 2u);
   EXPECT_TRUE(std::isinf(o.segment.thresholds[0]));
-  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 20.0);
+  EXPECT_DOUBLE_EQ(o.segment.thresholds[1], 10.5);
+  EXPECT_EQ(o.segment.rule, aptflow::IonRule::interpolate);
+  EXPECT_DOUBLE_EQ(o.segment.smoothing, o.stride);
+  EXPECT_EQ(o.segment.composition.class_name, "L1_2");
+  EXPECT_EQ(o.segment.composition.species, (std::vector<std::string>{"Li", "Mg"}));
   EXPECT_DOUBLE_EQ(o.segment.domains.detection_efficiency, 0.5);
 }
 
