@@ -1175,6 +1175,8 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       h5::write_attr(ds, "size", sg.size);
       h5::write_attr(ds, "thresholds", opt.segment.thresholds);
       h5::write_attr(ds, "class_names", c.models.front().output_names());
+      h5::write_attr(ds, "rule", std::string(ion_rule_name(opt.segment.rule)));
+      if (opt.segment.rule == IonRule::interpolate) h5::write_attr(ds, "smoothing", opt.segment.smoothing);
     }
     // ions
     const auto n = static_cast<hsize_t>(sum.ions);
