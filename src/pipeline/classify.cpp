@@ -748,27 +748,24 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   o.segment.thresholds = cfg.get_doubles("segment.thresholds", o.segment.thresholds);
   o.segment.ion_radius = cfg.get_double("segment.ion_radius", o.stride / 2 * 1.414);
   o.segment.rule = parse_ion_rule(cfg.get_string("segment.rule", "subcell"));
-  if (o.segment.rule == IonRule::subcell) {
-    for (const char* k : {"segment.smoothing", "segment.composition"})
-      if (cfg.has(k))
-        throw ConfigError(k, "is used only by segment.rule = \"interpolate\": set the rule or drop the key");
-  } else {
-    if (cfg.has("segment.ion_radius"))
-      throw ConfigError("segment.ion_radius",
-                        "is used only by segment.rule = \"subcell\": drop it (the "
-                        "interpolate rule labels each ion from the interpolated sums)");
-    o.segment.smoothing = cfg.get_double("segment.smoothing", o.stride);
-    if (cfg.has("segment.composition")) {
-      auto& e = o.segment.composition;
-      e.class_name = cfg.get_string("segment.composition.class");
-      if (e.class_name.empty())
-        throw ConfigError("segment.composition.class",
-                          "give the class that gains the evidence (e.g. \"L1_2\")");
-      e.species = cfg.get_strings("segment.composition.species");
-      e.radius = cfg.get_double("segment.composition.radius", e.radius);
-      e.weight = cfg.get_double("segment.composition.weight", e.weight);
-      e.ion_weight = cfg.get_double("segment.composition.ion_weight", e.ion_weight);
-    }
+  // segment.smoothing is read (and unused) under the subcell rule, so that
+  // --set segment.rule=subcell works on a config written for interpolate.
+  o.segment.smoothing = cfg.get_double("segment.smoothing", o.stride);
+  if (o.segment.rule == IonRule::interpolate && cfg.has("segment.ion_radius"))
+    throw ConfigError("segment.ion_radius",
+                      "is used only by segment.rule = \"subcell\": drop it (the "
+                      "interpolate rule labels each ion from the interpolated sums)");
+  if (cfg.has("segment.composition")) {
+    auto& e = o.segment.composition;
+    e.class_name = cfg.get_string("segment.composition.class", "");  // "" = no composition evidence
+    e.species = cfg.get_strings("segment.composition.species", e.species);
+    e.radius = cfg.get_double("segment.composition.radius", e.radius);
+    e.weight = cfg.get_double("segment.composition.weight", e.weight);
+    e.ion_weight = cfg.get_double("segment.composition.ion_weight", e.ion_weight);
+    if (e.enabled() && o.segment.rule == IonRule::subcell)
+      throw ConfigError("segment.composition.class",
+                        "composition evidence needs segment.rule = \"interpolate\": set the rule, or "
+                        "segment.composition.class = \"\" to use none");
   }
   auto& d = o.segment.domains;
   d.eps = cfg.get_double("domains.eps", d.eps);

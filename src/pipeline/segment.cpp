@@ -80,9 +80,9 @@ void SegmentSpec::validate(int n_classes) const {
     throw ConfigError("segment.smoothing", "must be a number of nm >= 0 (Gaussian sigma; 0 = no smoothing)");
   if (composition.enabled()) {
     if (rule != IonRule::interpolate)
-      throw ConfigError("segment.composition",
-                        "needs segment.rule = \"interpolate\" (the subcell rule "
-                        "labels sub-cells, not ions)");
+      throw ConfigError("segment.composition.class",
+                        "composition evidence needs segment.rule = "
+                        "\"interpolate\" (the subcell rule labels sub-cells)");
     if (composition.species.empty())
       throw ConfigError("segment.composition.species", "give at least one solute ion type (e.g. [\"Li\"])");
     if (!(composition.radius > 0) || !std::isfinite(composition.radius))
