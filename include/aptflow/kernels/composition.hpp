@@ -29,8 +29,8 @@ void local_composition(const Exec& exec, const IonCloud<Mem>& cloud,
   if (static_cast<IonIndex>(ranged.extent(0)) != n || static_cast<IonIndex>(solute_count.extent(0)) != n)
     throw InternalError("local_composition: ranged and solute_count need one entry per ion");
   if (n == 0) return;
-  const CellList<Mem> cl = build_cell_list(exec, cloud, make_cell_grid(cloud_bounds(exec, cloud), radius, 2), -1,
-                                           "aptflow::composition::cells");
+  const CellList<Mem> cl = build_cell_list(exec, cloud, make_cell_grid(cloud_bounds(exec, cloud), radius, 2),
+                                           -1, "aptflow::composition::cells");
   const auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
   const auto sp = cloud.species;
   const std::int64_t nsp = static_cast<std::int64_t>(solute.extent(0));
