@@ -7,6 +7,9 @@ scipy.spatial.cKDTree, not from the C++ code.
                                 sub-cell labels, ion labels, domains, stats
   segment_ref.py dbscan DIR     labelled ions -> domain id and core flag per ion
   segment_ref.py control DIR    two histograms -> Pearson r, chi2, dof, contingency
+  segment_ref.py interpolate DIR  sub-cell sums -> Gaussian-smoothed sums; ions ->
+                                local composition counts, evidence, trilinear
+                                scores and labels of the interpolated rule
 
 DIR holds meta.json and raw little-endian arrays (see each mode); results are
 written next to them.
@@ -16,6 +19,7 @@ import os
 import sys
 
 import numpy as np
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 
@@ -143,6 +147,93 @@ def histogram(sizes, bins, lo, hi):
     return h.tolist(), int((sizes < lo).sum()), int((sizes > hi).sum())
 
 
+def smooth(sums, sigma, size):
+    """sums (mz, my, mx, C). Direct 3D: out = sum_n w(n) in(n) / sum_n w(n)
+    over the in-grid sub-cells n within T = ceil(3 sigma / size) per axis,
+    w = the product of g(d) = exp(-d^2 / (2 (sigma / size)^2)) over the axes;
+    both sums are correlations with the full (2T + 1)^3 kernel, zero outside.
+    The 1e-9 only keeps a ratio such as 3 sigma / size = 3 + 4e-16 at T = 3."""
+    t = int(np.ceil(3 * sigma / size - 1e-9)) if sigma > 0 else 0
+    if t <= 0:
+        return sums.copy()
+    s = sigma / size
+    d = np.arange(-t, t + 1, dtype=np.float64)
+    g = np.exp(-d * d / (2 * s * s))
+    k = g[:, None, None] * g[None, :, None] * g[None, None, :]
+    norm = ndimage.correlate(np.ones(sums.shape[:3]), k, mode="constant", cval=0.0)
+    out = np.empty_like(sums)
+    for c in range(sums.shape[3]):
+        out[..., c] = ndimage.correlate(sums[..., c], k, mode="constant", cval=0.0) / norm
+    return out
+
+
+def composition(pos, species, solute_ids, radius):
+    """Per ion: ranged ions (species != 0) and solute ions within radius
+    (d2 = (dx^2 + dy^2) + dz^2 in float64 <= radius^2), itself included; an
+    ion with a NaN coordinate has none."""
+    n = len(pos)
+    p64 = pos.astype(np.float64)
+    finite = np.all(np.isfinite(p64), axis=1)
+    ranged_idx = np.nonzero((species != 0) & finite)[0]
+    is_sol = np.isin(species, np.asarray(solute_ids, dtype=np.int64))
+    ranged = np.zeros(n, dtype=np.int32)
+    sol = np.zeros(n, dtype=np.int32)
+    if len(ranged_idx) == 0:
+        return ranged, sol
+    tree = cKDTree(p64[ranged_idx])
+    q = np.nonzero(finite)[0]
+    for i, cand in zip(q, tree.query_ball_point(p64[q], radius * (1 + 1e-9))):
+        js = ranged_idx[np.asarray(cand, dtype=np.int64)]
+        d = p64[js] - p64[i]
+        keep = js[(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]) + d[:, 2] * d[:, 2] <= radius * radius]
+        ranged[i] = len(keep)
+        sol[i] = int(is_sol[keep].sum())
+    return ranged, sol
+
+
+def interpolate(field, pos, origin, size):
+    """Trilinear interpolation of field (mz, my, mx, C) at the sub-cell index
+    coordinates (p - origin) / size - 0.5, beyond the grid the border value
+    (map_coordinates order 1, mode nearest); NaN rows for NaN positions."""
+    p64 = pos.astype(np.float64)
+    finite = np.all(np.isfinite(p64), axis=1)
+    u = np.zeros((3, len(pos)))
+    for a in range(3):
+        u[2 - a] = np.where(finite, (p64[:, a] - origin[a]) / size - 0.5, 0.0)
+    out = np.full((len(pos), field.shape[3]), np.nan)
+    for c in range(field.shape[3]):
+        out[finite, c] = ndimage.map_coordinates(field[..., c], u[:, finite], order=1, mode="nearest")
+    return out
+
+
+def z_layers(pos, origin, size, mz):
+    """The two sub-cell layers (j, j + 1; j alone when mz = 1) whose centres
+    bracket each ion along z; -1 for a NaN position."""
+    z = pos[:, 2].astype(np.float64)
+    out = np.full((len(pos), 2), -1, dtype=np.int64)
+    ok = np.isfinite(pos.astype(np.float64)).all(axis=1)
+    u = np.clip((z[ok] - origin[2]) / size - 0.5, 0, mz - 1)
+    j = np.minimum(np.floor(u), max(mz - 2, 0)).astype(np.int64)
+    out[ok, 0] = j
+    out[ok, 1] = j + 1 if mz > 1 else j
+    return out
+
+
+def label_scores(score, thresholds):
+    lab = np.full(len(score), -1, dtype=np.int32)
+    for i in range(len(score)):
+        best, bv = -1, 0.0
+        for c in range(score.shape[1]):
+            v = score[i, c]
+            if np.isnan(v):
+                best = -1
+                break
+            if v > thresholds[c] and (best < 0 or v > bv):
+                best, bv = c, v
+        lab[i] = best
+    return lab
+
+
 def main():
     mode, d = sys.argv[1], sys.argv[2]
     meta = json.load(open(os.path.join(d, "meta.json")))
@@ -186,6 +277,31 @@ def main():
         json.dump({"pearson_r": float(r), "chi2": chi2, "dof": int(t.shape[1] - 1),
                    "contingency": float(np.sqrt(chi2 / (chi2 + t.sum())))},
                   open(os.path.join(d, "ref_control.json"), "w"))
+    elif mode == "interpolate":
+        mx, my, mz = meta["counts"]
+        nc = meta["classes"]
+        sums = read(d, "sums.f64", np.float64, (mz, my, mx, nc))
+        fields = []
+        for k, sigma in enumerate(meta["sigmas"]):
+            fields.append(smooth(sums, float(sigma), float(meta["size"])))
+            fields[-1].tofile(os.path.join(d, "ref_smooth%d.f64" % k))
+        if meta.get("ions", False):
+            pos = read(d, "ions.f32", np.float32, (-1, 3))
+            species = read(d, "species.u16", np.uint16).astype(np.int64)
+            ranged, sol = composition(pos, species, meta["solute"], float(meta["radius"]))
+            ranged.tofile(os.path.join(d, "ref_ranged.i32"))
+            sol.tofile(os.path.join(d, "ref_solute.i32"))
+            is_sol = np.isin(species, np.asarray(meta["solute"], dtype=np.int64))
+            frac = np.where(ranged > 0, sol / np.maximum(ranged, 1) - float(meta["f"]), 0.0)
+            ev = float(meta["weight"]) * frac + float(meta["ion_weight"]) * is_sol
+            ev.astype(np.float64).tofile(os.path.join(d, "ref_evidence.f64"))
+            score = interpolate(fields[meta["label_field"]], pos, meta["origin"], float(meta["size"]))
+            if meta["evidence_class"] >= 0:
+                score[:, meta["evidence_class"]] += ev
+            score.tofile(os.path.join(d, "ref_score.f64"))
+            z_layers(pos, meta["origin"], float(meta["size"]), mz).tofile(os.path.join(d, "ref_zlayers.i64"))
+            for k, thr in enumerate(meta["thresholds"]):
+                label_scores(score, [float(t) for t in thr]).tofile(os.path.join(d, "ref_label%d.i32" % k))
     else:
         sys.exit("unknown mode " + mode)
 

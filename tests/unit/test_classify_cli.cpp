@@ -2,7 +2,8 @@
 // of an np-2 run mid-windows gives exit 75, a checkpoint and no output; the
 // --resume run on one rank gives the same bytes as an uninterrupted np-2 run
 // (every dataset outside /entry1/profiling, compared with h5py); a truncated
-// input and a bad range file end both ranks with exit 2 and one message.
+// input and a bad range file end both ranks with exit 2 and one message, as do
+// a segment.composition class the model lacks or an ion type the range file lacks.
 // APTFLOW_TEST_CHUNK_SLEEP_MS (test-only) makes each round of windows slow.
 #include <gtest/gtest.h>
 #include <mpi.h>
@@ -145,5 +146,25 @@ TEST(ClassifyCli, InputErrorsEndEveryRankWithExitTwo) {
   r = run_command("timeout 60 " + s.classify(2, "--set range=" + quote("\"" + rrng + "\"")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("Al"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(s.dir / "out.h5"));
+}
+
+TEST(ClassifyCli, CompositionClassAndSpeciesCheckedAgainstModelAndRanges) {
+  CliSetup s;
+  const std::string interp = "--set segment.rule=" + quote("\"interpolate\"") + " ";
+  // A class the model does not have (alli_demo: FCC, L1_2).
+  auto r = run_command("timeout 60 " +
+                       s.classify(1, interp + "--set segment.composition.class=" + quote("\"B2\"") +
+                                         " --set segment.composition.species=" + quote("[\"Li\"]")));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("segment.composition.class"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("L1_2"), std::string::npos) << r.output;  // the classes it has
+  // An ion type the range file does not have.
+  r = run_command("timeout 60 " +
+                  s.classify(1, interp + "--set segment.composition.class=" + quote("\"L1_2\"") +
+                                    " --set segment.composition.species=" + quote("[\"Li\", \"Zn\"]")));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("segment.composition.species"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Zn"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(s.dir / "out.h5"));
 }

@@ -150,3 +150,88 @@ TEST(ClassifyConfig, RelativeModelFoundBesideTheConfigOrItsParents) {
       (aptflow::test::source_dir() / "configs" / "classify" / "alli_l12.toml").string()));
   for (const auto& m : shipped.models) EXPECT_TRUE(fs::exists(m)) << m;
 }
+
+namespace {
+
+// The ConfigError key of SegmentSpec::validate (run by classify once the
+// model's classes are known) after parsing, or "<no error>".
+std::string validate_key(const std::vector<std::string>& sets) {
+  Config cfg = Config::from_string(kBase);
+  cfg.apply_overrides(sets);
+  const auto o = parse_classify_config(cfg);
+  try {
+    o.segment.validate(2);
+  } catch (const ConfigError& e) {
+    return e.key();
+  }
+  return "<no error>";
+}
+
+}  // namespace
+
+TEST(ClassifyConfig, InterpolateRuleAndCompositionKeys) {
+  using aptflow::IonRule;
+  const auto d = parse_classify_config(Config::from_string(kBase));
+  EXPECT_EQ(d.segment.rule, IonRule::subcell);
+  EXPECT_DOUBLE_EQ(d.segment.smoothing, 0.0);
+  EXPECT_FALSE(d.segment.composition.enabled());
+
+  // The interpolate rule: smoothing defaults to the stride.
+  Config plain = Config::from_string(kBase);
+  plain.apply_overrides({"segment.rule=\"interpolate\"", "windows.stride=0.25"});
+  const auto p = parse_classify_config(plain);
+  EXPECT_EQ(p.segment.rule, IonRule::interpolate);
+  EXPECT_DOUBLE_EQ(p.segment.smoothing, 0.25);
+  EXPECT_FALSE(p.segment.composition.enabled());
+  EXPECT_EQ(validate_key({"segment.rule=\"interpolate\""}), "<no error>");
+
+  // Every composition value read.
+  Config full = Config::from_string(kBase);
+  full.apply_overrides({"segment.rule=\"interpolate\"", "segment.smoothing=0.4",
+                        "segment.composition.class=\"L1_2\"", "segment.composition.species=[\"Li\", \"Al\"]",
+                        "segment.composition.radius=1.5", "segment.composition.weight=4.0",
+                        "segment.composition.ion_weight=-0.5"});
+  const auto f = parse_classify_config(full);
+  EXPECT_DOUBLE_EQ(f.segment.smoothing, 0.4);
+  const auto& e = f.segment.composition;
+  EXPECT_TRUE(e.enabled());
+  EXPECT_EQ(e.class_name, "L1_2");
+  EXPECT_EQ(e.species, (std::vector<std::string>{"Li", "Al"}));
+  EXPECT_DOUBLE_EQ(e.radius, 1.5);
+  EXPECT_DOUBLE_EQ(e.weight, 4.0);
+  EXPECT_DOUBLE_EQ(e.ion_weight, -0.5);
+  EXPECT_NO_THROW(f.segment.validate(2));
+  EXPECT_NE(f.config_text.find("L1_2"), std::string::npos) << f.config_text;
+  // Defaults of the optional composition keys; one species as a string.
+  Config some = Config::from_string(kBase);
+  some.apply_overrides({"segment.rule=\"interpolate\"", "segment.composition.class=\"L1_2\"",
+                        "segment.composition.species=\"Li\""});
+  const auto s = parse_classify_config(some).segment.composition;
+  EXPECT_EQ(s.species, std::vector<std::string>{"Li"});
+  EXPECT_DOUBLE_EQ(s.radius, 1.2);
+  EXPECT_DOUBLE_EQ(s.weight, 0.0);
+  EXPECT_DOUBLE_EQ(s.ion_weight, 0.0);
+
+  // Errors name the key.
+  const std::string interp = "segment.rule=\"interpolate\"";
+  const std::string cls = "segment.composition.class=\"L1_2\"", sp = "segment.composition.species=[\"Li\"]";
+  EXPECT_EQ(error_key(kBase, {"segment.rule=\"nearest\""}), "segment.rule");
+  EXPECT_EQ(error_key(kBase, {"segment.rule=\"subcell\""}), "<no error>");
+  EXPECT_EQ(error_key(kBase, {"segment.smoothing=0.5"}), "segment.smoothing");
+  EXPECT_EQ(error_key(kBase, {"segment.rule=\"subcell\"", "segment.smoothing=0.5"}), "segment.smoothing");
+  EXPECT_EQ(error_key(kBase, {cls, sp}), "segment.composition");
+  EXPECT_EQ(error_key(kBase, {interp, "segment.ion_radius=0.3"}), "segment.ion_radius");
+  EXPECT_EQ(error_key(kBase, {"segment.ion_radius=0.3"}), "<no error>");
+  EXPECT_EQ(error_key(kBase, {interp, cls}), "segment.composition.species");
+  EXPECT_EQ(error_key(kBase, {interp, sp}), "segment.composition.class");
+  EXPECT_EQ(error_key(kBase, {interp, "segment.composition.class=\"\"", sp}), "segment.composition.class");
+  EXPECT_EQ(error_key(kBase, {interp, cls, sp, "segment.composition.wieght=1.0"}),
+            "segment.composition.wieght");
+  EXPECT_EQ(error_key(kBase, {interp, cls, sp}), "<no error>");
+  // Values checked by SegmentSpec::validate.
+  EXPECT_EQ(validate_key({interp, cls, "segment.composition.species=[]"}), "segment.composition.species");
+  EXPECT_EQ(validate_key({interp, cls, sp, "segment.composition.radius=0.0"}), "segment.composition.radius");
+  EXPECT_EQ(validate_key({interp, cls, sp, "segment.composition.weight=inf"}), "segment.composition.weight");
+  EXPECT_EQ(validate_key({interp, "segment.smoothing=-0.5"}), "segment.smoothing");
+  EXPECT_EQ(validate_key({interp, cls, sp}), "<no error>");
+}

@@ -1,7 +1,10 @@
 // Segmentation (method.md section 6): hand-made sub-cell, ion-label, DBSCAN,
 // histogram and control cases; the whole host pipeline and DBSCAN on random
 // clouds with dense blobs against tests/python/segment_ref.py; z slabs with
-// halos simulated in one process (1, 2, 4, 7 slabs) against the serial result.
+// halos simulated in one process (1, 2, 4, 7 slabs) against the serial result;
+// the interpolated rule (smoothing, trilinear labels, local composition)
+// against segment_ref.py interpolate, on layer pieces, and hand-made cases.
+#include <fenv.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/kernels/composition.hpp"
 #include "aptflow/pipeline/segment.hpp"
 #include "test_util.hpp"
 
@@ -646,4 +650,423 @@ TEST(SegmentPipeline, RandomWindowsAndIonsMatchReference) {
   for (std::size_t b = 0; b < hist.counts.size(); ++b)
     EXPECT_EQ(hist.counts[b], ref["histogram"][b].get<std::int64_t>());
   EXPECT_EQ(hist.overflow, ref["overflow"].get<std::int64_t>());
+}
+
+// ------------------------------------------------------------------ interpolated rule
+
+namespace {
+
+using Dbl = Kokkos::View<double*, Kokkos::HostSpace>;
+using I32 = Kokkos::View<std::int32_t*, Kokkos::HostSpace>;
+
+SubcellGrid interp_grid() {
+  SubcellGrid sg;
+  sg.origin[0] = -1.3;
+  sg.origin[1] = 0.7;
+  sg.origin[2] = 2.1;
+  sg.size = 0.5;
+  sg.counts[0] = 9;
+  sg.counts[1] = 7;
+  sg.counts[2] = 11;
+  return sg;
+}
+
+SubcellGrid hand_grid(std::int64_t mx, std::int64_t my, std::int64_t mz) {
+  SubcellGrid sg;
+  sg.size = 0.5;
+  sg.counts[0] = mx;
+  sg.counts[1] = my;
+  sg.counts[2] = mz;
+  return sg;
+}
+
+// The smoothed sums of the z layers [first, first + layers) of all.
+Sums smooth_layers(const SubcellGrid& sg, const Sums& all, std::int64_t first, std::int64_t layers,
+                   double sigma) {
+  const std::int64_t plane = sg.counts[0] * sg.counts[1], nc = static_cast<std::int64_t>(all.extent(1));
+  Sums in("test.smooth_in", layers * plane, nc), out("test.smooth_out", layers * plane, nc);
+  for (std::int64_t s = 0; s < layers * plane; ++s)
+    for (std::int64_t c = 0; c < nc; ++c) in(s, c) = all(first * plane + s, c);
+  smooth_subcell_sums(Exec(), sg, first, layers, in, sigma, out);
+  return out;
+}
+
+Dbl doubles(const std::vector<double>& v) {
+  Dbl d("test.doubles", v.size());
+  for (std::size_t k = 0; k < v.size(); ++k) d(k) = v[k];
+  return d;
+}
+
+// Layer g of a grid of mz layers is exact when smoothed over the held layers
+// [a, b) with reach T: its in-grid neighbourhood [g - T, g + T] is held.
+// The test main traps FE_INVALID. Ordered comparisons of NaN positions in
+// the cell list (bounds, cell coordinates, distances) raise the flag without
+// making a NaN; local_composition on a cloud with NaN positions runs under this.
+struct NoInvalidTrap {
+  int old = fedisableexcept(FE_INVALID);
+  NoInvalidTrap(const NoInvalidTrap&) = delete;
+  NoInvalidTrap& operator=(const NoInvalidTrap&) = delete;
+  NoInvalidTrap() = default;
+  ~NoInvalidTrap() {
+    feclearexcept(FE_INVALID);
+    if (old & FE_INVALID) feenableexcept(FE_INVALID);
+  }
+};
+
+bool exact_layer(std::int64_t g, std::int64_t a, std::int64_t b, int T, std::int64_t mz) {
+  return std::max<std::int64_t>(0, g - T) >= a && std::min<std::int64_t>(mz - 1, g + T) < b;
+}
+
+}  // namespace
+
+TEST(SegmentInterpolate, SmoothingMatchesReferenceAndLayerPieces) {
+  REQUIRE_SCIPY();
+  const auto sg = interp_grid();
+  const std::int64_t plane = sg.counts[0] * sg.counts[1], mz = sg.counts[2];
+  const int nc = 2;
+  std::mt19937_64 rng(2024);
+  std::uniform_real_distribution<double> u(0, 27);
+  Sums sums("test.sums", sg.cells(), nc);
+  for (std::int64_t s = 0; s < sg.cells(); ++s)
+    for (int c = 0; c < nc; ++c) sums(s, c) = u(rng);
+  const std::vector<double> sigmas = {0, 0.5 * sg.size, 1.0 * sg.size, 1.7 * sg.size};
+  const int reach[4] = {0, 2, 3, 6};
+  test::TempDir dir;
+  write_raw(dir / "sums.f64", sums.data(), sums.size());
+  nlohmann::json meta = {{"counts", {sg.counts[0], sg.counts[1], sg.counts[2]}},
+                         {"classes", nc},
+                         {"origin", {sg.origin[0], sg.origin[1], sg.origin[2]}},
+                         {"size", sg.size},
+                         {"sigmas", sigmas}};
+  std::ofstream(dir / "meta.json") << meta.dump();
+  run_reference("interpolate", dir);
+  const std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> pieces = {
+      {{0, 7}, {4, 11}}, {{0, 4}, {2, 9}, {6, 11}}, {{0, 11}}, {{5, 6}}};
+  std::int64_t exact_total = 0, nan_total = 0;
+  for (std::size_t k = 0; k < sigmas.size(); ++k) {
+    SCOPED_TRACE("sigma " + std::to_string(sigmas[k]));
+    const int T = smoothing_reach(sigmas[k], sg.size);
+    EXPECT_EQ(T, reach[k]);
+    const auto full = smooth_layers(sg, sums, 0, mz, sigmas[k]);
+    const auto ref = read_raw<double>(dir / ("ref_smooth" + std::to_string(k) + ".f64"));
+    ASSERT_EQ(ref.size(), full.size());
+    double worst = 0, moved = 0;
+    for (std::size_t q = 0; q < ref.size(); ++q) {
+      worst = std::max(worst, std::abs(full.data()[q] - ref[q]) / std::abs(ref[q]));
+      moved = std::max(moved, std::abs(full.data()[q] - sums.data()[q]));
+    }
+    EXPECT_LE(worst, 1e-12);
+    if (T == 0)
+      EXPECT_EQ(moved, 0.0);
+    else
+      EXPECT_GT(moved, 3.0);  // the smoothing did something
+    // Pieces of z layers: exact layers bit-identical to the full grid, the others NaN.
+    for (const auto& set : pieces)
+      for (const auto& [a, b] : set) {
+        const auto part = smooth_layers(sg, sums, a, b - a, sigmas[k]);
+        std::int64_t bad = 0;
+        for (std::int64_t g = a; g < b; ++g) {
+          const bool exact = exact_layer(g, a, b, T, mz);
+          (exact ? exact_total : nan_total) += 1;
+          for (std::int64_t s = 0; s < plane; ++s)
+            for (int c = 0; c < nc; ++c) {
+              const double v = part((g - a) * plane + s, c), w = full(g * plane + s, c);
+              bad += exact ? std::memcmp(&v, &w, sizeof v) != 0 : !std::isnan(v);
+            }
+        }
+        EXPECT_EQ(bad, 0) << "layers [" << a << ", " << b << ")";
+      }
+  }
+  EXPECT_GT(exact_total, 50);
+  EXPECT_GT(nan_total, 30);
+}
+
+TEST(SegmentInterpolate, IonLabelsAndCompositionMatchReference) {
+  REQUIRE_SCIPY();
+  const auto sg = interp_grid();
+  const std::int64_t mz = sg.counts[2];
+  const int nc = 2;
+  std::mt19937_64 rng(4242);
+  std::uniform_real_distribution<double> u(0, 1);
+  Sums sums("test.sums", sg.cells(), nc);
+  for (std::int64_t s = 0; s < sg.cells(); ++s)
+    for (int c = 0; c < nc; ++c) sums(s, c) = 27 * u(rng);
+  const double sigma = sg.size;
+  const auto field = smooth_layers(sg, sums, 0, mz, sigma);
+  // Ions: uniform over the grid box grown by 0.5 nm (some outside), species
+  // 0..3 (0 unranged), every 250th with a NaN coordinate.
+  const std::int64_t n = 4000;
+  HostIonCloud cloud(n, "test.ions");
+  std::vector<float> pos(3 * n);
+  std::int64_t beyond = 0, nans = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    bool out = false;
+    for (int a = 0; a < 3; ++a) {
+      const double lo = sg.origin[a] - 0.5, hi = sg.origin[a] + double(sg.counts[a]) * sg.size + 0.5;
+      pos[3 * i + a] = float(lo + u(rng) * (hi - lo));
+      out = out || pos[3 * i + a] < sg.origin[a] || pos[3 * i + a] > sg.origin[a] + sg.counts[a] * sg.size;
+    }
+    if (i % 250 == 17) {
+      pos[3 * i + i % 3] = kNaN;
+      ++nans;
+    } else {
+      beyond += out;
+    }
+    cloud.x(i) = pos[3 * i];
+    cloud.y(i) = pos[3 * i + 1];
+    cloud.z(i) = pos[3 * i + 2];
+    cloud.species(i) = static_cast<Species>(rng() % 4);
+  }
+  EXPECT_GT(beyond, 500);
+  // Composition: solute species 2, radius 1.2 nm.
+  const double radius = 1.2, weight = 6.0, ion_weight = 1.5;
+  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("test.solute", 4);
+  solute(2) = 1;
+  I32 ranged("test.ranged", n), near("test.near", n);
+  {
+    NoInvalidTrap guard;
+    local_composition(Exec(), cloud, solute, radius, ranged, near);
+  }
+  std::int64_t tot = 0, sol = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    tot += cloud.species(i) != 0;
+    sol += cloud.species(i) == 2;
+  }
+  const double f = double(sol) / double(tot);
+  Dbl evidence("test.evidence", n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    evidence(i) = cloud.species(i) == 2 ? ion_weight : 0.0;
+    if (ranged(i) > 0) evidence(i) += weight * (double(near(i)) / double(ranged(i)) - f);
+  }
+  const std::vector<std::vector<double>> thresholds = {{kInf, 14.0}, {14.3, 13.9}};
+  std::vector<I32> labels;
+  for (const auto& t : thresholds) {
+    labels.emplace_back("test.ionlabel", n);
+    EXPECT_EQ(
+        label_ions_interpolated(Exec(), sg, 0, mz, cloud, field, doubles(t), evidence, 1, labels.back()), 0);
+  }
+
+  test::TempDir dir;
+  write_raw(dir / "sums.f64", sums.data(), sums.size());
+  write_raw(dir / "ions.f32", pos.data(), pos.size());
+  write_raw(dir / "species.u16", cloud.species.data(), static_cast<std::size_t>(n));
+  nlohmann::json thr = nlohmann::json::array();
+  for (const auto& t : thresholds) {
+    nlohmann::json row = nlohmann::json::array();
+    for (double v : t) row.push_back(std::isinf(v) ? 1e300 : v);
+    thr.push_back(row);
+  }
+  nlohmann::json meta = {{"counts", {sg.counts[0], sg.counts[1], sg.counts[2]}},
+                         {"classes", nc},
+                         {"origin", {sg.origin[0], sg.origin[1], sg.origin[2]}},
+                         {"size", sg.size},
+                         {"sigmas", {sigma}},
+                         {"ions", true},
+                         {"solute", {2}},
+                         {"radius", radius},
+                         {"weight", weight},
+                         {"ion_weight", ion_weight},
+                         {"f", f},
+                         {"evidence_class", 1},
+                         {"label_field", 0},
+                         {"thresholds", thr}};
+  std::ofstream(dir / "meta.json") << meta.dump();
+  run_reference("interpolate", dir);
+
+  // Composition counts: exact.
+  const auto ref_ranged = read_raw<std::int32_t>(dir / "ref_ranged.i32");
+  const auto ref_solute = read_raw<std::int32_t>(dir / "ref_solute.i32");
+  const auto ref_ev = read_raw<double>(dir / "ref_evidence.f64");
+  ASSERT_EQ(ref_ranged.size(), std::size_t(n));
+  ASSERT_EQ(ref_solute.size(), std::size_t(n));
+  ASSERT_EQ(ref_ev.size(), std::size_t(n));
+  std::int64_t mism = 0, zero_ranged = 0;
+  double worst_ev = 0, lo_frac = 1, hi_frac = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    mism += ranged(i) != ref_ranged[i] || near(i) != ref_solute[i];
+    worst_ev = std::max(worst_ev, std::abs(evidence(i) - ref_ev[i]));
+    zero_ranged += ranged(i) == 0;
+    if (ranged(i) > 0) {
+      lo_frac = std::min(lo_frac, double(near(i)) / ranged(i));
+      hi_frac = std::max(hi_frac, double(near(i)) / ranged(i));
+    }
+  }
+  EXPECT_EQ(mism, 0);
+  EXPECT_LT(worst_ev, 1e-12);
+  EXPECT_EQ(zero_ranged, nans);  // only the NaN ions have no ranged ion near them
+  EXPECT_LT(lo_frac, f - 0.05);  // the evidence varies from ion to ion
+  EXPECT_GT(hi_frac, f + 0.05);
+
+  // Labels: equal to the reference except where a score is within 1e-9 of a
+  // threshold or of the other class's score.
+  const auto ref_score = read_raw<double>(dir / "ref_score.f64");
+  ASSERT_EQ(ref_score.size(), std::size_t(n * nc));
+  for (std::size_t k = 0; k < thresholds.size(); ++k) {
+    SCOPED_TRACE("thresholds " + std::to_string(k));
+    const auto ref = read_raw<std::int32_t>(dir / ("ref_label" + std::to_string(k) + ".i32"));
+    ASSERT_EQ(ref.size(), std::size_t(n));
+    std::int64_t bad = 0, close = 0, per_class[2] = {0, 0}, none = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double s0 = ref_score[2 * i], s1 = ref_score[2 * i + 1];
+      bool near_tie = false;
+      for (int c = 0; c < nc; ++c)
+        near_tie = near_tie || (std::isfinite(thresholds[k][c]) && !std::isnan(ref_score[2 * i + c]) &&
+                                std::abs(ref_score[2 * i + c] - thresholds[k][c]) < 1e-9);
+      if (!std::isnan(s0) && !std::isnan(s1) && std::abs(s0 - s1) < 1e-9) near_tie = true;
+      if (near_tie) {
+        ++close;
+        continue;
+      }
+      bad += labels[k](i) != ref[i];
+      if (labels[k](i) >= 0)
+        ++per_class[labels[k](i)];
+      else
+        ++none;
+      if (std::isnan(double(pos[3 * i])) || std::isnan(double(pos[3 * i + 1])) ||
+          std::isnan(double(pos[3 * i + 2])))
+        EXPECT_EQ(labels[k](i), -1);
+    }
+    EXPECT_EQ(bad, 0);
+    EXPECT_LE(close, 2);
+    EXPECT_GT(none, n / 10);
+    EXPECT_GT(per_class[1], n / 10);
+    if (k == 0)
+      EXPECT_EQ(per_class[0], 0);
+    else
+      EXPECT_GT(per_class[0], n / 20);
+  }
+
+  // Layer pieces: an ion whose two z layers are not both exact in the piece
+  // counts as outside (label -1); the others get the full grid's label.
+  const auto zl = read_raw<std::int64_t>(dir / "ref_zlayers.i64");
+  ASSERT_EQ(zl.size(), std::size_t(2 * n));
+  const int T = smoothing_reach(sigma, sg.size);
+  std::int64_t outside_total = 0;
+  for (const auto& [a, b] :
+       std::vector<std::pair<std::int64_t, std::int64_t>>{{0, 7}, {3, 11}, {1, 11}, {0, 11}}) {
+    SCOPED_TRACE("layers [" + std::to_string(a) + ", " + std::to_string(b) + ")");
+    const auto part = smooth_layers(sg, sums, a, b - a, sigma);
+    I32 lab("test.ionlabel_part", n);
+    const auto outside =
+        label_ions_interpolated(Exec(), sg, a, b - a, cloud, part, doubles(thresholds[1]), evidence, 1, lab);
+    std::int64_t want = 0, bad = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (zl[2 * i] < 0) {  // NaN position: not counted
+        bad += lab(i) != -1;
+        continue;
+      }
+      bool held = true;
+      for (int e = 0; e < 2; ++e)
+        held = held && zl[2 * i + e] >= a && zl[2 * i + e] < b && exact_layer(zl[2 * i + e], a, b, T, mz);
+      want += !held;
+      bad += held ? lab(i) != labels[1](i) : lab(i) != -1;
+    }
+    EXPECT_EQ(outside, want);
+    EXPECT_EQ(bad, 0);
+    outside_total += outside;
+    if (a == 0 && b == mz) EXPECT_EQ(outside, 0);
+  }
+  EXPECT_GT(outside_total, n / 2);
+}
+
+TEST(SegmentInterpolate, HandMadeConstantPointAndBorder) {
+  // A constant field stays constant, at the borders too.
+  {
+    const auto sg = hand_grid(5, 4, 6);
+    Sums sums("test.sums", sg.cells(), 2);
+    for (std::int64_t s = 0; s < sg.cells(); ++s) {
+      sums(s, 0) = 3.7;
+      sums(s, 1) = 0.25;
+    }
+    for (double sigma : {0.3 * sg.size, 1.0 * sg.size, 1.7 * sg.size}) {
+      const auto out = smooth_layers(sg, sums, 0, sg.counts[2], sigma);
+      double worst = 0;
+      for (std::int64_t s = 0; s < sg.cells(); ++s)
+        worst = std::max({worst, std::abs(out(s, 0) - 3.7) / 3.7, std::abs(out(s, 1) - 0.25) / 0.25});
+      EXPECT_LT(worst, 1e-14) << "sigma " << sigma;
+    }
+  }
+  // One non-zero sub-cell (1, 1, 2) of class 1, no smoothing: its value at
+  // its centre, half of it halfway to a neighbour, an eighth at the corner.
+  const auto sg = hand_grid(4, 3, 5);
+  Sums sums("test.sums", sg.cells(), 2);
+  sums(sg.index(1, 1, 2), 1) = 8.0;
+  const auto field = smooth_layers(sg, sums, 0, sg.counts[2], 0.0);
+  for (std::int64_t s = 0; s < sg.cells(); ++s) EXPECT_EQ(field(s, 1), sums(s, 1));
+  // label of a single ion at p with thresholds t and evidence e for class 1.
+  auto label_at = [&](const Sums& fld, float x, float y, float z, std::vector<double> t, double e = 0) {
+    HostIonCloud one(1, "test.one");
+    one.x(0) = x;
+    one.y(0) = y;
+    one.z(0) = z;
+    Dbl ev("test.ev", 1);
+    ev(0) = e;
+    I32 lab("test.lab", 1);
+    EXPECT_EQ(label_ions_interpolated(Exec(), sg, 0, sg.counts[2], one, fld, doubles(t), ev, 1, lab), 0);
+    return lab(0);
+  };
+  // value v exactly: passes v - 1e-12, not v (strict >).
+  auto expect_value = [&](const Sums& fld, float x, float y, float z, int cls, double v) {
+    std::vector<double> below = {kInf, kInf}, at = {kInf, kInf};
+    below[cls] = v - 1e-12;
+    at[cls] = v;
+    EXPECT_EQ(label_at(fld, x, y, z, below), cls) << x << " " << y << " " << z << " want " << v;
+    EXPECT_EQ(label_at(fld, x, y, z, at), -1) << x << " " << y << " " << z << " want " << v;
+  };
+  expect_value(field, 0.75f, 0.75f, 1.25f, 1, 8.0);   // centre
+  expect_value(field, 1.0f, 0.75f, 1.25f, 1, 4.0);    // halfway to (2, 1, 2)
+  expect_value(field, 0.75f, 0.75f, 1.5f, 1, 4.0);    // halfway to (1, 1, 3)
+  expect_value(field, 0.75f, 0.5f, 1.25f, 1, 4.0);    // halfway to (1, 0, 2)
+  expect_value(field, 1.0f, 1.0f, 1.5f, 1, 1.0);      // corner of 8 centres
+  expect_value(field, 0.875f, 0.75f, 1.25f, 1, 6.0);  // a quarter of the way
+  // Evidence is added to class 1 only.
+  EXPECT_EQ(label_at(field, 0.75f, 0.75f, 1.25f, {kInf, 8.25}, 0.5), 1);
+  EXPECT_EQ(label_at(field, 0.75f, 0.75f, 1.25f, {kInf, 8.25}, 0.2), -1);
+  EXPECT_EQ(label_at(field, 0.75f, 0.75f, 1.25f, {-1.0, kInf}, 0.5), 0);  // class 0 has 0 > -1
+  // Both pass: the larger score; equal scores: the lower class.
+  EXPECT_EQ(label_at(field, 0.75f, 0.75f, 1.25f, {-1.0, 0.0}), 1);
+  EXPECT_EQ(label_at(field, 0.75f, 0.75f, 1.25f, {-1.0, 0.0}, -8.0), 0);
+  EXPECT_EQ(label_at(field, 0.75f, 0.75f, 1.25f, {-1.0, -1.0}, -8.0), 0);
+  EXPECT_EQ(label_at(field, 0.75f, 0.75f, 1.25f, {-1.0, -1.0}, -7.5), 1);
+  EXPECT_EQ(label_at(field, kNaN, 0.75f, 1.25f, {-1.0, -1.0}), -1);
+
+  // A ramp jx + 10 jy + 100 jz in class 0: beyond the grid, the border value.
+  Sums ramp("test.ramp", sg.cells(), 2);
+  for (std::int64_t jz = 0; jz < sg.counts[2]; ++jz)
+    for (std::int64_t jy = 0; jy < sg.counts[1]; ++jy)
+      for (std::int64_t jx = 0; jx < sg.counts[0]; ++jx)
+        ramp(sg.index(jx, jy, jz), 0) = jx + 10 * jy + 100 * jz;
+  expect_value(ramp, 1000.0f, 0.75f, 1.25f, 0, 3 + 10 + 200);        // far side in x
+  expect_value(ramp, -50.0f, 0.75f, 1.25f, 0, 0 + 10 + 200);         // below x
+  expect_value(ramp, 0.1f, 0.75f, 1.25f, 0, 0 + 10 + 200);           // inside, before the first centre
+  expect_value(ramp, 1.95f, 0.75f, 1.25f, 0, 3 + 10 + 200);          // inside, after the last centre
+  expect_value(ramp, 1.0f, 9.0f, 1.25f, 0, 1.5 + 20 + 200);          // beyond y, between x centres
+  expect_value(ramp, 1.0f, 0.75f, 40.0f, 0, 1.5 + 10 + 400);         // beyond z
+  expect_value(ramp, 1.0f, 0.75f, -40.0f, 0, 1.5 + 10 + 0);          // below z
+  expect_value(ramp, 9.0f, -9.0f, 99.0f, 0, 3 + 0 + 400);            // a far corner
+  expect_value(ramp, 0.625f, 0.875f, 1.125f, 0, 0.75 + 12.5 + 175);  // interior, every axis
+
+  // The reach and its errors.
+  EXPECT_EQ(smoothing_reach(0.0, 0.5), 0);
+  EXPECT_EQ(smoothing_reach(0.5, 0.5), 3);
+  EXPECT_EQ(smoothing_reach(0.51, 0.5), 4);
+  EXPECT_EQ(smoothing_reach(0.5 * 16 / 3, 0.5), 16);
+  EXPECT_THROW(smoothing_reach(-0.1, 0.5), ConfigError);
+  EXPECT_THROW(smoothing_reach(std::numeric_limits<double>::quiet_NaN(), 0.5), ConfigError);
+  EXPECT_THROW(smoothing_reach(kInf, 0.5), ConfigError);
+  EXPECT_THROW(smoothing_reach(3.0, 0.5), ConfigError);  // 18 sub-cells
+  try {
+    smoothing_reach(-1.0, 0.5);
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "segment.smoothing");
+  }
+  Sums out("test.out", sg.cells(), 2);
+  EXPECT_THROW(smooth_subcell_sums(Exec(), sg, 0, sg.counts[2], sums, -1.0, out), ConfigError);
+  HostIonCloud one(1, "test.one");
+  I32 r("test.r", 1), s("test.s", 1);
+  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("test.solute", 2);
+  EXPECT_THROW(local_composition(Exec(), one, solute, 0.0, r, s), ConfigError);
+  EXPECT_THROW(local_composition(Exec(), one, solute, -1.0, r, s), ConfigError);
+  EXPECT_THROW(local_composition(Exec(), one, solute, std::numeric_limits<double>::quiet_NaN(), r, s),
+               ConfigError);
 }

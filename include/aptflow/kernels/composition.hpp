@@ -23,7 +23,7 @@ void local_composition(const Exec& exec, const IonCloud<Mem>& cloud,
                        const Kokkos::View<std::uint8_t*, Mem>& solute, double radius,
                        const Kokkos::View<std::int32_t*, Mem>& ranged,
                        const Kokkos::View<std::int32_t*, Mem>& solute_count) {
-  if (!(radius > 0) || !std::isfinite(radius))
+  if (!std::isfinite(radius) || !(radius > 0))  // isfinite first: no FE_INVALID for a NaN
     throw ConfigError("segment.composition.radius", "must be a positive number of nm (e.g. 1.2)");
   const IonIndex n = cloud.size();
   if (static_cast<IonIndex>(ranged.extent(0)) != n || static_cast<IonIndex>(solute_count.extent(0)) != n)

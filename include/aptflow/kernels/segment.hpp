@@ -221,7 +221,8 @@ void label_ions(const Exec& exec, const SubcellGrid& sg, const IonCloud<Mem>& cl
 // T, the reach of the smoothing in sub-cells; throws ConfigError
 // (segment.smoothing) for a negative, non-finite or too wide sigma.
 inline int smoothing_reach(double sigma, double size) {
-  if (!(sigma >= 0) || !std::isfinite(sigma))
+  // isfinite first: an ordered comparison of a NaN raises FE_INVALID.
+  if (!std::isfinite(sigma) || sigma < 0)
     throw ConfigError("segment.smoothing", "must be a number of nm >= 0 (Gaussian sigma; 0 = no smoothing)");
   const double t = std::ceil(3.0 * sigma / size - 1e-9);
   if (t > 16)
