@@ -757,7 +757,10 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
                       "interpolate rule labels each ion from the interpolated sums)");
   if (cfg.has("segment.composition")) {
     auto& e = o.segment.composition;
-    e.class_name = cfg.get_string("segment.composition.class", "");  // "" = no composition evidence
+    if (!cfg.has("segment.composition.class"))
+      throw ConfigError("segment.composition.class",
+                        "missing: name the class that gains the evidence (e.g. \"L1_2\"), or \"\" for none");
+    e.class_name = cfg.get_string("segment.composition.class");  // "" = no composition evidence
     e.species = cfg.get_strings("segment.composition.species", e.species);
     e.radius = cfg.get_double("segment.composition.radius", e.radius);
     e.weight = cfg.get_double("segment.composition.weight", e.weight);

@@ -76,7 +76,7 @@ void SegmentSpec::validate(int n_classes) const {
     if (std::isnan(t)) throw ConfigError("segment.thresholds", "NaN threshold: use a number or inf");
   if (!(ion_radius > 0) || !std::isfinite(ion_radius))
     throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
-  if (!(smoothing >= 0) || !std::isfinite(smoothing))
+  if (!std::isfinite(smoothing) || smoothing < 0)
     throw ConfigError("segment.smoothing", "must be a number of nm >= 0 (Gaussian sigma; 0 = no smoothing)");
   if (composition.enabled()) {
     if (rule != IonRule::interpolate)
@@ -85,7 +85,7 @@ void SegmentSpec::validate(int n_classes) const {
                         "\"interpolate\" (the subcell rule labels sub-cells)");
     if (composition.species.empty())
       throw ConfigError("segment.composition.species", "give at least one solute ion type (e.g. [\"Li\"])");
-    if (!(composition.radius > 0) || !std::isfinite(composition.radius))
+    if (!std::isfinite(composition.radius) || composition.radius <= 0)
       throw ConfigError("segment.composition.radius", "must be a positive number of nm (e.g. 1.2)");
     if (!std::isfinite(composition.weight))
       throw ConfigError("segment.composition.weight", "must be a finite number");

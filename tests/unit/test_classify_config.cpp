@@ -173,7 +173,7 @@ TEST(ClassifyConfig, InterpolateRuleAndCompositionKeys) {
   using aptflow::IonRule;
   const auto d = parse_classify_config(Config::from_string(kBase));
   EXPECT_EQ(d.segment.rule, IonRule::subcell);
-  EXPECT_DOUBLE_EQ(d.segment.smoothing, 0.0);
+  EXPECT_DOUBLE_EQ(d.segment.smoothing, d.stride);  // read and unused under subcell
   EXPECT_FALSE(d.segment.composition.enabled());
 
   // The interpolate rule: smoothing defaults to the stride.
@@ -217,14 +217,18 @@ TEST(ClassifyConfig, InterpolateRuleAndCompositionKeys) {
   const std::string cls = "segment.composition.class=\"L1_2\"", sp = "segment.composition.species=[\"Li\"]";
   EXPECT_EQ(error_key(kBase, {"segment.rule=\"nearest\""}), "segment.rule");
   EXPECT_EQ(error_key(kBase, {"segment.rule=\"subcell\""}), "<no error>");
-  EXPECT_EQ(error_key(kBase, {"segment.smoothing=0.5"}), "segment.smoothing");
-  EXPECT_EQ(error_key(kBase, {"segment.rule=\"subcell\"", "segment.smoothing=0.5"}), "segment.smoothing");
-  EXPECT_EQ(error_key(kBase, {cls, sp}), "segment.composition");
+  // smoothing is read and unused under subcell (a config written for
+  // interpolate runs with --set segment.rule=subcell); composition is not.
+  EXPECT_EQ(error_key(kBase, {"segment.smoothing=0.5"}), "<no error>");
+  EXPECT_EQ(error_key(kBase, {"segment.rule=\"subcell\"", "segment.smoothing=0.5"}), "<no error>");
+  EXPECT_EQ(error_key(kBase, {cls, sp}), "segment.composition.class");
+  EXPECT_EQ(error_key(kBase, {"segment.composition.class=\"\"", sp}), "<no error>");
   EXPECT_EQ(error_key(kBase, {interp, "segment.ion_radius=0.3"}), "segment.ion_radius");
   EXPECT_EQ(error_key(kBase, {"segment.ion_radius=0.3"}), "<no error>");
-  EXPECT_EQ(error_key(kBase, {interp, cls}), "segment.composition.species");
-  EXPECT_EQ(error_key(kBase, {interp, sp}), "segment.composition.class");
-  EXPECT_EQ(error_key(kBase, {interp, "segment.composition.class=\"\"", sp}), "segment.composition.class");
+  EXPECT_EQ(validate_key({interp, cls}), "segment.composition.species");
+  EXPECT_EQ(error_key(kBase, {interp, sp}), "segment.composition.class");  // class missing
+  // class "" = no composition evidence (the other keys stay unused).
+  EXPECT_EQ(error_key(kBase, {interp, "segment.composition.class=\"\"", sp}), "<no error>");
   EXPECT_EQ(error_key(kBase, {interp, cls, sp, "segment.composition.wieght=1.0"}),
             "segment.composition.wieght");
   EXPECT_EQ(error_key(kBase, {interp, cls, sp}), "<no error>");
