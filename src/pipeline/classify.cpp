@@ -864,6 +864,9 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     c.K = nn::shape_size(m0.output_shape());
     c.bins = c.spec.size();
     opt.segment.validate(static_cast<int>(c.K));
+    // The smoothing's reach in sub-cells (at most 16): checked here, on every
+    // rank at once, rather than after the windows.
+    if (opt.segment.rule == IonRule::interpolate) (void)smoothing_reach(opt.segment.smoothing, opt.stride);
     if (!(opt.segment.domains.eps > 0)) throw ConfigError("domains.eps", "must be positive");
     if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
       throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
