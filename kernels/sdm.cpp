@@ -30,6 +30,38 @@ SdmKind parse_sdm_kind(const std::string& text, const std::string& key) {
   throw ConfigError(key, fmt::format("unknown SDM kind '{}': use \"z\", \"zx\" or \"3d\"", text));
 }
 
+std::string to_string(SdmExclude e) { return e == SdmExclude::self ? "self" : "zero_dx_or_dz"; }
+
+std::string to_string(SdmArithmetic a) {
+  switch (a) {
+    case SdmArithmetic::float32:
+      return "float32";
+    case SdmArithmetic::float64:
+      return "float64";
+    case SdmArithmetic::float64_bins:
+      return "float64_bins";
+  }
+  return "?";
+}
+
+SdmExclude parse_sdm_exclude(const std::string& text, const std::string& key) {
+  if (text == "self") return SdmExclude::self;
+  if (text == "zero_dx_or_dz") return SdmExclude::zero_dx_or_dz;
+  throw ConfigError(key, fmt::format("unknown pair rule '{}': use \"self\" (only the self pair is left out) "
+                                     "or \"zero_dx_or_dz\" (the published code: every pair with dx == 0 or "
+                                     "dz == 0)",
+                                     text));
+}
+
+SdmArithmetic parse_sdm_arithmetic(const std::string& text, const std::string& key) {
+  if (text == "float32") return SdmArithmetic::float32;
+  if (text == "float64") return SdmArithmetic::float64;
+  if (text == "float64_bins") return SdmArithmetic::float64_bins;
+  throw ConfigError(key, fmt::format("unknown arithmetic '{}': use \"float32\" (aptflow), \"float64\" "
+                                     "(published CoCrNi code) or \"float64_bins\" (published Fe-Al code)",
+                                     text));
+}
+
 SdmSpec SdmSpec::z() {
   SdmSpec s;
   s.kind = SdmKind::z;
@@ -190,6 +222,12 @@ SdmBinning make_binning(const SdmSpec& spec) {
   b.crop_lo = first_float_with_bin_at_least(b.crop_first, b.lo, b.w);
   b.crop_hi = previous_float(first_float_with_bin_at_least(b.crop_first + b.crop_count, b.lo, b.w));
   APTFLOW_ASSERT(b.axis_lo < b.axis_hi && b.crop_lo < b.crop_hi, "SDM binning intervals are empty");
+  b.drop_zero = spec.exclude == SdmExclude::zero_dx_or_dz;
+  b.arithmetic = static_cast<int>(spec.arithmetic);
+  b.lo64 = -spec.range;
+  b.hi64 = spec.range;
+  b.norm64 = double(b.n) / (b.hi64 - b.lo64);
+  b.rc2_64 = spec.r_cut * spec.r_cut;
   return b;
 }
 

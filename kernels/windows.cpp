@@ -26,6 +26,42 @@ WindowGrid WindowGrid::over(const Box& box, double edge, double stride) {
   return g;
 }
 
+WindowGrid WindowGrid::on_box(const double lo[3], const double hi[3], double edge, double stride) {
+  const Box none;
+  WindowGrid g = over(none, edge, stride);  // validates edge and stride
+  static const char* axis = "xyz";
+  for (int a = 0; a < 3; ++a) {
+    if (!std::isfinite(lo[a]) || !std::isfinite(hi[a]) || !(lo[a] < hi[a]))
+      throw ConfigError("windows.box",
+                        fmt::format("[{}, {}] nm along {} is not a box: give [x0, y0, z0, x1, y1, z1] with "
+                                    "x0 < x1, y0 < y1, z0 < z1",
+                                    lo[a], hi[a], axis[a]));
+    g.origin[a] = lo[a];
+    // numpy.arange(lo, hi, stride) holds the corners lo + i * stride < hi;
+    // the published code keeps those with corner <= hi - edge.
+    const double last = hi[a] - edge;
+    auto fits = [&](std::int64_t i) {
+      const double corner = lo[a] + double(i) * stride;
+      return corner < hi[a] && !(corner > last);
+    };
+    const double estimate = std::floor((last - lo[a]) / stride);
+    if (estimate > 1e12)
+      throw ConfigError(
+          "windows.box",
+          fmt::format("{} windows along {}: use a larger stride or a smaller box", estimate, axis[a]));
+    std::int64_t n = estimate > 2 ? static_cast<std::int64_t>(estimate) - 2 : 0;
+    while (n > 0 && !fits(n - 1)) --n;  // the corners fit for a prefix of i
+    while (fits(n)) ++n;
+    if (n == 0)
+      throw ConfigError("windows.box",
+                        fmt::format("the box [{}, {}] nm along {} holds no window of edge {} nm: make it at "
+                                    "least one window edge long",
+                                    lo[a], hi[a], axis[a], edge));
+    g.counts[a] = n;
+  }
+  return g;
+}
+
 std::string to_string(WindowVariant v) { return v == WindowVariant::feal ? "feal" : "cocrni"; }
 
 WindowVariant parse_window_variant(const std::string& text, const std::string& key) {

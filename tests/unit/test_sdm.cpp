@@ -202,3 +202,30 @@ TEST(Sdm, RejectsGridFinerThanRCutAndWrongOutput) {
   Kokkos::View<std::int64_t*, Kokkos::HostSpace> bad("bad", 92);
   EXPECT_THROW(compute_sdm(Exec(), cloud, SdmSpec::z(), 1, 1, bad), InternalError);
 }
+
+TEST(Sdm, PublishedPairRuleDropsZeroDxOrDzAndEqualsBruteForce) {
+  // exclude = zero_dx_or_dz (the published z-SDM code): on coordinates
+  // rounded to 3 decimals many pairs lie in one x or z plane.
+  PlainCloud p = test::random_cloud(808, 2500, 6.0f);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    p.x[i] = static_cast<float>(std::round(double(p.x[i]) * 1000.0) / 1000.0);
+    p.z[i] = static_cast<float>(std::round(double(p.z[i]) * 1000.0) / 1000.0);
+  }
+  for (SdmSpec spec : {SdmSpec::z(), SdmSpec::zx(), SdmSpec::cube()}) {
+    const auto all = test::reference_sdm(p, spec, 1, 1);
+    spec.exclude = SdmExclude::zero_dx_or_dz;
+    const auto want = test::reference_sdm(p, spec, 1, 1);
+    EXPECT_LT(test::total(want), test::total(all)) << to_string(spec.kind) << ": the rule drops nothing";
+    EXPECT_EQ(kernel_sdm(p, spec, 1, 1, nullptr), want) << to_string(spec.kind);
+  }
+  // Duplicated positions: under the rule not even distinct ions at d = 0 count.
+  PlainCloud q;
+  q.add(0.3f, 0.3f, 0.3f, 1);
+  q.add(0.3f, 0.3f, 0.3f, 1);
+  SdmSpec z = SdmSpec::z();
+  z.exclude = SdmExclude::zero_dx_or_dz;
+  EXPECT_EQ(test::total(kernel_sdm(q, z, 1, 1, nullptr)), 0);
+  // The double arithmetic is implemented for window z-SDMs only.
+  z.arithmetic = SdmArithmetic::float64;
+  EXPECT_THROW(kernel_sdm(q, z, 1, 1, nullptr), ConfigError);
+}

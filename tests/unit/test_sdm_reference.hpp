@@ -109,6 +109,7 @@ inline void reference_add_centre(const PlainCloud& c, const SdmSpec& spec, std::
     if (restrict && !reference_within(c.x[j] - cx, c.y[j] - cy, c.z[j] - cz, rn)) continue;
     const float dx = c.x[j] - c.x[i], dy = c.y[j] - c.y[i], dz = c.z[j] - c.z[i];
     if (!reference_within(dx, dy, dz, static_cast<float>(spec.r_cut))) continue;
+    if (spec.exclude == SdmExclude::zero_dx_or_dz && (dx == 0.0f || dz == 0.0f)) continue;  // published rule
     const std::int64_t k = reference_bin(spec, dx, dy, dz);
     if (k >= 0) ++h[k];
   }

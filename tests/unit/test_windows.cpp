@@ -140,3 +140,170 @@ INSTANTIATE_TEST_SUITE_P(Variants, WindowSdms,
                          ::testing::Combine(::testing::Values(WindowVariant::feal, WindowVariant::cocrni),
                                             ::testing::Values(SdmKind::z, SdmKind::zx, SdmKind::xyz),
                                             ::testing::Values(1), ::testing::Values(1, 2)));
+
+// ---- Published rules (docs/sdm.md "Published rules"): fixed box, pair rule
+// exclude = zero_dx_or_dz, double arithmetic.
+
+TEST(WindowGrid, FixedBoxHasThePublishedPlacement) {
+  // The CoCrNi paper's box: corners numpy.arange(lo, hi, 0.5) <= hi - 1.
+  const double lo[3] = {-10, -10, -120}, hi[3] = {10, 10, 0};
+  const WindowGrid g = WindowGrid::on_box(lo, hi, 1.0, 0.5);
+  EXPECT_EQ(g.counts[0], 39);
+  EXPECT_EQ(g.counts[1], 39);
+  EXPECT_EQ(g.counts[2], 239);  // 239 * 39 * 39 = 363,519 windows, as the published scan
+  EXPECT_EQ(g.size(), 363519);
+  EXPECT_DOUBLE_EQ(g.centre(0, 0), -9.5);
+  EXPECT_DOUBLE_EQ(g.centre(2, 238), -0.5);
+  // Literal loop over the corners of arange for boxes that are not a whole
+  // number of strides, in double as numpy computes them: for [0.3, 2.8] the
+  // corner 0.3 + 1.5 = 1.8000000000000000444 exceeds 2.8 - 1 =
+  // 1.7999999999999998224, so 3 windows (0.3, 0.8, 1.3), not 4.
+  auto literal = [](double lo, double hi) {
+    std::int64_t n = 0;
+    for (std::int64_t i = 0; lo + double(i) * 0.5 < hi; ++i)
+      if (!(lo + double(i) * 0.5 > hi - 1.0)) ++n;
+    return n;
+  };
+  for (const double top : {2.8, 2.79, 2.81, 3.3, 1.3, 2.3000001}) {
+    const double l3[3] = {0.3, 0.3, -0.2}, h3[3] = {top, 2.8, top - 0.5};
+    const WindowGrid f = WindowGrid::on_box(l3, h3, 1.0, 0.5);
+    EXPECT_EQ(f.counts[0], literal(0.3, top)) << "top " << top;
+    EXPECT_EQ(f.counts[1], 3);
+    EXPECT_EQ(f.counts[2], literal(-0.2, top - 0.5)) << "top " << top;
+    EXPECT_DOUBLE_EQ(f.origin[0], 0.3);
+  }
+  const double small[3] = {0, 0, 0}, tiny[3] = {0.9, 5, 5}, flat[3] = {5, 5, 0};
+  EXPECT_THROW(WindowGrid::on_box(small, tiny, 1.0, 0.5), ConfigError);  // shorter than one window
+  EXPECT_THROW(WindowGrid::on_box(small, flat, 1.0, 0.5), ConfigError);  // z1 <= z0
+  EXPECT_THROW(WindowGrid::on_box(lo, hi, 1.0, 0.0), ConfigError);
+  EXPECT_THROW(parse_sdm_exclude("none"), ConfigError);
+  EXPECT_THROW(parse_sdm_arithmetic("float16"), ConfigError);
+  EXPECT_EQ(parse_sdm_exclude("zero_dx_or_dz"), SdmExclude::zero_dx_or_dz);
+  EXPECT_EQ(parse_sdm_arithmetic("float64_bins"), SdmArithmetic::float64_bins);
+}
+
+namespace {
+
+// The published z-SDM of one window written out plainly (zsdm_utils_v2.zsdm,
+// the Fe-Al notebook's ZSDM): membership and pair tests in double,
+// fast_histogram's binning int((d + 1.5) * (200 / 3)) on -1.5 <= d < 1.5 for
+// dz and dx, the pair rule, the 93-bin crop. f32_diff: the displacement is
+// rounded to float32 first (Fe-Al).
+std::vector<std::int64_t> published_window(const PlainCloud& p, const WindowGrid& g, const WindowSpec& ws,
+                                           const SdmSpec& spec, int a, int b, std::int64_t w,
+                                           std::int64_t& centres) {
+  std::int64_t ix, iy, iz;
+  g.unravel(w, ix, iy, iz);
+  const double c[3] = {(g.origin[0] + double(ix) * g.stride) + 0.5 * g.edge,
+                       (g.origin[1] + double(iy) * g.stride) + 0.5 * g.edge,
+                       (g.origin[2] + double(iz) * g.stride) + 0.5 * g.edge};
+  auto within = [](double dx, double dy, double dz, double r) {
+    return (dx * dx + dy * dy) + dz * dz <= r * r;
+  };
+  const double rc = double(ws.centre_radius), rn = double(ws.neighbour_radius);
+  const bool f32_diff = spec.arithmetic == SdmArithmetic::float64_bins;
+  const bool drop = spec.exclude == SdmExclude::zero_dx_or_dz;
+  std::vector<std::int64_t> h(spec.size(), 0);
+  centres = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p.s[i] != a || !within(double(p.x[i]) - c[0], double(p.y[i]) - c[1], double(p.z[i]) - c[2], rc))
+      continue;
+    ++centres;
+    for (std::size_t j = 0; j < p.size(); ++j) {
+      if (j == i || p.s[j] != b) continue;
+      if (ws.variant == WindowVariant::cocrni &&
+          !within(double(p.x[j]) - c[0], double(p.y[j]) - c[1], double(p.z[j]) - c[2], rn))
+        continue;
+      double dx = double(p.x[j]) - double(p.x[i]), dy = double(p.y[j]) - double(p.y[i]),
+             dz = double(p.z[j]) - double(p.z[i]);
+      if (!within(dx, dy, dz, spec.r_cut)) continue;
+      if (f32_diff) {
+        dx = double(float(dx));
+        dz = double(float(dz));
+      }
+      if (drop && (dx == 0 || dz == 0)) continue;
+      if (!(dz >= -1.5 && dz < 1.5 && dx >= -1.5 && dx < 1.5)) continue;
+      const int k = static_cast<int>((dz + 1.5) * (200.0 / 3.0)) - 54;
+      if (k >= 0 && k < 93) ++h[static_cast<std::size_t>(k)];
+    }
+  }
+  return h;
+}
+
+// random_cloud with its coordinates rounded to 3 decimals (as the published
+// CSV files): many pairs with dx == 0 or dz == 0 and displacements on bin edges.
+PlainCloud rounded_cloud(std::uint32_t seed, std::size_t n, float L) {
+  PlainCloud p = test::random_cloud(seed, n, L);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    p.x[i] = static_cast<float>(std::round(double(p.x[i]) * 1000.0) / 1000.0);
+    p.y[i] = static_cast<float>(std::round(double(p.y[i]) * 1000.0) / 1000.0);
+    p.z[i] = static_cast<float>(std::round(double(p.z[i]) * 1000.0) / 1000.0 - 2.0);  // z crosses 0
+  }
+  return p;
+}
+
+}  // namespace
+
+class PublishedWindowSdms
+    : public ::testing::TestWithParam<std::tuple<WindowVariant, SdmExclude, SdmArithmetic>> {};
+
+TEST_P(PublishedWindowSdms, EqualThePublishedRulesWrittenPlainly) {
+  const auto [variant, exclude, arithmetic] = GetParam();
+  SdmSpec spec = SdmSpec::z();
+  spec.exclude = exclude;
+  spec.arithmetic = arithmetic;
+  const float L = 5.0f;
+  const PlainCloud p = rounded_cloud(
+      4100 + static_cast<int>(variant) * 10 + static_cast<int>(exclude) * 3 + static_cast<int>(arithmetic),
+      2600, L);
+  const HostIonCloud cloud = test::to_ion_cloud(p);
+  const auto cells =
+      build_sdm_cells(Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut), 1, 1);
+  const double lo[3] = {0, 0, -2}, hi[3] = {5, 5, 3};
+  const WindowGrid g = WindowGrid::on_box(lo, hi, 1.0, 0.5);
+  const WindowSpec ws = variant == WindowVariant::feal ? WindowSpec::feal(1.0) : WindowSpec::cocrni(1.0);
+  const Result whole = run_chunked(cells, g, ws, spec, 0, g.size(), g.size());
+  const Result chunked = run_chunked(cells, g, ws, spec, 0, g.size(), 53);
+  EXPECT_EQ(whole.sdm, chunked.sdm);
+  std::int64_t pairs = 0;
+  for (std::int64_t w = 0; w < g.size(); ++w) {
+    std::int64_t centres = 0;
+    const auto want = arithmetic == SdmArithmetic::float32
+                          ? reference_window(p, g, ws, spec, 1, 1, w, centres)
+                          : published_window(p, g, ws, spec, 1, 1, w, centres);
+    ASSERT_EQ(whole.centres[w], centres) << "window " << w;
+    const std::vector<std::int64_t> got(whole.sdm.begin() + w * spec.size(),
+                                        whole.sdm.begin() + (w + 1) * spec.size());
+    ASSERT_EQ(got, want) << "window " << w;
+    pairs += test::total(want);
+  }
+  EXPECT_GT(pairs, 5000);
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, PublishedWindowSdms,
+                         ::testing::Combine(::testing::Values(WindowVariant::feal, WindowVariant::cocrni),
+                                            ::testing::Values(SdmExclude::self, SdmExclude::zero_dx_or_dz),
+                                            ::testing::Values(SdmArithmetic::float32, SdmArithmetic::float64,
+                                                              SdmArithmetic::float64_bins)));
+
+TEST(PublishedWindowSdms, DoubleArithmeticDiffersFromFloat32OnRoundedCoordinates) {
+  // Why the option exists: on coordinates rounded to 3 decimals many
+  // displacements sit on bin edges, where float32 and double binning part.
+  SdmSpec f32 = SdmSpec::z(), f64 = SdmSpec::z();
+  f32.exclude = f64.exclude = SdmExclude::zero_dx_or_dz;
+  f64.arithmetic = SdmArithmetic::float64;
+  const PlainCloud p = rounded_cloud(77, 2600, 5.0f);
+  const HostIonCloud cloud = test::to_ion_cloud(p);
+  const auto cells = build_sdm_cells(Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), 1.5), 1, 1);
+  const double lo[3] = {0, 0, -2}, hi[3] = {5, 5, 3};
+  const WindowGrid g = WindowGrid::on_box(lo, hi, 1.0, 0.5);
+  const Result a = run_chunked(cells, g, WindowSpec::cocrni(1.0), f32, 0, g.size(), g.size());
+  const Result b = run_chunked(cells, g, WindowSpec::cocrni(1.0), f64, 0, g.size(), g.size());
+  EXPECT_NE(a.sdm, b.sdm);
+  SdmSpec zx = SdmSpec::zx();
+  zx.arithmetic = SdmArithmetic::float64;
+  Rows out("out", 1, zx.size());
+  Counts cnt("cnt", 1);
+  EXPECT_THROW(compute_window_sdms(Exec(), cells, g, WindowSpec::cocrni(1.0), zx, 0, 1, out, cnt),
+               ConfigError);
+}

@@ -10,6 +10,13 @@
 // inside the box (as the published code, which skips windows that stick out).
 // Windows are numbered in C order: w = (iz * ny + iy) * nx + ix.
 //
+// Fixed box (WindowGrid::on_box, config key windows.box): the published
+// placement on a box [lo, hi] given by the user instead of the data's
+// bounds: corners lo + i * stride for i = 0, 1, ... while the corner is
+// below hi and corner + edge <= hi (both in double), i.e. the corners of
+// numpy.arange(lo, hi, stride) that are <= hi - edge. Windows that hold no
+// ion are empty windows.
+//
 // Variants (distances in float32, as SdmBinning: r2 = (dx*dx + dy*dy) + dz*dz,
 // d = p - c, inside iff r2 <= R * R):
 //  feal   : centre ions = A ions within centre_radius (default edge / 2) of the
@@ -47,6 +54,9 @@ struct WindowGrid {
   // Windows that fit inside box (see the file comment). Throws ConfigError
   // (windows.edge / windows.stride) for non-positive values.
   static WindowGrid over(const Box& box, double edge = 1.0, double stride = 0.5);
+  // The published placement on the fixed box lo[3], hi[3] (nm; see the file
+  // comment). Throws ConfigError (windows.box) for a box that holds no window.
+  static WindowGrid on_box(const double lo[3], const double hi[3], double edge = 1.0, double stride = 0.5);
 };
 
 enum class WindowVariant { feal, cocrni };
@@ -72,10 +82,13 @@ namespace detail {
 inline constexpr int kMaxWindowsPerIon = 128;
 inline constexpr int kMaxLocalBins = 1024;  // >= SdmSpec z crop limit
 
-// Float32 window centres per axis, on the device.
+// Window centres per axis, on the device: float32 (aptflow's arithmetic)
+// and double, (origin + i * stride) + edge / 2 as the published code places
+// them (SdmSpec::arithmetic float64*).
 template <class Mem>
 struct WindowCentres {
   Kokkos::View<float*, Mem> c[3];
+  Kokkos::View<double*, Mem> d[3];
   std::int64_t n[3] = {0, 0, 0};
   double c0[3] = {0, 0, 0};
   double stride = 1;
@@ -86,9 +99,15 @@ WindowCentres<Mem> make_window_centres(const WindowGrid& g) {
   WindowCentres<Mem> wc;
   for (int a = 0; a < 3; ++a) {
     wc.c[a] = Kokkos::View<float*, Mem>("aptflow::windows::centres", g.counts[a]);
+    wc.d[a] = Kokkos::View<double*, Mem>("aptflow::windows::centres64", g.counts[a]);
     auto h = Kokkos::create_mirror_view(wc.c[a]);
-    for (std::int64_t i = 0; i < g.counts[a]; ++i) h(i) = g.centre_f(a, i);
+    auto hd = Kokkos::create_mirror_view(wc.d[a]);
+    for (std::int64_t i = 0; i < g.counts[a]; ++i) {
+      h(i) = g.centre_f(a, i);
+      hd(i) = (g.origin[a] + double(i) * g.stride) + 0.5 * g.edge;
+    }
     Kokkos::deep_copy(wc.c[a], h);
+    Kokkos::deep_copy(wc.d[a], hd);
     wc.n[a] = g.counts[a];
     wc.c0[a] = g.centre(a, 0);
   }
@@ -100,6 +119,29 @@ KOKKOS_INLINE_FUNCTION bool in_sphere(float px, float py, float pz, float cx, fl
                                       float r2max) {
   const float dx = px - cx, dy = py - cy, dz = pz - cz;
   return dx * dx + dy * dy + dz * dz <= r2max;
+}
+
+// The same test in double (SdmSpec::arithmetic float64*), as cKDTree does it.
+KOKKOS_INLINE_FUNCTION bool in_sphere64(double px, double py, double pz, double cx, double cy, double cz,
+                                        double r2max) {
+  const double dx = px - cx, dy = py - cy, dz = pz - cz;
+  return (dx * dx + dy * dy) + dz * dz <= r2max;
+}
+
+// z-SDM of one point in the double arithmetic (self pair included, as
+// for_each_pair_bin) into h[0, crop_count): scalar, for the published rules.
+template <class Mem>
+KOKKOS_INLINE_FUNCTION void z_histogram64(const SdmBinning& bn, const CellsView<Mem>& nb,
+                                          const RowRanges& rows, const double px, const double py,
+                                          const double pz, std::int32_t* h) {
+  for (int q = 0; q < bn.crop_count; ++q) h[q] = 0;
+  for (int r = 0; r < rows.n; ++r)
+    for (std::int64_t k = rows.b[r]; k < rows.e[r]; ++k) {
+      const double dx = double(nb.x(k)) - px, dy = double(nb.y(k)) - py, dz = double(nb.z(k)) - pz;
+      if ((dx * dx + dy * dy) + dz * dz > bn.rc2_64) continue;
+      const int bin = bn.bin64_z(dx, dz);
+      if (bin >= 0) ++h[bin];
+    }
 }
 
 // feal: one work item per cell of the centre list inside the chunk's z slab.
@@ -118,6 +160,8 @@ struct FealWindowSdm {
   std::int64_t first, count, cell_offset;
   Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Mem> out;
   Kokkos::View<std::int64_t*, Mem> centre_counts;
+  Kokkos::View<const double*, Mem> wdx, wdy, wdz;  // double centres (arithmetic float64*)
+  double rw2_64;                                   // centre radius squared (double)
 
   KOKKOS_INLINE_FUNCTION static void index_range(double p, double c0, double stride, double reach,
                                                  std::int64_t n, std::int64_t& lo, std::int64_t& hi) {
@@ -152,7 +196,9 @@ struct FealWindowSdm {
           for (std::int64_t ix = x0; ix <= x1; ++ix) {
             const std::int64_t w = (iz * nwy + iy) * nwx + ix;
             if (w < first || w > last) continue;
-            if (!in_sphere(px, py, pz, wcx(ix), wcy(iy), wcz(iz), rw2)) continue;
+            if (bn.arithmetic != 0 ? !in_sphere64(px, py, pz, wdx(ix), wdy(iy), wdz(iz), rw2_64)
+                                   : !in_sphere(px, py, pz, wcx(ix), wcy(iy), wcz(iz), rw2))
+              continue;
             if (nwl < kMaxWindowsPerIon) wl[nwl++] = w - first;
           }
       if (nwl == 0) continue;
@@ -162,7 +208,9 @@ struct FealWindowSdm {
         // Private histogram of this ion (93 bins), added once per window.
         std::int32_t h[kMaxLocalBins];
         const int nb = bn.crop_count;
-        if constexpr (kHostExec<Exec>) {
+        if (bn.arithmetic != 0) {
+          z_histogram64(bn, b, rows, px, py, pz, h);
+        } else if constexpr (kHostExec<Exec>) {
           z_histogram_host(bn, b, rows, px, py, pz, h);
         } else {
           for (int q = 0; q < nb; ++q) h[q] = 0;
@@ -198,11 +246,13 @@ struct GatherSpheres {
   bool fill;
   Kokkos::View<std::int64_t*, Mem> na, nb;          // counts (fill == false) or offsets (fill == true)
   Kokkos::View<std::int64_t*, Mem> list_a, list_b;  // slots (fill == true)
+  Kokkos::View<const double*, Mem> wdx, wdy, wdz;   // double centres (arithmetic float64*)
+  double ra2_64 = 0, rb2_64 = 0;                    // > 0: membership in double
 
   template <class ListView>
   KOKKOS_INLINE_FUNCTION static std::int64_t scan(const CellsView<Mem>& cl, float cx, float cy, float cz,
                                                   float r2, double reach, bool fill, std::int64_t pos,
-                                                  const ListView& list) {
+                                                  const ListView& list, double c64[3], double r2_64) {
     const CellGrid& g = cl.g;
     const int x0 = g.coord(0, cx - reach), x1 = g.coord(0, cx + reach);
     const int y0 = g.coord(1, cy - reach), y1 = g.coord(1, cy + reach);
@@ -212,7 +262,8 @@ struct GatherSpheres {
       for (int y = y0; y <= y1; ++y) {
         const std::int64_t e = cl.start(g.cell(x1, y, z) + 1);
         for (std::int64_t k = cl.start(g.cell(x0, y, z)); k < e; ++k)
-          if (in_sphere(cl.x(k), cl.y(k), cl.z(k), cx, cy, cz, r2)) {
+          if (r2_64 > 0 ? in_sphere64(cl.x(k), cl.y(k), cl.z(k), c64[0], c64[1], c64[2], r2_64)
+                        : in_sphere(cl.x(k), cl.y(k), cl.z(k), cx, cy, cz, r2)) {
             if (fill) list(pos + cnt) = k;
             ++cnt;
           }
@@ -224,12 +275,18 @@ struct GatherSpheres {
     const std::int64_t w = first + i;
     const std::int64_t ix = w % nwx, iy = (w / nwx) % nwy, iz = w / (nwx * nwy);
     const float cx = wcx(ix), cy = wcy(iy), cz = wcz(iz);
+    double c64[3] = {0, 0, 0};
+    if (ra2_64 > 0) {
+      c64[0] = wdx(ix);
+      c64[1] = wdy(iy);
+      c64[2] = wdz(iz);
+    }
     if (fill) {
-      scan(a, cx, cy, cz, ra2, ra_reach, true, na(i), list_a);
-      scan(b, cx, cy, cz, rb2, rb_reach, true, nb(i), list_b);
+      scan(a, cx, cy, cz, ra2, ra_reach, true, na(i), list_a, c64, ra2_64);
+      scan(b, cx, cy, cz, rb2, rb_reach, true, nb(i), list_b, c64, rb2_64);
     } else {
-      na(i) = scan(a, cx, cy, cz, ra2, ra_reach, false, 0, list_a);
-      nb(i) = scan(b, cx, cy, cz, rb2, rb_reach, false, 0, list_b);
+      na(i) = scan(a, cx, cy, cz, ra2, ra_reach, false, 0, list_a, c64, ra2_64);
+      nb(i) = scan(b, cx, cy, cz, rb2, rb_reach, false, 0, list_b, c64, rb2_64);
     }
   }
 };
@@ -245,6 +302,22 @@ struct CocrniWindowSdm {
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
     const float rc2 = bn.rc2;
+    if (bn.arithmetic != 0) {  // published double arithmetic (z-SDMs only)
+      for (std::int64_t p = off_a(i); p < off_a(i + 1); ++p) {
+        const std::int64_t sa = list_a(p);
+        const double px = a.x(sa), py = a.y(sa), pz = a.z(sa);
+        const std::int64_t self = a.ion(sa);
+        for (std::int64_t q = off_b(i); q < off_b(i + 1); ++q) {
+          const std::int64_t sb = list_b(q);
+          const double dx = double(b.x(sb)) - px, dy = double(b.y(sb)) - py, dz = double(b.z(sb)) - pz;
+          const double r2 = (dx * dx + dy * dy) + dz * dz;
+          if (r2 > bn.rc2_64 || (r2 == 0.0 && b.ion(sb) == self)) continue;
+          const int bin = bn.bin64_z(dx, dz);
+          if (bin >= 0) ++out(i, bin);
+        }
+      }
+      return;
+    }
     for (std::int64_t p = off_a(i); p < off_a(i + 1); ++p) {
       const std::int64_t sa = list_a(p);
       const float px = a.x(sa), py = a.y(sa), pz = a.z(sa);
@@ -305,6 +378,10 @@ void compute_window_sdms(const Exec& exec, const SdmCells<Mem>& cells, const Win
   Kokkos::deep_copy(exec, out, std::int64_t(0));
   Kokkos::deep_copy(exec, centre_counts, std::int64_t(0));
   if (n_windows == 0) return;
+  if (spec.arithmetic != SdmArithmetic::float32 && spec.kind != SdmKind::z)
+    throw ConfigError("sdm.arithmetic", "'" + to_string(spec.arithmetic) +
+                                            "' is implemented for window z-SDMs only: use \"float32\" for " +
+                                            to_string(spec.kind) + "-SDMs");
   const SdmBinning bn = make_binning(spec);
   const auto wc = detail::make_window_centres<Mem>(grid);
   const detail::CellsView<Mem> a(cells.centres), b(cells.neighbours);
@@ -324,7 +401,8 @@ void compute_window_sdms(const Exec& exec, const SdmCells<Mem>& cells, const Win
         exec, "aptflow::windows::feal", spec.kind, c1 - c0, bn, a, b, spec.r_cut,
         cells.species_a == cells.species_b, wc.c[0], wc.c[1], wc.c[2], wc.n[0], wc.n[1], wc.n[2], wc.c0[0],
         wc.c0[1], wc.c0[2], wc.stride, reach, wspec.centre_radius * wspec.centre_radius, first_window,
-        n_windows, c0, out, centre_counts);
+        n_windows, c0, out, centre_counts, wc.d[0], wc.d[1], wc.d[2],
+        double(wspec.centre_radius) * double(wspec.centre_radius));
   } else {
     Kokkos::View<std::int64_t*, Mem> na("aptflow::windows::n_centres", n_windows + 1);
     Kokkos::View<std::int64_t*, Mem> nb("aptflow::windows::n_neighbours", n_windows + 1);
@@ -345,7 +423,16 @@ void compute_window_sdms(const Exec& exec, const SdmCells<Mem>& cells, const Win
                                             na,
                                             nb,
                                             empty,
-                                            empty};
+                                            empty,
+                                            wc.d[0],
+                                            wc.d[1],
+                                            wc.d[2],
+                                            0.0,
+                                            0.0};
+    if (bn.arithmetic != 0) {  // membership in double, as cKDTree's query_ball_point
+      gather.ra2_64 = double(wspec.centre_radius) * double(wspec.centre_radius);
+      gather.rb2_64 = double(wspec.neighbour_radius) * double(wspec.neighbour_radius);
+    }
     Kokkos::parallel_for("aptflow::windows::cocrni_count", Kokkos::RangePolicy<Exec>(exec, 0, n_windows),
                          gather);
     Kokkos::deep_copy(exec, centre_counts,

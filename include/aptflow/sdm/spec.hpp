@@ -15,6 +15,19 @@
 //   zx  : bin k_z * n + k_x  (rows dz, columns dx), kept iff both in [0, n)
 //   xyz : bin (k_z * n + k_y) * n + k_x, kept iff all three in [0, n)
 // Self pairs (same ion index) are excluded; each ordered pair counts.
+//
+// Published-code options (docs/sdm.md "Published rules"), both off by default:
+//  exclude = zero_dx_or_dz : a pair with dx == 0 or dz == 0 is not counted
+//      (the published z-SDM code keeps only pairs with dx != 0 and dz != 0;
+//      this drops the self pair too, and on coordinates rounded to a few
+//      decimals also real pairs in one plane).
+//  arithmetic = float64 : window z-SDMs in double from the float32 positions,
+//      as the published Python (cKDTree, fast_histogram) computes them:
+//        d_c  = double(p_j,c) - double(p_i,c)          (exact)
+//        pair iff (dx*dx + dy*dy) + dz*dz <= r_cut^2    (double)
+//        kept iff -range <= d < range for dz and dx; row k = int((dz + range) * (n / (2 range)))
+//      float64_bins: the same, but d is rounded to float32 before the zero
+//      test and the binning (the Fe-Al code stores displacements as float32).
 #include <Kokkos_Core.hpp>
 #include <cstdint>
 #include <string>
@@ -29,6 +42,24 @@ std::string to_string(SdmKind kind);
 // "z", "zx", "3d" (also "xyz"); throws ConfigError(key) otherwise.
 SdmKind parse_sdm_kind(const std::string& text, const std::string& key = "sdm.kind");
 
+// Which pairs are left out (besides those outside r_cut or the histogram).
+enum class SdmExclude {
+  self,           // the self pair only (same ion index): aptflow's default
+  zero_dx_or_dz,  // every pair with dx == 0 or dz == 0 (published z-SDM code)
+};
+// Arithmetic of the distance tests and the binning (window z-SDMs).
+enum class SdmArithmetic {
+  float32,       // aptflow's exact float32 definition above (default)
+  float64,       // double differences, distances and bins (published CoCrNi code)
+  float64_bins,  // double distances, displacements rounded to float32, double bins (Fe-Al code)
+};
+std::string to_string(SdmExclude e);
+std::string to_string(SdmArithmetic a);
+// "self" | "zero_dx_or_dz"; ConfigError(key) otherwise.
+SdmExclude parse_sdm_exclude(const std::string& text, const std::string& key = "sdm.exclude");
+// "float32" | "float64" | "float64_bins"; ConfigError(key) otherwise.
+SdmArithmetic parse_sdm_arithmetic(const std::string& text, const std::string& key = "sdm.arithmetic");
+
 struct SdmSpec {
   SdmKind kind = SdmKind::z;
   // Lengths are given in double (as in a config file); the kernels use their
@@ -39,6 +70,8 @@ struct SdmSpec {
   // z only: keep the bins whose nominal left edge lies in [crop_lo, crop_hi).
   double crop_lo = -0.7;
   double crop_hi = 0.7;
+  SdmExclude exclude = SdmExclude::self;
+  SdmArithmetic arithmetic = SdmArithmetic::float32;  // float64*: window z-SDMs only
 
   // Derived by finalize() (the factories call it).
   int bins_per_axis = 200;
@@ -80,6 +113,28 @@ struct SdmBinning {
   int crop_count = 0;
   float axis_lo = 0, axis_hi = 0;  // floats whose axis bin is in [0, n)
   float crop_lo = 0, crop_hi = 0;  // floats whose axis bin is in the z crop
+  bool drop_zero = false;          // exclude = zero_dx_or_dz
+  int arithmetic = 0;              // SdmArithmetic as int: 0 float32, 1 float64, 2 float64_bins
+  double lo64 = 0, hi64 = 0;       // -range, range (double)
+  double norm64 = 1;               // n / (2 range), as fast_histogram: nx / (xmax - xmin)
+  double rc2_64 = 0;               // r_cut * r_cut (double)
+
+  // exclude = zero_dx_or_dz drops the pair (always false otherwise).
+  KOKKOS_INLINE_FUNCTION bool dropped(float dx, float dz) const {
+    return drop_zero && (dx == 0.0f || dz == 0.0f);
+  }
+  // z-SDM bin (0 .. crop_count - 1) of a pair inside the sphere in the
+  // double arithmetic (arithmetic != 0), or -1.
+  KOKKOS_INLINE_FUNCTION int bin64_z(double dx, double dz) const {
+    if (arithmetic == 2) {
+      dx = double(float(dx));
+      dz = double(float(dz));
+    }
+    if (drop_zero && (dx == 0.0 || dz == 0.0)) return -1;
+    if (!(dz >= lo64 && dz < hi64 && dx >= lo64 && dx < hi64)) return -1;
+    const int k = static_cast<int>((dz - lo64) * norm64) - crop_first;
+    return k >= 0 && k < crop_count ? k : -1;
+  }
 
   KOKKOS_INLINE_FUNCTION int axis_bin(float d) const {  // only for d in [axis_lo, axis_hi]
     return static_cast<int>((d - lo) / w);              // (d - lo) / w >= 0: truncation == floor
@@ -90,6 +145,7 @@ struct SdmBinning {
   // outside the histogram. Kind as template argument: no branch per pair.
   template <SdmKind K>
   KOKKOS_INLINE_FUNCTION int bin(float dx, float dy, float dz) const {
+    if (dropped(dx, dz)) return -1;
     if constexpr (K == SdmKind::z) {
       (void)dy;
       if (dz >= crop_lo && dz <= crop_hi && in_axis(dx)) return axis_bin(dz) - crop_first;
