@@ -67,9 +67,10 @@ BackgroundResult background_d(std::span<const double> s, std::span<double> b, co
     fill_nan(b);
     return r;
   }
-  // First local minimum right of the centre.
+  // First local minimum right of the centre (published: strict on both sides).
+  const bool published = spec.clip == BackgroundClip::published;
   for (std::size_t i = static_cast<std::size_t>(spec.centre) + 1; i + 1 < n; ++i)
-    if (s[i] < s[i - 1] && s[i] <= s[i + 1]) {
+    if (s[i] < s[i - 1] && (published ? s[i] < s[i + 1] : s[i] <= s[i + 1])) {
       r.minimum = static_cast<int>(i);
       break;
     }
@@ -80,6 +81,23 @@ BackgroundResult background_d(std::span<const double> s, std::span<double> b, co
   std::copy(s.begin(), s.end(), b.begin());
   const double level = s[static_cast<std::size_t>(r.minimum)];
   auto peak = [&] { return *std::max_element(b.begin() + spec.lo, b.begin() + spec.hi); };
+  if (published) {
+    // while max(b[lo:hi]) > s[m]: sweep; if ite == max_sweeps: break; ite += 1.
+    // Sweep 1 writes a second array from b (Jacobi); then the script's b IS
+    // that array, so the later sweeps are in place (Gauss-Seidel).
+    std::vector<double> next(s.begin(), s.end());
+    while (peak() > level) {
+      if (r.sweeps == 0) {
+        for (std::size_t k = 1; k + 1 < n; ++k) next[k] = std::min(b[k], (b[k - 1] + b[k + 1]) / 2);
+        std::copy(next.begin(), next.end(), b.begin());
+      } else {
+        for (std::size_t k = 1; k + 1 < n; ++k) b[k] = std::min(b[k], (b[k - 1] + b[k + 1]) / 2);
+      }
+      ++r.sweeps;
+      if (r.sweeps == spec.max_sweeps + 1) break;
+    }
+    return r;
+  }
   while (r.sweeps < spec.max_sweeps && peak() > level) {
     // Gauss-Seidel: in place, increasing index, end points fixed.
     for (std::size_t k = 1; k + 1 < n; ++k) b[k] = std::min(b[k], (b[k - 1] + b[k + 1]) / 2);
@@ -106,6 +124,96 @@ BackgroundResult preprocess_d(std::span<double> v, const PreprocessSpec& spec, c
   for (std::size_t k = 0; k < v.size(); ++k) v[k] = s[k] - b[k];
   minmax_d(v, spec.constant);
   return r;
+}
+
+// Exact rationals on __int128 for the Savitzky-Golay weights; any overflow
+// throws Overflow (the caller then takes the floating-point path).
+struct Overflow {};
+struct Rational {
+  __int128 n = 0, d = 1;  // d > 0, gcd(n, d) = 1
+  static __int128 gcd(__int128 a, __int128 b) {
+    if (a < 0) a = -a;
+    while (b != 0) {
+      const __int128 t = a % b;
+      a = b;
+      b = t < 0 ? -t : t;
+    }
+    return a;
+  }
+  static __int128 mul(__int128 a, __int128 b) {
+    __int128 r;
+    if (__builtin_mul_overflow(a, b, &r)) throw Overflow{};
+    return r;
+  }
+  static __int128 add(__int128 a, __int128 b) {
+    __int128 r;
+    if (__builtin_add_overflow(a, b, &r)) throw Overflow{};
+    return r;
+  }
+  static Rational make(__int128 n, __int128 d) {
+    if (d == 0) throw Overflow{};
+    if (d < 0) n = -n, d = -d;
+    const __int128 g = gcd(n, d);
+    return g > 1 ? Rational{n / g, d / g} : Rational{n, d};
+  }
+  Rational operator+(const Rational& o) const { return make(add(mul(n, o.d), mul(o.n, d)), mul(d, o.d)); }
+  Rational operator-(const Rational& o) const { return *this + Rational{-o.n, o.d}; }
+  Rational operator*(const Rational& o) const { return make(mul(n, o.n), mul(d, o.d)); }
+  Rational operator/(const Rational& o) const { return make(mul(n, o.d), mul(d, o.n)); }
+  // The double nearest to n / d: exact operands give a correctly rounded quotient.
+  double value() const {
+    constexpr __int128 kExact = __int128{1} << 53;
+    if (n < kExact && -n < kExact && d < kExact) return static_cast<double>(n) / static_cast<double>(d);
+    return static_cast<double>(static_cast<long double>(n) / static_cast<long double>(d));
+  }
+};
+
+// The hat matrix of a Savitzky-Golay window in exact rational arithmetic
+// (Gram-Schmidt of the monomials over the integer positions -half .. half),
+// each weight rounded once to the nearest double. Empty when a number does
+// not fit 128 bits (long windows at high order).
+std::vector<double> exact_hat_matrix(int w, int order) {
+  const int half = w / 2, k = order + 1;
+  try {
+    std::vector<std::vector<Rational>> q;  // orthogonal polynomials at the positions
+    std::vector<Rational> norm;
+    for (int c = 0; c < k; ++c) {
+      std::vector<Rational> v(static_cast<std::size_t>(w));
+      for (int j = 0; j < w; ++j) {
+        __int128 x = 1;
+        for (int e = 0; e < c; ++e) x = Rational::mul(x, j - half);
+        v[static_cast<std::size_t>(j)] = Rational{x, 1};
+      }
+      for (int p = 0; p < c; ++p) {
+        Rational dot;
+        for (int j = 0; j < w; ++j)
+          dot = dot +
+                v[static_cast<std::size_t>(j)] * q[static_cast<std::size_t>(p)][static_cast<std::size_t>(j)];
+        const Rational coef = dot / norm[static_cast<std::size_t>(p)];
+        for (int j = 0; j < w; ++j)
+          v[static_cast<std::size_t>(j)] = v[static_cast<std::size_t>(j)] -
+                                           coef * q[static_cast<std::size_t>(p)][static_cast<std::size_t>(j)];
+      }
+      Rational nn;
+      for (const auto& x : v) nn = nn + x * x;
+      if (nn.n == 0) return {};
+      q.push_back(std::move(v));
+      norm.push_back(nn);
+    }
+    std::vector<double> hat(static_cast<std::size_t>(w * w));
+    for (int p = 0; p < w; ++p)
+      for (int j = 0; j < w; ++j) {
+        Rational h;
+        for (int c = 0; c < k; ++c)
+          h = h + q[static_cast<std::size_t>(c)][static_cast<std::size_t>(p)] *
+                      q[static_cast<std::size_t>(c)][static_cast<std::size_t>(j)] /
+                      norm[static_cast<std::size_t>(c)];
+        hat[static_cast<std::size_t>(p * w + j)] = h.value();
+      }
+    return hat;
+  } catch (const Overflow&) {
+    return {};
+  }
 }
 
 std::span<float> row_of(const CurveRows& rows, std::size_t r) {
@@ -137,6 +245,13 @@ SavgolFilter::SavgolFilter(const SavgolSpec& spec) : spec_(spec) {
     throw ConfigError("preprocess.savgol",
                       fmt::format("window {} / order {}: the window must be odd and the order in [0, window)",
                                   spec.window, spec.order));
+  // The exact weights, each the double nearest to its rational value (so any
+  // implementation that rounds them correctly has the same bits: the
+  // published clipping loop can turn a last-bit difference of the smoothed
+  // curve into another number of sweeps). Windows whose rationals do not
+  // fit 128 bits fall back to the floating-point construction below.
+  hat_ = exact_hat_matrix(w, spec.order);
+  if (!hat_.empty()) return;
   // Orthonormal basis Q (w x k) of the columns of the Vandermonde matrix of
   // the window positions, scaled to [-1, 1] for conditioning (the column
   // space, hence the hat matrix Q Q^T, does not depend on the scaling).
@@ -233,8 +348,21 @@ void savgol_filter(const CurveRows& rows, const SavgolSpec& spec) {
 
 // -------------------------------------------------------------- background
 
-BackgroundSpec BackgroundSpec::of(Variant v) {
+BackgroundClip parse_background_clip(const std::string& text, const std::string& key) {
+  if (text == "aptflow") return BackgroundClip::aptflow;
+  if (text == "published") return BackgroundClip::published;
+  throw ConfigError(key, fmt::format("unknown background clipping '{}': use \"aptflow\" or \"published\" "
+                                     "(the published loop, docs/preprocessing.md)",
+                                     text));
+}
+
+const char* background_clip_name(BackgroundClip c) {
+  return c == BackgroundClip::published ? "published" : "aptflow";
+}
+
+BackgroundSpec BackgroundSpec::of(Variant v, BackgroundClip clip) {
   BackgroundSpec s;  // FeAl (Li et al. 2023): L:U = 37:53
+  s.clip = clip;
   if (v == Variant::cocrni) {
     s.lo = 23;  // CoCrNi (arXiv 2303.13433): L:U = 23:69
     s.hi = 69;
@@ -283,10 +411,10 @@ std::vector<BackgroundResult> background_clip(const CurveRows& smoothed, const C
 
 // ------------------------------------------------------------------ chain
 
-PreprocessSpec PreprocessSpec::of(Variant v, PreprocessMode mode) {
+PreprocessSpec PreprocessSpec::of(Variant v, PreprocessMode mode, BackgroundClip clip) {
   PreprocessSpec s;
   s.mode = mode;
-  s.background = BackgroundSpec::of(v);
+  s.background = BackgroundSpec::of(v, clip);
   return s;
 }
 

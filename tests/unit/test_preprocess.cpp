@@ -219,6 +219,9 @@ TEST(PreprocessSavgol, WeightsMatchExactRationalHatMatrix) {
       for (int j = 0; j < spec.window; ++j)
         worst = std::max(worst, std::fabs(filter.weights(p)[j] - exact[std::size_t(p * spec.window + j)]));
     EXPECT_LT(worst, 1e-12);
+    // The published (15, 8): every weight is the double nearest to its exact
+    // rational value, the same bits as Python's float(Fraction).
+    if (spec.window == 15) EXPECT_EQ(worst, 0.0);
   }
 }
 
@@ -336,3 +339,78 @@ TEST(PreprocessChain, MinmaxOnlySwitchIsTheSyntheticPath) {
 }
 
 }  // namespace
+
+// ------------------------------------------------- the published clipping loop
+
+TEST(PreprocessBackground, PublishedLoopHandChecked) {
+  // s = [0, 3, 0, 4, 3, 1, 2, 0], centre 4, window 1:5, minimum 5 (strict: 1 < 3, 1 < 2).
+  // Sweep 1 from a copy (Jacobi): b = [0, 0, 0, 1.5, 2.5, 1, 0.5, 0], max(b[1:5]) = 2.5 > 1.
+  // Sweep 2 in place: b = [0, 0, 0, 1.25, 1.125, 0.8125, 0.40625, 0], max = 1.25 > 1.
+  // Sweep 3 in place: b = [0, 0, 0, 0.5625, 0.6875, 0.546875, 0.2734375, 0], max = 0.6875: stop.
+  const std::vector<double> s{0, 3, 0, 4, 3, 1, 2, 0};
+  std::vector<double> b(8);
+  sdm::BackgroundSpec spec{1, 5, 4, 1000, sdm::BackgroundClip::published};
+  auto r = sdm::background_clip(std::span<const double>(s), std::span<double>(b), spec);
+  EXPECT_EQ(r.minimum, 5);
+  EXPECT_EQ(r.sweeps, 3);
+  EXPECT_EQ(b, (std::vector<double>{0, 0, 0, 0.5625, 0.6875, 0.546875, 0.2734375, 0}));
+  // The loop breaks after the sweep that follows max_sweeps sweeps: 2 sweeps for 1, 1 for 0.
+  spec.max_sweeps = 1;
+  r = sdm::background_clip(std::span<const double>(s), std::span<double>(b), spec);
+  EXPECT_EQ(r.sweeps, 2);
+  EXPECT_EQ(b, (std::vector<double>{0, 0, 0, 1.25, 1.125, 0.8125, 0.40625, 0}));
+  spec.max_sweeps = 0;
+  r = sdm::background_clip(std::span<const double>(s), std::span<double>(b), spec);
+  EXPECT_EQ(r.sweeps, 1);
+  EXPECT_EQ(b, (std::vector<double>{0, 0, 0, 1.5, 2.5, 1, 0.5, 0}));
+  // A flat bottom is no strict minimum: aptflow's rule takes index 3, the published none (b = 0).
+  const std::vector<double> flat{5, 4, 3, 1, 1, 2, 0};
+  sdm::BackgroundSpec a{1, 4, 2, 1000}, p{1, 4, 2, 1000, sdm::BackgroundClip::published};
+  std::vector<double> bf(7);
+  EXPECT_EQ(sdm::background_clip(std::span<const double>(flat), std::span<double>(bf), a).minimum, 3);
+  EXPECT_EQ(sdm::background_clip(std::span<const double>(flat), std::span<double>(bf), p).minimum, -1);
+  EXPECT_EQ(bf, std::vector<double>(7, 0.0));
+  EXPECT_EQ(sdm::parse_background_clip("published"), sdm::BackgroundClip::published);
+  EXPECT_THROW(sdm::parse_background_clip("jacobi"), aptflow::ConfigError);
+}
+
+TEST(PreprocessChain, PublishedLoopMatchesThePublishedReference) {
+  // The whole experimental chain with the published clipping against
+  // tests/python/published_ref.py (scipy savgol_filter, argrelextrema, the
+  // script's loop); the two clipping variants differ on these curves.
+  REQUIRE_SCIPY();
+  const auto c = random_curves(300, 11);
+  aptflow::test::TempDir dir;
+  const auto src = (dir / "raw.f64").string(), dst = (dir / "out.f64").string();
+  {
+    std::vector<double> raw(c.data(), c.data() + c.size());
+    std::ofstream f(src, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(raw.data()), static_cast<std::streamsize>(raw.size() * 8));
+  }
+  const auto script = (aptflow::test::source_dir() / "tests" / "python" / "published_ref.py").string();
+  for (auto variant : {sdm::Variant::feal, sdm::Variant::cocrni}) {
+    const std::string name = variant == sdm::Variant::feal ? "feal" : "cocrni";
+    auto r = aptflow::test::run_command(aptflow::test::python_exe() + " " + script + " preprocess " + src +
+                                        " " + dst + " " + std::to_string(kBins) + " " + name);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::vector<double> want(c.size());
+    std::ifstream f(dst, std::ios::binary);
+    f.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * 8));
+    ASSERT_TRUE(f.good());
+    sdm::CurveRows pub("pub", c.extent(0), c.extent(1)), own("own", c.extent(0), c.extent(1));
+    Kokkos::deep_copy(pub, c);
+    Kokkos::deep_copy(own, c);
+    sdm::preprocess(pub, sdm::PreprocessSpec::of(variant, sdm::PreprocessMode::experimental,
+                                                 sdm::BackgroundClip::published));
+    sdm::preprocess(own, sdm::PreprocessSpec::of(variant));
+    expect_rows_close(pub, want, 1e-5);
+    int differ = 0;
+    for (std::size_t row = 0; row < c.extent(0); ++row)
+      for (std::size_t k = 0; k < c.extent(1); ++k)
+        if (!std::isnan(pub(row, k)) && std::fabs(pub(row, k) - own(row, k)) > 1e-4) {
+          ++differ;
+          break;
+        }
+    EXPECT_GT(differ, 10) << name << ": the published loop should change some curves";
+  }
+}

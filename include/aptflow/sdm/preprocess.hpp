@@ -13,6 +13,7 @@
 // for minmax_normalise alone, which ignores NaN bins and leaves them NaN.
 #include <Kokkos_Core.hpp>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace aptflow::sdm {
@@ -59,7 +60,8 @@ class SavgolFilter {
 void savgol_filter(std::span<float> curve, const SavgolSpec& spec = {});
 void savgol_filter(const CurveRows& rows, const SavgolSpec& spec = {});
 
-// Background estimation by iterative clipping on a smoothed curve s:
+// Background estimation by iterative clipping on a smoothed curve s
+// (clip = aptflow, the default):
 //   m = first local minimum of s right of the centre: the smallest index
 //       m > centre with s[m] < s[m-1] and s[m] <= s[m+1];
 //   no such m -> background b = 0;
@@ -67,12 +69,27 @@ void savgol_filter(const CurveRows& rows, const SavgolSpec& spec = {});
 //   and fewer than max_sweeps sweeps were done, one Gauss-Seidel sweep:
 //       for k = 1 .. n-2 in increasing order: b[k] = min(b[k], (b[k-1] + b[k+1]) / 2)
 //   (in place: b[k-1] is already this sweep's value; end points stay fixed).
+// clip = published: the loop of the published code (zsdm_utils_v2.py,
+// exp_data_processing_parallel), exactly:
+//   m = the first STRICT local minimum right of the centre
+//       (scipy.signal.argrelextrema(s, np.less): s[m] < s[m-1] and s[m] < s[m+1]);
+//   the first sweep reads a copy of s (Jacobi: b[k-1] is the old value), the
+//   later ones work in place (the script rebinds its copy to the output array
+//   after one sweep); the loop breaks after the sweep that follows max_sweeps
+//   sweeps, so up to max_sweeps + 1 (1001) sweeps.
 enum class Variant { feal, cocrni };
+enum class BackgroundClip { aptflow, published };
+// "aptflow" | "published"; ConfigError(key) otherwise.
+BackgroundClip parse_background_clip(const std::string& text,
+                                     const std::string& key = "preprocess.background");
+const char* background_clip_name(BackgroundClip c);
 struct BackgroundSpec {
   int lo = 37, hi = 53;  // window L:U in which the background must drop below s[m]
   int centre = 46;       // the minimum is searched at indices > centre
   int max_sweeps = 1000;
-  static BackgroundSpec of(Variant v);  // feal: 37:53, cocrni: 23:69
+  BackgroundClip clip = BackgroundClip::aptflow;
+  static BackgroundSpec of(Variant v,
+                           BackgroundClip clip = BackgroundClip::aptflow);  // feal: 37:53, cocrni: 23:69
 };
 struct BackgroundResult {
   int minimum = -1;  // index m of the local minimum, -1 if none (b = 0)
@@ -97,7 +114,8 @@ struct PreprocessSpec {
   SavgolSpec savgol;
   BackgroundSpec background;
   ConstantCurve constant = ConstantCurve::nan;
-  static PreprocessSpec of(Variant v, PreprocessMode mode = PreprocessMode::experimental);
+  static PreprocessSpec of(Variant v, PreprocessMode mode = PreprocessMode::experimental,
+                           BackgroundClip clip = BackgroundClip::aptflow);
 };
 
 // The whole chain on one curve, in place, in double precision throughout;
