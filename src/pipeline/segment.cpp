@@ -49,9 +49,11 @@ void DomainSpec::validate() const {
     throw ConfigError("segment.atomic_density", "must be a positive number of atoms per nm^3");
   if (!(detection_efficiency > 0) || !(detection_efficiency <= 1))
     throw ConfigError("segment.detection_efficiency", "must lie in (0, 1]");
-  if (histogram.bins < 1) throw ConfigError("segment.histogram.bins", "must be >= 1 (paper: 32)");
+  if (histogram.bins < 1)
+    throw ConfigError("domains.histogram.bins",
+                      fmt::format("{} bins: must be >= 1 (paper: 32)", histogram.bins));
   if (!(histogram.hi > histogram.lo) || !std::isfinite(histogram.lo) || !std::isfinite(histogram.hi))
-    throw ConfigError("segment.histogram.hi",
+    throw ConfigError("domains.histogram.hi",
                       "the histogram range needs finite lo < hi (paper: 0 - 160 ions)");
 }
 
@@ -78,6 +80,10 @@ void SegmentSpec::validate(int n_classes) const {
     throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
   if (!std::isfinite(smoothing) || smoothing < 0)
     throw ConfigError("segment.smoothing", "must be a number of nm >= 0 (Gaussian sigma; 0 = no smoothing)");
+  if (empty_window == EmptyWindow::veto && rule != IonRule::subcell)
+    throw ConfigError("segment.empty_window",
+                      "\"veto\" (NaN sums) belongs to segment.rule = \"subcell\": use \"zero\" with the "
+                      "interpolate rule");
   if (composition.enabled()) {
     if (rule != IonRule::interpolate)
       throw ConfigError("segment.composition.class",
@@ -103,6 +109,26 @@ IonRule parse_ion_rule(const std::string& name) {
 }
 
 const char* ion_rule_name(IonRule rule) { return rule == IonRule::subcell ? "subcell" : "interpolate"; }
+
+EmptyWindow parse_empty_window(const std::string& text, const std::string& key) {
+  if (text == "zero") return EmptyWindow::zero;
+  if (text == "veto") return EmptyWindow::veto;
+  throw ConfigError(key, fmt::format("'{}' is not an empty-window rule: use \"zero\" (an empty window adds 0 "
+                                     "to the sums) or \"veto\" (the published code: its sub-cells are never "
+                                     "labelled)",
+                                     text));
+}
+
+const char* empty_window_name(EmptyWindow e) { return e == EmptyWindow::veto ? "veto" : "zero"; }
+
+bool parse_histogram_overflow(const std::string& text, const std::string& key) {
+  if (text == "drop") return false;
+  if (text == "last_bin") return true;
+  throw ConfigError(key,
+                    fmt::format("'{}' is not an overflow rule: use \"drop\" (larger domains are left out "
+                                "of the bins) or \"last_bin\" (the published code: counted in the last bin)",
+                                text));
+}
 
 void LabelledIons::push_back(float px, float py, float pz, std::int64_t g, std::int32_t c) {
   x.push_back(px);
@@ -592,7 +618,8 @@ DomainResult find_domains_mpi(MPI_Comm comm, const LabelledIons& ions, const Sla
 
 SizeHistogram domain_size_histogram(const std::vector<DomainStats>& domains, const SizeHistogramSpec& spec) {
   if (spec.bins < 1 || !(spec.hi > spec.lo))
-    throw ConfigError("segment.histogram", "needs bins >= 1 and lo < hi (paper: 32 bins over 0 - 160 ions)");
+    throw ConfigError("domains.histogram.bins",
+                      "needs bins >= 1 and lo < hi (paper: 32 bins over 0 - 160 ions)");
   SizeHistogram h;
   h.counts.assign(spec.bins, 0);
   const double w = (spec.hi - spec.lo) / spec.bins;
@@ -602,6 +629,7 @@ SizeHistogram domain_size_histogram(const std::vector<DomainStats>& domains, con
       ++h.underflow;
     } else if (v > spec.hi) {
       ++h.overflow;
+      if (spec.overflow_in_last_bin) ++h.counts[spec.bins - 1];  // published: sizes clipped to hi
     } else {
       const int b = std::min(spec.bins - 1, static_cast<int>(std::floor((v - spec.lo) / w)));
       ++h.counts[b];
@@ -642,6 +670,17 @@ HistogramComparison compare_histograms(const std::vector<double>& a, const std::
     }
   r.dof = used > 0 ? used - 1 : 0;
   r.contingency = total > 0 ? std::sqrt(r.chi2 / (r.chi2 + total)) : 0.0;
+  // The published statistics: chi^2 of a against b over the bins with b >= 1,
+  // cq with the mean total.
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    if (!(b[k] >= 1)) continue;
+    ++r.published_bins;
+    r.chi2_published += (a[k] - b[k]) * (a[k] - b[k]) / b[k];
+  }
+  const double mean_total = total / 2;
+  r.contingency_published = r.chi2_published + mean_total > 0
+                                ? std::sqrt(r.chi2_published / (r.chi2_published + mean_total))
+                                : std::numeric_limits<double>::quiet_NaN();
   return r;
 }
 

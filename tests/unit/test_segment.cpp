@@ -1070,3 +1070,91 @@ TEST(SegmentInterpolate, HandMadeConstantPointAndBorder) {
   EXPECT_THROW(local_composition(Exec(), one, solute, std::numeric_limits<double>::quiet_NaN(), r, s),
                ConfigError);
 }
+
+// ------------------------------------------------------------------ published rules
+
+TEST(SegmentPublished, EmptyWindowVetoMakesTheSumNaN) {
+  // The published code adds NaN (an empty window's probability): the sum is
+  // NaN and NaN > threshold is false. Rule "veto" reproduces it; "zero" adds 0.
+  const auto g = make_grid(0.0, 0.0, 0.0, 3, 3, 3);
+  const auto sg = SubcellGrid::of(g);
+  Mat prob("test.prob", g.size(), 2);
+  for (std::int64_t w = 0; w < g.size(); ++w) {
+    prob(w, 0) = 0.1f;
+    prob(w, 1) = 0.9f;
+  }
+  const std::int64_t empty = g.index(1, 1, 1);
+  prob(empty, 0) = prob(empty, 1) = kNaN;
+  Sums zero("zero", sg.cells(), 2), veto("veto", sg.cells(), 2);
+  sum_subcell_probabilities(Exec(), g, prob, zero, EmptyWindow::zero);
+  sum_subcell_probabilities(Exec(), g, prob, veto, EmptyWindow::veto);
+  int vetoed = 0;
+  for (std::int64_t jz = 0; jz < sg.counts[2]; ++jz)
+    for (std::int64_t jy = 0; jy < sg.counts[1]; ++jy)
+      for (std::int64_t jx = 0; jx < sg.counts[0]; ++jx) {
+        const std::int64_t s = sg.index(jx, jy, jz);
+        // Sub-cell j is covered by windows j - 1 and j: the empty window 1 covers j = 1, 2.
+        const bool covered = jx >= 1 && jx <= 2 && jy >= 1 && jy <= 2 && jz >= 1 && jz <= 2;
+        if (covered) {
+          EXPECT_TRUE(std::isnan(veto(s, 1))) << s;
+          ++vetoed;
+        } else {
+          EXPECT_EQ(veto(s, 1), zero(s, 1)) << s;
+        }
+      }
+  EXPECT_EQ(vetoed, 8);
+  EXPECT_DOUBLE_EQ(zero(sg.index(2, 2, 2), 1), 7 * double(0.9f));  // 8 windows, one empty: 6.3 > 3.75
+  auto lz = threshold(zero, {kInf, 3.75});
+  auto lv = threshold(veto, {kInf, 3.75});
+  EXPECT_EQ(lz(sg.index(2, 2, 2)), 1);
+  EXPECT_EQ(lv(sg.index(2, 2, 2)), -1);
+  EXPECT_EQ(lv(sg.index(3, 3, 3)), lz(sg.index(3, 3, 3)));
+  EXPECT_EQ(parse_empty_window("veto"), EmptyWindow::veto);
+  EXPECT_THROW(parse_empty_window("nan"), ConfigError);
+  SegmentSpec spec = SegmentSpec::cocrni();
+  spec.empty_window = EmptyWindow::veto;
+  spec.rule = IonRule::interpolate;
+  EXPECT_THROW(spec.validate(2), ConfigError);
+}
+
+TEST(SegmentPublished, OverflowInTheLastBin) {
+  std::vector<DomainStats> d;
+  for (std::int64_t n : {0, 4, 159, 160, 161, 400, 80}) {
+    DomainStats s;
+    s.ions = n;
+    d.push_back(s);
+  }
+  SizeHistogramSpec spec;
+  spec.overflow_in_last_bin = true;  // published: sizes clipped to 160 before numpy.histogram
+  const auto h = domain_size_histogram(d, spec);
+  EXPECT_EQ(h.counts[31], 4);  // 159, 160, 161, 400
+  EXPECT_EQ(h.overflow, 2);    // still reported
+  EXPECT_EQ(domain_size_histogram(d, SizeHistogramSpec{}).counts[31], 2);
+  EXPECT_TRUE(parse_histogram_overflow("last_bin"));
+  EXPECT_FALSE(parse_histogram_overflow("drop"));
+  EXPECT_THROW(parse_histogram_overflow("clip"), ConfigError);
+  DomainSpec ds;
+  ds.histogram.bins = 0;
+  EXPECT_THROW(ds.validate(), ConfigError);
+}
+
+TEST(SegmentPublished, StatisticsOfThePublishedAnalysis) {
+  // real a, control b; chi2 over the bins with b >= 1: (4-2)^2/2 + (1-1)^2/1 + (0-3)^2/3 = 2 + 0 + 3 = 5
+  // (the bin with b = 0 is left out); mean total = (a 5 + 9) ... (sum a + sum b) / 2 = (9 + 6) / 2 = 7.5.
+  const std::vector<double> a{4, 1, 0, 4}, b{2, 1, 3, 0};
+  const auto c = compare_histograms(a, b);
+  EXPECT_EQ(c.published_bins, 3);
+  EXPECT_NEAR(c.chi2_published, 5.0, 1e-14);
+  EXPECT_NEAR(c.contingency_published, std::sqrt(5.0 / (5.0 + 7.5)), 1e-15);
+  // Pearson r is the same statistic in both: the sample correlation.
+  const double ma = 9.0 / 4, mb = 6.0 / 4;
+  double sab = 0, saa = 0, sbb = 0;
+  for (int k = 0; k < 4; ++k) {
+    sab += (a[k] - ma) * (b[k] - mb);
+    saa += (a[k] - ma) * (a[k] - ma);
+    sbb += (b[k] - mb) * (b[k] - mb);
+  }
+  EXPECT_NEAR(c.pearson_r, sab / std::sqrt(saa * sbb), 1e-15);
+  // No control bin >= 1 and nothing counted: cq undefined.
+  EXPECT_TRUE(std::isnan(compare_histograms({0, 0}, {0, 0}).contingency_published));
+}

@@ -13,9 +13,11 @@
 //
 // Sums: per class, the probabilities of the covering windows added in double
 // in window order (iz, iy, ix ascending); a NaN probability (empty window)
-// adds 0. Threshold: class c passes where sum > threshold[c] (+inf: never);
-// the sub-cell label is the passing class with the largest sum (ties: the
-// lower class index), else -1.
+// adds 0 (EmptyWindow::zero, aptflow's default) or makes the sum NaN
+// (EmptyWindow::veto, the published code: NaN + p = NaN, and NaN > threshold
+// is false, so no covering window may be empty). Threshold: class c passes where sum > threshold[c] (+inf:
+// never); the sub-cell label is the passing class with the largest sum (ties: the lower class index), else
+// -1.
 //
 // Ion labels: an ion gets a label when a labelled sub-cell centre lies within
 // radius (default stride / 2 * 1.414 = 0.3535 nm): d2 = (dx*dx + dy*dy) + dz*dz
@@ -25,6 +27,7 @@
 #include <Kokkos_Core.hpp>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/core/ion_cloud.hpp"
@@ -55,12 +58,23 @@ KOKKOS_INLINE_FUNCTION bool is_nan_quiet(double v) { return v != v; }  // no FE_
 KOKKOS_INLINE_FUNCTION double quiet_nan() { return __builtin_nan(""); }
 }  // namespace detail
 
+// What an empty window (NaN probability) does to the sums of the sub-cells it covers.
+enum class EmptyWindow {
+  zero,  // adds 0: an empty window neither supports nor vetoes a domain (aptflow)
+  veto,  // the sum is NaN: the sub-cell is never labelled (published code)
+};
+// "zero" | "veto"; ConfigError(key) otherwise.
+EmptyWindow parse_empty_window(const std::string& text, const std::string& key = "segment.empty_window");
+const char* empty_window_name(EmptyWindow e);
+
 // sums(s, c) = sum over the windows covering sub-cell s of prob(w, c); prob is
 // (grid.size() x classes) in window order, sums (cells x classes).
 template <class Exec, class Mem>
 void sum_subcell_probabilities(const Exec& exec, const WindowGrid& grid,
                                const Kokkos::View<float**, Kokkos::LayoutRight, Mem>& prob,
-                               const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums) {
+                               const Kokkos::View<double**, Kokkos::LayoutRight, Mem>& sums,
+                               EmptyWindow empty = EmptyWindow::zero) {
+  const bool veto = empty == EmptyWindow::veto;
   const SubcellGrid sg = SubcellGrid::of(grid);
   const std::int64_t nc = static_cast<std::int64_t>(prob.extent(1));
   if (static_cast<std::int64_t>(prob.extent(0)) != grid.size() ||
@@ -80,13 +94,17 @@ void sum_subcell_probabilities(const Exec& exec, const WindowGrid& grid,
         const std::int64_t z0 = jz - k + 1 > 0 ? jz - k + 1 : 0, z1 = jz < nz - 1 ? jz : nz - 1;
         for (std::int64_t c = 0; c < nc; ++c) {
           double acc = 0;
+          bool vetoed = false;
           for (std::int64_t iz = z0; iz <= z1; ++iz)
             for (std::int64_t iy = y0; iy <= y1; ++iy)
               for (std::int64_t ix = x0; ix <= x1; ++ix) {
                 const double v = prob((iz * ny + iy) * nx + ix, c);
-                if (!detail::is_nan_quiet(v)) acc += v;
+                if (!detail::is_nan_quiet(v))
+                  acc += v;
+                else
+                  vetoed = vetoed || veto;
               }
-          sums(s, c) = acc;
+          sums(s, c) = vetoed ? detail::quiet_nan() : acc;
         }
       });
   exec.fence();

@@ -33,7 +33,13 @@ struct SizeHistogramSpec {
   int bins = 32;    // paper: 32 bins over 0 - 160 ions
   double lo = 0;    // ions
   double hi = 160;  // ions
+  // Domains of more than hi ions: left out (counted in overflow only;
+  // aptflow's default) or put into the last bin as well (the published code
+  // clips the sizes to hi before numpy's histogram).
+  bool overflow_in_last_bin = false;
 };
+// "drop" | "last_bin" (config key domains.histogram.overflow); ConfigError(key) otherwise.
+bool parse_histogram_overflow(const std::string& text, const std::string& key = "domains.histogram.overflow");
 
 struct DomainSpec {
   double eps = 0.4;                    // nm (paper)
@@ -79,6 +85,9 @@ struct SegmentSpec {
   double ion_radius = 0.3535;  // nm, stride / 2 * 1.414 (paper); subcell rule
   IonRule rule = IonRule::subcell;
   double smoothing = 0;  // nm, Gaussian sigma of the sums; interpolate rule
+  // Empty windows in the sub-cell sums: add 0 (aptflow) or veto the
+  // sub-cell (published); veto needs the subcell rule.
+  EmptyWindow empty_window = EmptyWindow::zero;
   CompositionEvidence composition;
   DomainSpec domains;
   // Fe-Al (2023) classes BCC, B2, D0_3: thresholds {inf, 4.0, 3.75}.
@@ -213,21 +222,33 @@ DomainResult find_domains_mpi(MPI_Comm comm, const LabelledIons& ions, const Sla
 
 // Domain size histogram over ion counts: bin b = [lo + b w, lo + (b + 1) w),
 // w = (hi - lo) / bins, the last bin closed at hi (as numpy.histogram); sizes
-// outside [lo, hi] are counted in underflow / overflow only.
+// below lo are counted in underflow only, sizes above hi in overflow and, with
+// overflow_in_last_bin, in the last bin too.
 struct SizeHistogram {
   std::vector<std::int64_t> counts;
   std::int64_t underflow = 0, overflow = 0;
 };
 SizeHistogram domain_size_histogram(const std::vector<DomainStats>& domains, const SizeHistogramSpec& spec);
 
-// Control statistics of two histograms a, b of equal length (method.md 6.6).
-//  pearson_r: correlation of the bin counts (NaN when either is constant).
-//  chi2: homogeneity test of the 2 x K table (rows a, b), bins empty in both
-//        skipped: sum (O - E)^2 / E with E = row total * column total / N.
-//  dof = (non-empty bins - 1); contingency = sqrt(chi2 / (chi2 + N)).
+// Control statistics of two histograms a (real), b (control) of equal length
+// (method.md 6.6).
+//  pearson_r: correlation of the bin counts (NaN when either is constant);
+//        the same in aptflow and in the published code (scipy.stats.pearsonr).
+//  aptflow's: chi2 = homogeneity test of the 2 x K table (rows a, b), bins
+//        empty in both skipped: sum (O - E)^2 / E with E = row total *
+//        column total / N; dof = (non-empty bins - 1); contingency =
+//        sqrt(chi2 / (chi2 + N)), N = total count of both.
+//  published (ZSDM_IVAS_cluster_analysis_all_v3.py): chi2_published = sum over
+//        the bins with b >= 1 of (a - b)^2 / b (scipy.stats.chisquare of a
+//        against the expected b, without scipy >= 1.9's check that the totals
+//        agree); contingency_published = sqrt(chi2_published /
+//        (chi2_published + (sum a + sum b) / 2)) (NaN when both are 0);
+//        published_bins = the bins used.
 struct HistogramComparison {
   double pearson_r = 0, chi2 = 0, contingency = 0;
   int dof = 0;
+  double chi2_published = 0, contingency_published = 0;
+  int published_bins = 0;
 };
 HistogramComparison compare_histograms(const std::vector<double>& a, const std::vector<double>& b);
 
