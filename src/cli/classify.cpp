@@ -76,25 +76,32 @@ void run(const ClassifyArgs& args) {
   }
   if (rank == 0) {
     std::printf(
-        "aptflow classify: %lld ions, %lld windows (%lld empty%s), %lld labelled ions (per class: %s), %lld "
+        "aptflow classify: %lld ions%s, %lld windows (%lld empty%s), %lld labelled ions (per class: %s), "
+        "%lld "
         "domains, %.2f s -> %s\n",
-        static_cast<long long>(s.ions), static_cast<long long>(s.windows),
-        static_cast<long long>(s.empty_windows),
+        static_cast<long long>(s.ions),
+        s.input_ions != s.ions ? fmt::format(" in the region of interest (of {})", s.input_ions).c_str() : "",
+        static_cast<long long>(s.windows), static_cast<long long>(s.empty_windows),
         s.resumed ? fmt::format("; {} computed, the rest from the checkpoint", s.windows_computed).c_str()
                   : "",
         static_cast<long long>(s.labelled_ions), fmt::format("{}", fmt::join(s.ions_per_class, " ")).c_str(),
         static_cast<long long>(s.domains), s.seconds, opt.output.c_str());
+    std::printf("preprocessing: %s\n", s.preprocessing.c_str());
     if (!s.control.empty()) {
       std::printf("shuffled m/q control (domain sizes, %zu bins; real run: %lld domains)\n",
                   s.size_histogram.size(), static_cast<long long>(s.domains));
-      std::printf("  %4s %20s %8s %10s %10s %12s\n", "run", "seed", "domains", "pearson_r", "chi2",
-                  "contingency");
+      std::printf("  %4s %20s %8s %10s %10s %12s %14s %14s\n", "run", "seed", "domains", "pearson_r", "chi2",
+                  "contingency", "chi2_published", "cq_published");
       for (std::size_t j = 0; j < s.control.size(); ++j) {
         const auto& r = s.control[j];
-        std::printf("  %4zu %20llu %8lld %10.4f %10.2f %12.4f\n", j + 1,
+        std::printf("  %4zu %20llu %8lld %10.4f %10.2f %12.4f %14.2f %14.4f\n", j + 1,
                     static_cast<unsigned long long>(r.seed), static_cast<long long>(r.domains),
-                    r.vs_real.pearson_r, r.vs_real.chi2, r.vs_real.contingency);
+                    r.vs_real.pearson_r, r.vs_real.chi2, r.vs_real.contingency, r.vs_real.chi2_published,
+                    r.vs_real.contingency_published);
       }
+      std::printf(
+          "  (chi2, contingency: 2 x K homogeneity test, N = total; published: chi2 of real against "
+          "control over the bins with control >= 1, cq = sqrt(chi2 / (chi2 + mean total)))\n");
     }
   }
 }

@@ -131,19 +131,25 @@ int lookup_species(const RangeTable& table, const std::string& name, const std::
                                      name, range_path, fmt::join(names, ", ")));
 }
 
-// Per-row preprocessing as the model's features prescribe (empty rows stay NaN).
-void preprocess_rows(const sdm::CurveRows& rows, const nn::ModelFeatures& f) {
-  if (rows.extent(0) == 0 || f.normalisation == "none") return;
-  if (f.preprocessing == "minmax_only") {
-    sdm::minmax_normalise(rows, sdm::ConstantCurve::nan);
-  } else if (f.preprocessing == "experimental") {
-    const auto v = f.variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
-    sdm::preprocess(rows, sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental));
-  } else {
+// The preprocessing of the dataset windows (preprocess.mode, docs/preprocessing.md):
+// "auto" is what an aptflow model file records; a Keras file records nothing
+// and gets the experimental chain, as the published pipeline applies it to
+// dataset windows. Returns the mode and why it was chosen.
+std::pair<std::string, std::string> resolve_preprocessing(const std::string& mode,
+                                                          const std::string& model_path,
+                                                          const nn::ModelFeatures& f) {
+  if (mode != "auto") return {mode, "preprocess.mode"};
+  if (nn::is_keras_file(model_path))
+    return {"experimental",
+            "auto: the Keras model records no preprocessing; dataset windows get the "
+            "published experimental chain"};
+  if (f.normalisation == "none") return {"none", "auto: the model's features are not normalised"};
+  if (f.preprocessing != "minmax_only" && f.preprocessing != "experimental")
     throw ConfigError("model", fmt::format("the model asks for preprocessing '{}'; classify knows "
-                                           "minmax_only and experimental: fix the model's features",
+                                           "minmax_only and experimental: fix the model's features or set "
+                                           "preprocess.mode",
                                            f.preprocessing));
-  }
+  return {f.preprocessing, "auto: as the model records"};
 }
 
 void nx_class(const h5::File& f, const std::string& group, const std::string& cls) {
@@ -259,8 +265,27 @@ struct Context {
   std::vector<std::uint8_t> solute;
   std::string input_sha, range_sha;
   std::vector<std::string> model_sha;
+  // Preprocessing of the window z-SDMs: "experimental", "minmax_only" or "none".
+  std::string prep_mode;
+  sdm::PreprocessSpec prep;
   Progress* progress = nullptr;
   HostExec exec;
+
+  // Per-row preprocessing (empty rows stay NaN).
+  void preprocess_rows(const sdm::CurveRows& rows) const {
+    if (rows.extent(0) == 0 || prep_mode == "none") return;
+    if (prep_mode == "minmax_only")
+      sdm::minmax_normalise(rows, sdm::ConstantCurve::nan);
+    else
+      sdm::preprocess(rows, prep);
+  }
+  // "experimental (cocrni background 23:69, published clipping)", "minmax_only", "none".
+  std::string prep_text() const {
+    if (prep_mode != "experimental") return prep_mode;
+    return fmt::format("experimental (Savitzky-Golay {}/{}, background L:U {}:{}, {} clipping)",
+                       prep.savgol.window, prep.savgol.order, prep.background.lo, prep.background.hi,
+                       sdm::background_clip_name(prep.background.clip));
+  }
 };
 
 // The probabilities, done flags and mean-SDM sums of a checkpoint, and what
@@ -328,7 +353,10 @@ struct Pipeline {
     h = std::max(dist::halo_width(c.spec, c.wspec),
                  2.0 * c.opt->segment.domains.eps * (1 + 1e-6) + 1e-3 + composition_reach());
     local = dist::exchange_halo(dec, h);
-    grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
+    if (const auto& b = c.opt->window_box)  // windows.box: the published placement on a fixed box
+      grid = WindowGrid::on_box(b->data(), b->data() + 3, c.opt->edge, c.opt->stride);
+    else
+      grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
     mine = dist::owned_windows(dec, grid);
     dec.release_owned_ions();  // local.cloud holds them (with the halo) from here on
   }
@@ -407,7 +435,6 @@ struct Pipeline {
       for (const auto& [sa, sb] : c.species)
         cells.push_back(build_sdm_cells(c.exec, local.cloud, make_cell_grid(box, c.spec.r_cut), sa, sb));
     });
-    const auto& f0 = c.models.front().features;
     const bool flat = c.models.front().input_shape().size() == 1;
     for (std::int64_t r = 0; r < rounds; ++r) {
       std::exception_ptr err;
@@ -429,7 +456,7 @@ struct Pipeline {
             for (std::int64_t k = 0; k < m; ++k)
               for (std::int64_t q = 0; q < bins; ++q)
                 one[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
-            preprocess_rows(sdm::CurveRows(one.data(), m, bins), f0);
+            c.preprocess_rows(sdm::CurveRows(one.data(), m, bins));
             for (std::int64_t k = 0; k < m; ++k)
               std::copy(one.data() + k * bins, one.data() + (k + 1) * bins,
                         rows.data() + (k * C + ch) * bins);
@@ -569,7 +596,7 @@ struct Pipeline {
     ion_label = decltype(ion_label)("aptflow::classify::ion_label", local.size());
     Kokkos::View<double*, Kokkos::HostSpace> thr("aptflow::classify::thresholds", K);
     for (std::int64_t k = 0; k < K; ++k) thr(k) = opt.segment.thresholds[static_cast<std::size_t>(k)];
-    sum_subcell_probabilities(c.exec, lg, map, sums);
+    sum_subcell_probabilities(c.exec, lg, map, sums, opt.segment.empty_window);
     if (opt.segment.rule == IonRule::subcell) {
       threshold_subcells(c.exec, sums, thr, sub_label);
       if (label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label,
@@ -727,6 +754,31 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   o.models = cfg.get_strings("model");  // a string or a list (ensemble)
   if (o.models.empty()) throw ConfigError("model", "empty list: give at least one model file");
   for (auto& m : o.models) m = resolve_model_path(m, cfg.source());
+  // model_fallback: the models to use when a `model` file does not exist
+  // (the paper configs name the published Keras models in ../shared/data and
+  // fall back to aptflow's own model).
+  if (cfg.has("model_fallback")) {
+    auto fallback = cfg.get_strings("model_fallback");
+    if (fallback.empty())
+      throw ConfigError("model_fallback", "empty list: give a model file or drop the key");
+    for (auto& m : fallback) m = resolve_model_path(m, cfg.source());
+    std::error_code ec;
+    for (const auto& m : o.models)
+      if (!std::filesystem::exists(m, ec)) {
+        o.model_note =
+            fmt::format("model {} not found: using model_fallback {}", m, fmt::join(fallback, ", "));
+        o.models = fallback;
+        break;
+      }
+  }
+  {
+    const std::string mp = cfg.get_string("model_pairs", "match");
+    if (mp != "match" && mp != "any")
+      throw ConfigError("model_pairs", fmt::format("'{}': use \"match\" (the pairs must be the model's) or "
+                                                   "\"any\" (a one-channel model on any pair)",
+                                                   mp));
+    o.any_model_pair = mp == "any";
+  }
   o.pairs = cfg.get_strings("pair", o.pairs);  // a string or a list (channels)
   if (o.pairs.empty())
     throw ConfigError("pair", "empty list: give at least one species pair (e.g. \"Al-Al\")");
@@ -744,6 +796,28 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
     throw ConfigError("windows.edge", "edge and stride must be positive numbers of nm (paper: 1.0, 0.5)");
   o.chunk = cfg.get_int("windows.chunk", o.chunk);
   if (o.chunk < 1) throw ConfigError("windows.chunk", "must be >= 1 (windows per pass)");
+  if (cfg.has("windows.box")) {
+    const auto b = cfg.get_doubles("windows.box");
+    if (b.size() != 6)
+      throw ConfigError("windows.box",
+                        fmt::format("{} values: give [x0, y0, z0, x1, y1, z1] in nm", b.size()));
+    std::array<double, 6> box{};
+    std::copy(b.begin(), b.end(), box.begin());
+    (void)WindowGrid::on_box(box.data(), box.data() + 3, o.edge,
+                             o.stride);  // a box without windows: error now
+    o.window_box = box;
+  }
+  o.roi = parse_roi(cfg);
+  o.sdm_exclude = parse_sdm_exclude(cfg.get_string("sdm.exclude", "self"));
+  o.sdm_arithmetic = parse_sdm_arithmetic(cfg.get_string("sdm.arithmetic", "float32"));
+  o.preprocessing = cfg.get_string("preprocess.mode", "auto");
+  if (o.preprocessing != "auto" && o.preprocessing != "experimental" && o.preprocessing != "minmax_only" &&
+      o.preprocessing != "none")
+    throw ConfigError("preprocess.mode",
+                      fmt::format("'{}': use \"auto\", \"experimental\", \"minmax_only\" or "
+                                  "\"none\" (docs/preprocessing.md)",
+                                  o.preprocessing));
+  o.background = sdm::parse_background_clip(cfg.get_string("preprocess.background", "aptflow"));
   o.segment = o.variant == WindowVariant::feal ? SegmentSpec::feal() : SegmentSpec::cocrni();
   o.segment.thresholds = cfg.get_doubles("segment.thresholds", o.segment.thresholds);
   o.segment.ion_radius = cfg.get_double("segment.ion_radius", o.stride / 2 * 1.414);
@@ -751,6 +825,7 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   // segment.smoothing is read (and unused) under the subcell rule, so that
   // --set segment.rule=subcell works on a config written for interpolate.
   o.segment.smoothing = cfg.get_double("segment.smoothing", o.stride);
+  o.segment.empty_window = parse_empty_window(cfg.get_string("segment.empty_window", "zero"));
   if (o.segment.rule == IonRule::interpolate && cfg.has("segment.ion_radius"))
     throw ConfigError("segment.ion_radius",
                       "is used only by segment.rule = \"subcell\": drop it (the "
@@ -775,6 +850,16 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   d.min_samples = static_cast<int>(cfg.get_int("domains.min_samples", d.min_samples));
   d.atomic_density = cfg.get_double("domains.atomic_density", d.atomic_density);
   d.detection_efficiency = cfg.get_double("domains.detection_efficiency", d.detection_efficiency);
+  {
+    auto& h = d.histogram;
+    const std::int64_t bins = cfg.get_int("domains.histogram.bins", h.bins);
+    if (bins < 1 || bins > 100000)
+      throw ConfigError("domains.histogram.bins", fmt::format("{} bins: give 1 .. 100000 (paper: 32)", bins));
+    h.bins = static_cast<int>(bins);
+    h.lo = cfg.get_double("domains.histogram.lo", h.lo);
+    h.hi = cfg.get_double("domains.histogram.hi", h.hi);
+    h.overflow_in_last_bin = parse_histogram_overflow(cfg.get_string("domains.histogram.overflow", "drop"));
+  }
   o.shuffle_mq = cfg.get_int("control.shuffle_mq", 0);
   if (o.shuffle_mq < 0) throw ConfigError("control.shuffle_mq", "must be >= 0 (number of shuffled m/q runs)");
   o.shuffle_seed =
@@ -825,10 +910,13 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   };
   const HostExec& exec = c.exec;
   ClassifySummary sum;
+  std::string prep_why;
   sum.checkpoint = classify_checkpoint_path(opt.output);
 
   // ---- models, range table, species, file hashes (errors on all ranks)
   c.wspec = opt.variant == WindowVariant::feal ? WindowSpec::feal(opt.edge) : WindowSpec::cocrni(opt.edge);
+  c.spec.exclude = opt.sdm_exclude;
+  c.spec.arithmetic = opt.sdm_arithmetic;
   collective_step(comm, [&] {
     nn::KerasImportOptions keras;
     nn::ModelFeatures kf;
@@ -843,11 +931,15 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       throw ConfigError("model",
                         fmt::format("{} takes {} features; classify computes z-SDMs: use a z-SDM model",
                                     opt.models.front(), m0.features.kind));
-    if (!m0.features.pairs.empty() && m0.features.pairs != opt.pairs)
+    const bool any_pair = opt.any_model_pair && opt.pairs.size() == 1 && m0.features.pairs.size() <= 1;
+    if (!m0.features.pairs.empty() && m0.features.pairs != opt.pairs && !any_pair)
       throw ConfigError("pair", fmt::format("pair {} but the model {} was trained on {}: set pair to match "
-                                            "(same pairs, same order)",
+                                            "(same pairs, same order){}",
                                             fmt::join(opt.pairs, ", "), opt.models.front(),
-                                            fmt::join(m0.features.pairs, ", ")));
+                                            fmt::join(m0.features.pairs, ", "),
+                                            opt.pairs.size() == 1 && m0.features.pairs.size() == 1
+                                                ? ", or model_pairs = \"any\" to apply it to another pair"
+                                                : ""));
     const auto npairs = static_cast<std::int64_t>(opt.pairs.size());
     if (m0.input_shape() != nn::Shape{c.spec.size(), npairs} &&
         !(npairs == 1 && m0.input_shape() == nn::Shape{c.spec.size()}))
@@ -863,6 +955,13 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
                                                m.source, m0.source));
     c.K = nn::shape_size(m0.output_shape());
     c.bins = c.spec.size();
+    {
+      const auto [mode, why] = resolve_preprocessing(opt.preprocessing, opt.models.front(), m0.features);
+      c.prep_mode = mode;
+      const auto v = m0.features.variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
+      c.prep = sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental, opt.background);
+      prep_why = why;
+    }
     opt.segment.validate(static_cast<int>(c.K));
     // The smoothing's reach in sub-cells (at most 16): checked here, on every
     // rank at once, rather than after the windows.
@@ -908,6 +1007,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   stage("sha256");
   progress.line(fmt::format("setup: {} model(s), {} classes; SHA-256 of input, range and models {:.2f} s",
                             c.models.size(), c.K, prof.back().second));
+  sum.preprocessing = c.prep_text();
 
   // ---- read, range
   IonIndex first_ion = 0;
@@ -918,8 +1018,28 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     exec.fence();
   });
   const Box bounds = dist::global_bounds(comm, cloud);
+  // Region of interest: only the ions inside take part; the others get -1
+  // in the per-ion output (roi.hpp). Kept ions are numbered in input order.
+  const IonIndex read_first = first_ion, read_count = cloud.size();
+  RoiSelection roi_sel;
+  roi_sel = apply_roi(comm, cloud, first_ion, opt.roi, opt.input);
+  first_ion = roi_sel.first_kept;
+  sum.input_ions = roi_sel.read_total;
+  // Which preprocessing runs is printed on every run (stderr, rank 0, also
+  // without progress; once the input is known to be good: bad input gets
+  // one line) and recorded in the output (docs/preprocessing.md).
+  if (rank == 0) {
+    if (!opt.model_note.empty()) std::fprintf(stderr, "aptflow classify: %s\n", opt.model_note.c_str());
+    std::fprintf(stderr, "aptflow classify: preprocessing %s [%s]\n", sum.preprocessing.c_str(),
+                 prep_why.c_str());
+    std::fflush(stderr);
+  }
   stage("read+range");
-  progress.line(fmt::format("read+range: {:.2f} s", prof.back().second));
+  progress.line(fmt::format("read+range: {:.2f} s{}", prof.back().second,
+                            opt.roi.enabled()
+                                ? fmt::format("; region of interest {}: {} of {} ions", opt.roi.describe(),
+                                              roi_sel.kept_total, roi_sel.read_total)
+                                : std::string()));
 
   // ---- the real run
   std::vector<float> prob;
@@ -931,10 +1051,9 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   std::vector<float> sc_sum;
   std::vector<std::int32_t> sc_label;
   std::int64_t sc_first = 0, sc_count = 0;
-  Kokkos::View<std::int32_t*, Kokkos::HostSpace> cls_in;
-  Kokkos::View<std::int64_t*, Kokkos::HostSpace> dom_in;
+  std::vector<std::int32_t> cls_in;  // the ions this rank read, input order (-1 outside the ROI)
+  std::vector<std::int64_t> dom_in;
   std::vector<DomainStats> domains;
-  IonIndex input_first = 0, input_count = 0;
   double window_seconds = 0;
   {
     Pipeline p(c);
@@ -1000,10 +1119,14 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     p.where = {};
     p.dom.domain = {};
     p.dom.core = {};
-    cls_in = dist::to_input_order<std::int32_t>(
-        p.dec, Kokkos::View<const std::int32_t*, Kokkos::HostSpace>(cls_owned));
-    dom_in = dist::to_input_order<std::int64_t>(
-        p.dec, Kokkos::View<const std::int64_t*, Kokkos::HostSpace>(dom_owned));
+    {
+      const auto cls_kept = dist::to_input_order<std::int32_t>(
+          p.dec, Kokkos::View<const std::int32_t*, Kokkos::HostSpace>(cls_owned));
+      const auto dom_kept = dist::to_input_order<std::int64_t>(
+          p.dec, Kokkos::View<const std::int64_t*, Kokkos::HostSpace>(dom_owned));
+      cls_in = expand_to_read<std::int32_t>(roi_sel, cls_kept.data(), p.dec.input_count(), -1);
+      dom_in = expand_to_read<std::int64_t>(roi_sel, dom_kept.data(), p.dec.input_count(), -1);
+    }
     std::vector<std::int64_t> per_class(static_cast<std::size_t>(c.K), 0);
     for (IonIndex i = 0; i < n_owned; ++i)
       if (cls_owned(i) >= 0) ++per_class[static_cast<std::size_t>(cls_owned(i))];
@@ -1012,8 +1135,6 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
                   comm);
     for (auto v : sum.ions_per_class) sum.labelled_ions += v;
     sum.ions = p.dec.global_count();
-    input_first = p.dec.input_first();
-    input_count = p.dec.input_count();
     sc_first = p.sc_first;
     sc_count = p.sc_end - p.sc_first;
     const std::int64_t splane = p.sg.counts[0] * p.sg.counts[1];
@@ -1078,10 +1199,16 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     const std::vector<double> a(sum.size_histogram.begin(), sum.size_histogram.end()),
         b(run.size_histogram.begin(), run.size_histogram.end());
     run.vs_real = compare_histograms(a, b);
-    progress.line(
-        fmt::format("control {}/{}: seed {}, {} domains, Pearson r {:.4f}, chi2 {:.2f}, contingency {:.4f}",
-                    j + 1, opt.shuffle_mq, run.seed, run.domains, run.vs_real.pearson_r, run.vs_real.chi2,
-                    run.vs_real.contingency));
+    // (NaN, e.g. r of a constant histogram, printed without an ordered
+    // comparison: callers may trap FE_INVALID.)
+    auto num = [](double v, int digits) {
+      return std::isnan(v) ? std::string("nan") : fmt::format("{:.{}f}", v, digits);
+    };
+    progress.line(fmt::format(
+        "control {}/{}: seed {}, {} domains, Pearson r {}, chi2 {}, contingency {}; published chi2 {}, cq {}",
+        j + 1, opt.shuffle_mq, run.seed, run.domains, num(run.vs_real.pearson_r, 4), num(run.vs_real.chi2, 2),
+        num(run.vs_real.contingency, 4), num(run.vs_real.chi2_published, 2),
+        num(run.vs_real.contingency_published, 4)));
     sum.control.push_back(std::move(run));
   }
   stage("control");
@@ -1111,7 +1238,11 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     h5::write_strings(f, "/entry1/input/range_sha256", {c.range_sha});
     h5::write_strings(f, "/entry1/input/model_files", opt.models);
     h5::write_strings(f, "/entry1/input/model_sha256", c.model_sha);
-    h5::write(f, "/entry1/input/ions", std::vector<std::int64_t>{sum.ions});
+    h5::write(f, "/entry1/input/ions", std::vector<std::int64_t>{sum.input_ions});
+    if (opt.roi.enabled()) {  // region of interest: its description and the ions inside
+      h5::write(f, "/entry1/input/roi_ions", std::vector<std::int64_t>{sum.ions});
+      h5::write_strings(f, "/entry1/input/roi", {opt.roi.describe()});
+    }
     h5::write(f, "/entry1/input/bounds",
               std::vector<double>{bounds.lo[0], bounds.lo[1], bounds.lo[2], bounds.hi[0], bounds.hi[1],
                                   bounds.hi[2]},
@@ -1146,6 +1277,15 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       h5::write_attr(ds, "edge", grid.edge);
       h5::write_attr(ds, "stride", grid.stride);
       h5::write_attr(ds, "variant", to_string(opt.variant));
+      // What ran (docs/classify.md): the preprocessing of the z-SDMs and the
+      // SDM rules; "box" only for windows.box.
+      h5::write_attr(ds, "preprocessing", c.prep_mode);
+      h5::write_attr(ds, "preprocessing_detail", sum.preprocessing);
+      h5::write_attr(ds, "background_clip", std::string(sdm::background_clip_name(opt.background)));
+      h5::write_attr(ds, "sdm_exclude", to_string(opt.sdm_exclude));
+      h5::write_attr(ds, "sdm_arithmetic", to_string(opt.sdm_arithmetic));
+      if (opt.window_box)
+        h5::write_attr(ds, "box", std::vector<double>(opt.window_box->begin(), opt.window_box->end()));
     }
     {
       const auto mean = msdm.mean();
@@ -1161,7 +1301,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       auto ds = h5::open_object(f, "/entry1/windows/mean_sdm");
       h5::write_attr(ds, "class_names", c.models.front().output_names());
       h5::write_attr(ds, "pair", fmt::format("{}", fmt::join(opt.pairs, ", ")));
-      h5::write_attr(ds, "preprocessing", c.models.front().features.preprocessing);
+      h5::write_attr(ds, "preprocessing", c.prep_mode);
     }
     // sub-cells
     const auto mx = static_cast<hsize_t>(sg.counts[0]), my = static_cast<hsize_t>(sg.counts[1]),
@@ -1179,16 +1319,17 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       h5::write_attr(ds, "thresholds", opt.segment.thresholds);
       h5::write_attr(ds, "class_names", c.models.front().output_names());
       h5::write_attr(ds, "rule", std::string(ion_rule_name(opt.segment.rule)));
+      h5::write_attr(ds, "empty_window", std::string(empty_window_name(opt.segment.empty_window)));
       if (opt.segment.rule == IonRule::interpolate) h5::write_attr(ds, "smoothing", opt.segment.smoothing);
     }
     // ions
-    const auto n = static_cast<hsize_t>(sum.ions);
+    const auto n = static_cast<hsize_t>(sum.input_ions);
     h5::create_dataset<std::int32_t>(f, "/entry1/ions/class", {n});
     h5::create_dataset<std::int64_t>(f, "/entry1/ions/domain_id", {n});
-    h5::write_rows(f, "/entry1/ions/class", static_cast<hsize_t>(input_first),
-                   static_cast<hsize_t>(input_count), cls_in.data());
-    h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(input_first),
-                   static_cast<hsize_t>(input_count), dom_in.data());
+    h5::write_rows(f, "/entry1/ions/class", static_cast<hsize_t>(read_first),
+                   static_cast<hsize_t>(read_count), cls_in.data());
+    h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(read_first),
+                   static_cast<hsize_t>(read_count), dom_in.data());
     // domains
     const std::size_t nd = domains.size();
     std::vector<std::int64_t> id(nd), ionsn(nd), core(nd);
@@ -1222,7 +1363,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       const std::size_t nb = sum.size_histogram.size(), nrun = sum.control.size();
       std::vector<std::int64_t> hist(sum.size_histogram);
       std::vector<std::int64_t> seeds, ndom;
-      std::vector<double> pr, chi, cc;
+      std::vector<double> pr, chi, cc, chip, ccp;
       for (const auto& run : sum.control) {
         hist.insert(hist.end(), run.size_histogram.begin(), run.size_histogram.end());
         seeds.push_back(static_cast<std::int64_t>(run.seed));
@@ -1230,6 +1371,8 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
         pr.push_back(run.vs_real.pearson_r);
         chi.push_back(run.vs_real.chi2);
         cc.push_back(run.vs_real.contingency);
+        chip.push_back(run.vs_real.chi2_published);
+        ccp.push_back(run.vs_real.contingency_published);
       }
       h5::write(f, "/entry1/control/size_histogram", hist,
                 {static_cast<hsize_t>(nrun + 1), static_cast<hsize_t>(nb)});
@@ -1237,12 +1380,15 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       h5::write_attr(ds, "lo", hs.lo);
       h5::write_attr(ds, "hi", hs.hi);
       h5::write_attr(ds, "real_domains", sum.domains);
+      h5::write_attr(ds, "overflow", std::string(hs.overflow_in_last_bin ? "last_bin" : "drop"));
       if (nrun > 0) {
         h5::write(f, "/entry1/control/shuffle_seed", seeds);
         h5::write(f, "/entry1/control/domains", ndom);
         h5::write(f, "/entry1/control/pearson_r", pr);
         h5::write(f, "/entry1/control/chi2", chi);
         h5::write(f, "/entry1/control/contingency", cc);
+        h5::write(f, "/entry1/control/chi2_published", chip);
+        h5::write(f, "/entry1/control/contingency_published", ccp);
       }
     }
     // config

@@ -365,15 +365,22 @@ void control(Context& cx) {
         "Shuffled-m/q control: this run has no shuffled runs (aptflow classify --shuffle-mq N adds them).");
     return;
   }
-  // Bin edges: attr bin_edges when the writer recorded them, else the
-  // paper's 0-160 ions.
+  // Bin edges: attr bin_edges when the writer recorded them, else lo / hi
+  // (classify writes them), else the paper's 0-160 ions.
   auto edges = edges_of(0, kSizeMax, static_cast<int>(bins));
+  std::string overflow;
   {
     auto ds = h5::open_object(f, "/entry1/control/size_histogram");
+    if (h5::has_attr(ds, "lo") && h5::has_attr(ds, "hi")) {
+      const auto lo = h5::read_attr_doubles(ds, "lo"), hi = h5::read_attr_doubles(ds, "hi");
+      if (lo.size() == 1 && hi.size() == 1 && hi[0] > lo[0])
+        edges = edges_of(lo[0], hi[0], static_cast<int>(bins));
+    }
     if (h5::has_attr(ds, "bin_edges")) {
       const auto e = h5::read_attr_doubles(ds, "bin_edges");
       if (e.size() == bins + 1) edges = e;
     }
+    if (h5::has_attr(ds, "overflow")) overflow = h5::read_attr_string(ds, "overflow");
   }
   std::vector<double> centres(bins), real(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(bins)),
       mean(bins, 0.0);
@@ -384,15 +391,27 @@ void control(Context& cx) {
   for (hsize_t r = 1; r < runs; ++r)
     for (hsize_t b = 0; b < bins; ++b) mean[b] += h[r * bins + b] / static_cast<double>(runs - 1);
   p.line(centres, mean, fmt::format("shuffled m/q (mean of {})", runs - 1), 5, true);
-  cx.add(p, "control_sizes.svg",
-         "Domain size histogram of the real run (bars) and of the runs with shuffled mass-to-charge labels "
-         "(dashed: their mean). Random labels should give few, small domains.");
+  cx.add(
+      p, "control_sizes.svg",
+      std::string("Domain size histogram of the real run (bars) and of the runs with shuffled mass-to-charge "
+                  "labels (dashed: their mean). Random labels should give few, small domains.") +
+          (overflow == "last_bin" ? " Domains larger than the last edge are counted in the last bin (as the "
+                                    "published analysis)."
+                                  : ""));
   std::vector<std::vector<std::string>> rows;
-  for (const char* k : {"pearson_r", "chi2", "contingency"}) {
+  const std::pair<const char*, const char*> stats[] = {
+      {"pearson_r", "Pearson r of the bin counts (aptflow and published)"},
+      {"chi2", "chi2, 2 x K homogeneity test (aptflow)"},
+      {"contingency", "contingency C = sqrt(chi2 / (chi2 + N)) (aptflow)"},
+      {"chi2_published", "chi2 of real against shuffled over the bins with shuffled >= 1 (published)"},
+      {"contingency_published", "cq = sqrt(chi2 / (chi2 + mean total)) (published)"}};
+  for (const auto& [k, what] : stats) {
     const std::string path = std::string("/entry1/control/") + k;
-    rows.push_back({k, h5::exists(f, path) ? values_text(h5::read<double>(f, path)) : "(not in this file)"});
+    if (!h5::exists(f, path) && std::string(k).find("published") != std::string::npos) continue;
+    rows.push_back(
+        {k, h5::exists(f, path) ? values_text(h5::read<double>(f, path)) : "(not in this file)", what});
   }
-  cx.page.table({"statistic (real vs shuffled)", "value(s)"}, rows, "control");
+  cx.page.table({"statistic (real vs shuffled)", "value(s)", "definition"}, rows, "control");
 }
 
 void truth(Context& cx) {

@@ -6,14 +6,18 @@
 // check byte equality of every dataset outside /entry1/profiling).
 #include <mpi.h>
 
+#include <array>
 #include <csignal>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "aptflow/core/config.hpp"
 #include "aptflow/kernels/windows.hpp"
+#include "aptflow/pipeline/roi.hpp"
 #include "aptflow/pipeline/segment.hpp"
+#include "aptflow/sdm/preprocess.hpp"
 
 namespace aptflow {
 
@@ -25,13 +29,35 @@ struct ClassifyOptions {
   std::string input;                // dataset (POS, EPOS, APT, aptflow HDF5)
   std::string range;                // range file
   std::vector<std::string> models;  // one or more model files (mean of probabilities)
-  std::string output;               // result HDF5 file
+  // Set when a `model` file was missing and `model_fallback` was used instead:
+  // the line printed at the start of the run.
+  std::string model_note;
+  std::string output;  // result HDF5 file
   // z-SDM species pairs "A-B" (ion-type names of the range file), one input
   // channel each, in the model's channel order (config key `pair`: a string
   // or a list).
   std::vector<std::string> pairs = {"Al-Al"};
+  // model_pairs = "any": a one-channel model may be applied to another pair
+  // than the one it records (the CoCrNi paper applies its Co-Co model to
+  // Ni-Ni and Cr-Cr z-SDMs); "match" (default): the pairs must agree.
+  bool any_model_pair = false;
   WindowVariant variant = WindowVariant::cocrni;
-  double edge = 1.0, stride = 0.5;        // nm
+  double edge = 1.0, stride = 0.5;  // nm
+  // windows.box = [x0, y0, z0, x1, y1, z1] (nm): the published window
+  // placement on this fixed box (WindowGrid::on_box) instead of the bounds of
+  // the (ROI's) ions.
+  std::optional<std::array<double, 6>> window_box;
+  // roi.box / roi.cylinder (+ roi.z): only the ions inside take part.
+  Roi roi;
+  // sdm.exclude, sdm.arithmetic (docs/sdm.md "Published rules").
+  SdmExclude sdm_exclude = SdmExclude::self;
+  SdmArithmetic sdm_arithmetic = SdmArithmetic::float32;
+  // preprocess.mode: "auto" (default: what an aptflow model file records; a
+  // Keras file, which records nothing, gets "experimental" on dataset
+  // windows), "experimental", "minmax_only" or "none"; preprocess.background:
+  // the clipping loop (aptflow's or the published one).
+  std::string preprocessing = "auto";
+  sdm::BackgroundClip background = sdm::BackgroundClip::aptflow;
   std::int64_t chunk = 4096;              // windows per SDM / network pass (and per checkpoint round)
   SegmentSpec segment;                    // thresholds (one per class), ion radius, DBSCAN, size histogram
   bool progress = true;                   // progress on rank 0 (stderr): bar on a terminal, else lines
@@ -61,9 +87,13 @@ struct ClassifyOptions {
 
 // Read every key of cfg (ConfigError naming the key for a missing or bad value,
 // and for any key that is not read: a typo). Keys: input, range, model (string
-// or list), output, pair (string or list), windows.{variant,edge,stride,chunk},
-// segment.{thresholds,ion_radius}, domains.{eps,min_samples,atomic_density,
-// detection_efficiency}, control.{shuffle_mq,seed}, progress, resume, truth.
+// or list), model_fallback, model_pairs, output, pair (string or list),
+// windows.{variant,edge,stride,chunk,box}, roi.{box,cylinder,z},
+// sdm.{exclude,arithmetic}, preprocess.{mode,background},
+// segment.{thresholds,ion_radius,rule,smoothing,empty_window,composition.*},
+// domains.{eps,min_samples,atomic_density,detection_efficiency},
+// domains.histogram.{bins,lo,hi,overflow}, control.{shuffle_mq,seed},
+// progress, resume, truth (docs/classify.md).
 ClassifyOptions parse_classify_config(const Config& cfg);
 
 // A relative model path as given when it exists (from the working directory),
@@ -90,6 +120,8 @@ struct ClassifySummary {
   std::vector<std::int64_t> size_histogram;  // domain sizes of the real run (segment.domains.histogram)
   std::vector<ControlRun> control;           // one per shuffled m/q run
   std::int64_t windows_computed = 0;         // by this call (the others came from a checkpoint)
+  std::int64_t input_ions = 0;               // ions of the dataset (ions = those in the ROI)
+  std::string preprocessing;                 // what ran, e.g. "experimental (published clipping)"
   bool resumed = false;                      // windows were taken from a checkpoint
   bool stopped = false;                      // stop request: checkpoint written, no output
   std::string checkpoint;                    // classify_checkpoint_path(output)
