@@ -17,7 +17,7 @@ namespace aptflow::cli {
 void register_predict(CLI::App& app) {
   struct Args {
     std::vector<std::string> models, pairs, class_names;
-    std::string input, out, kind, preprocessing, backend = "auto";
+    std::string input, out, kind, preprocessing = "auto", background = "aptflow", backend = "auto";
     bool json = false;
     std::int64_t chunk = 1024;
   };
@@ -39,8 +39,12 @@ void register_predict(CLI::App& app) {
   sub->add_option("--class-names", a->class_names, "class names for a Keras model without metadata")
       ->delimiter(',');
   sub->add_option("--preprocess", a->preprocessing,
-                  "override the model's preprocessing: none, minmax_only or experimental")
-      ->check(CLI::IsMember({"none", "minmax_only", "experimental"}));
+                  "auto (default: what the model records; a Keras model: experimental on dataset windows, "
+                  "minmax_only on a library), none, minmax_only or experimental")
+      ->check(CLI::IsMember({"auto", "none", "minmax_only", "experimental"}));
+  sub->add_option("--background", a->background,
+                  "background clipping of the experimental chain: aptflow or published (the published loop)")
+      ->check(CLI::IsMember({"aptflow", "published"}));
   sub->add_option("--chunk", a->chunk, "samples per forward pass")
       ->check(CLI::Range(1, 1 << 24))
       ->capture_default_str();
@@ -59,10 +63,13 @@ void register_predict(CLI::App& app) {
     opt.kind = a->kind;
     opt.pairs = a->pairs;
     opt.preprocessing = a->preprocessing;
+    opt.published_clipping = a->background == "published";
     opt.chunk = a->chunk;
     const nn::Prediction p = nn::predict_file(models, a->input, opt);
     if (!a->out.empty()) nn::write_prediction(p, a->out);
     if (Runtime::world_rank() != 0) return;
+    // Which preprocessing ran is in the text report ("features: ... (preprocessing ...)"),
+    // the JSON and the --out file.
     if (a->json) {
       std::puts(nn::prediction_json(p).c_str());
     } else {

@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
+#include <utility>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/h5.hpp"
+#include "aptflow/nn/model_file.hpp"
 #include "aptflow/sdm/preprocess.hpp"
 
 namespace aptflow::nn {
@@ -33,20 +36,36 @@ std::vector<std::string> children(hid_t file, const std::string& group) {
   return names;
 }
 
-std::string resolve_preprocessing(const ModelFeatures& f, const std::string& override_mode) {
-  if (!override_mode.empty()) {
+// The preprocessing and why (PredictOptions::preprocessing).
+std::pair<std::string, std::string> resolve_preprocessing(const Model& model,
+                                                          const std::string& override_mode,
+                                                          bool dataset_windows) {
+  const ModelFeatures& f = model.features;
+  if (!override_mode.empty() && override_mode != "auto") {
     if (override_mode != "none" && override_mode != "minmax_only" && override_mode != "experimental")
-      throw ConfigError("predict.preprocess",
-                        fmt::format("'{}' is not one of none, minmax_only, experimental", override_mode));
-    return override_mode;
+      throw ConfigError(
+          "predict.preprocess",
+          fmt::format("'{}' is not one of auto, none, minmax_only, experimental", override_mode));
+    return {override_mode, "--preprocess"};
   }
-  if (f.normalisation == "none") return "none";
-  return f.preprocessing;
+  std::error_code ec;
+  if (!model.source.empty() && std::filesystem::is_regular_file(model.source, ec) &&
+      is_keras_file(model.source))
+    return dataset_windows
+               ? std::pair<std::string, std::string>{"experimental",
+                                                     "auto: the Keras model records no preprocessing; "
+                                                     "dataset windows get the experimental chain"}
+               : std::pair<std::string, std::string>{"minmax_only",
+                                                     "auto: the Keras model records no preprocessing; "
+                                                     "rows that are not dataset windows (a library) get "
+                                                     "min-max, as the published training curves"};
+  if (f.normalisation == "none") return {"none", "auto: the model's features are not normalised"};
+  return {f.preprocessing, "auto: as the model records"};
 }
 
 // Preprocess the rows (samples x bins) of one channel in place.
 void preprocess_rows(std::vector<float>& values, std::int64_t samples, std::int64_t bins,
-                     const std::string& mode, const std::string& variant, std::int64_t rank) {
+                     const std::string& mode, const std::string& variant, std::int64_t rank, bool published) {
   if (mode == "none" || samples == 0) return;
   sdm::CurveRows rows(values.data(), static_cast<std::size_t>(samples), static_cast<std::size_t>(bins));
   if (mode == "minmax_only") {
@@ -58,7 +77,9 @@ void preprocess_rows(std::vector<float>& values, std::int64_t samples, std::int6
                       "the experimental preprocessing (smoothing, background) applies to 1D "
                       "z-SDM curves only; use minmax_only");
   const auto v = variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
-  sdm::preprocess(rows, sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental));
+  sdm::preprocess(rows, sdm::PreprocessSpec::of(
+                            v, sdm::PreprocessMode::experimental,
+                            published ? sdm::BackgroundClip::published : sdm::BackgroundClip::aptflow));
 }
 
 }  // namespace
@@ -116,7 +137,11 @@ Tensor load_inputs(const std::string& path, const Model& model, const PredictOpt
                                  channels, fmt::join(pairs, ", "), shape_string(in)));
   }
   const std::int64_t nbins = shape_size(bins);
-  const std::string mode = resolve_preprocessing(model.features, options.preprocessing);
+  const bool dataset_windows = [&] {
+    auto f = h5::File::open(path);
+    return h5::exists(f, "/windows/centre");
+  }();
+  const auto [mode, reason] = resolve_preprocessing(model, options.preprocessing, dataset_windows);
 
   auto f = h5::File::open(path);
   std::int64_t samples = -1;
@@ -147,13 +172,15 @@ Tensor load_inputs(const std::string& path, const Model& model, const PredictOpt
                                    dpath, ds[0], samples));
     }
     preprocess_rows(values, samples, nbins, mode, model.features.variant,
-                    static_cast<std::int64_t>(bins.size()));
+                    static_cast<std::int64_t>(bins.size()), options.published_clipping);
     for (std::int64_t s = 0; s < samples; ++s)
       for (std::int64_t k = 0; k < nbins; ++k) x.data[(s * nbins + k) * channels + c] = values[s * nbins + k];
   }
   info.kind = kind;
   info.pairs = pairs;
   info.preprocessing = mode;
+  info.preprocessing_reason = reason;
+  info.background_clip = mode == "experimental" ? (options.published_clipping ? "published" : "aptflow") : "";
   return x;
 }
 
@@ -297,6 +324,8 @@ Prediction predict_file(const std::vector<Model>& models, const std::string& pat
   p.kind = info.kind;
   p.pairs = info.pairs;
   p.preprocessing = info.preprocessing;
+  p.preprocessing_reason = info.preprocessing_reason;
+  p.background_clip = info.background_clip;
   return p;
 }
 
@@ -310,6 +339,8 @@ void write_prediction(const Prediction& p, const std::string& path) {
   h5::write_attr(root, "kind", p.kind);
   h5::write_attr(root, "pairs", p.pairs);
   h5::write_attr(root, "preprocessing", p.preprocessing);
+  h5::write_attr(root, "preprocessing_reason", p.preprocessing_reason);
+  if (!p.background_clip.empty()) h5::write_attr(root, "background_clip", p.background_clip);
 }
 
 std::string prediction_json(const Prediction& p) {
@@ -334,13 +365,17 @@ std::string prediction_json(const Prediction& p) {
                       {"kind", p.kind},
                       {"pairs", p.pairs},
                       {"preprocessing", p.preprocessing},
+                      {"preprocessing_reason", p.preprocessing_reason},
+                      {"background_clip", p.background_clip},
                       {"gemm_path", p.path ? std::string(gemm_path_name(*p.path)) : std::string()}};
   return j.dump();
 }
 
 std::string prediction_text(const Prediction& p) {
-  std::string s = fmt::format("samples: {} (empty, NaN: {})\nfeatures: {} {} (preprocessing {})\n", p.samples,
-                              p.empty, p.kind, fmt::join(p.pairs, ","), p.preprocessing);
+  std::string s = fmt::format("samples: {} (empty, NaN: {})\nfeatures: {} {} (preprocessing {}{}; {})\n",
+                              p.samples, p.empty, p.kind, fmt::join(p.pairs, ","), p.preprocessing,
+                              p.background_clip.empty() ? "" : ", " + p.background_clip + " clipping",
+                              p.preprocessing_reason);
   s += "predicted class counts:\n";
   for (std::size_t k = 0; k < p.counts.size(); ++k) {
     const std::string name = p.outputs == 1 ? std::to_string(k) : p.class_names[k];

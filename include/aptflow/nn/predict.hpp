@@ -26,8 +26,15 @@ std::map<std::string, std::vector<std::string>> list_features(const std::string&
 struct PredictOptions {
   std::string kind;                // override of the model's kind ("" = model's, or the only kind present)
   std::vector<std::string> pairs;  // override of the model's pairs ("" = model's, or the only pair present)
-  // "" = as the model prescribes; "none" | "minmax_only" | "experimental".
+  // "" or "auto": what an aptflow model file records; a Keras file records
+  // nothing and gets "experimental" on dataset windows (a feature file of
+  // `aptflow sdm --windows`, which has /windows/centre) and "minmax_only" on
+  // other rows (a library: synthetic curves, as the published training).
+  // Or "none" | "minmax_only" | "experimental".
   std::string preprocessing;
+  // Background clipping of the experimental chain: aptflow's loop or the
+  // published one (sdm/preprocess.hpp).
+  bool published_clipping = false;
   std::int64_t chunk = 1024;  // samples per forward pass
 };
 
@@ -35,7 +42,9 @@ struct Prediction {
   std::vector<std::string> class_names;  // of the first model
   std::string kind;
   std::vector<std::string> pairs;
-  std::string preprocessing;  // what was applied
+  std::string preprocessing;         // what was applied: none | minmax_only | experimental
+  std::string preprocessing_reason;  // why (e.g. "auto: Keras model, dataset windows")
+  std::string background_clip;       // experimental: "aptflow" or "published"
   std::int64_t samples = 0, outputs = 0, empty = 0;
   std::vector<float> probabilities;     // samples x outputs, row-major; NaN rows for empty samples
   std::vector<std::int32_t> predicted;  // argmax (one sigmoid output: p >= 0.5), -1 for empty
