@@ -18,6 +18,7 @@
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/windows.hpp"
+#include "aptflow/pipeline/roi.hpp"
 #include "cli/commands.hpp"
 
 namespace aptflow::cli {
@@ -41,6 +42,8 @@ void run_sdm(const SdmArgs& args) {
                                        : SdmSpec::cube(cfg.get_double("sdm.cube_range", 1.0),
                                                        cfg.get_double("sdm.cube_bin", 0.05));
   spec.r_cut = cfg.get_double("sdm.r_cut", spec.r_cut);
+  spec.exclude = parse_sdm_exclude(cfg.get_string("sdm.exclude", "self"));
+  spec.arithmetic = parse_sdm_arithmetic(cfg.get_string("sdm.arithmetic", "float32"));
   spec.finalize();
   const bool windowed = args.windows != "none";
   WindowVariant variant = WindowVariant::feal;
@@ -52,6 +55,22 @@ void run_sdm(const SdmArgs& args) {
     wspec.neighbour_radius =
         static_cast<float>(cfg.get_double("windows.neighbour_radius", wspec.neighbour_radius));
   const std::int64_t chunk_cfg = cfg.get_int("windows.chunk", 0);
+  std::vector<double> box_cfg;
+  if (cfg.has("windows.box")) {
+    box_cfg = cfg.get_doubles("windows.box");
+    if (box_cfg.size() != 6)
+      throw ConfigError("windows.box",
+                        fmt::format("{} values: give [x0, y0, z0, x1, y1, z1] in nm", box_cfg.size()));
+    if (!windowed) throw ConfigError("windows.box", "belongs to window SDMs: give --windows feal or cocrni");
+    (void)WindowGrid::on_box(box_cfg.data(), box_cfg.data() + 3, edge,
+                             stride);  // no window: error before reading
+  }
+  const Roi roi = parse_roi(cfg);
+  if (spec.arithmetic != SdmArithmetic::float32 && (!windowed || kind != SdmKind::z))
+    throw ConfigError("sdm.arithmetic",
+                      fmt::format("'{}' is implemented for window z-SDMs only: use --kind z with "
+                                  "--windows feal or cocrni, or \"float32\"",
+                                  to_string(spec.arithmetic)));
   cfg.check_all_used();
 
   const RangeTable table = read_range_file(args.range);
@@ -76,10 +95,21 @@ void run_sdm(const SdmArgs& args) {
     pair_names.push_back(p);
   }
 
-  const HostIonCloud cloud = io::read_dataset(args.input);
+  HostIonCloud cloud = io::read_dataset(args.input);
   const Kokkos::DefaultHostExecutionSpace exec;
   apply_ranges(exec, cloud, make_device_range_table<Kokkos::HostSpace>(table));
   exec.fence();
+  IonIndex roi_ions = cloud.size();
+  if (roi.enabled()) {  // only the ions inside the region of interest take part
+    const IonIndex all = cloud.size();
+    cloud = select_ions(cloud, roi_mask(cloud, roi));
+    roi_ions = cloud.size();
+    if (roi_ions == 0)
+      throw InputError(args.input,
+                       fmt::format("the region of interest ({} = {}) holds none of its {} ions: move "
+                                   "it inside the data (aptflow inspect prints the bounds)",
+                                   roi.key, roi.describe(), all));
+  }
   const Box box = cloud_bounds(exec, cloud);
 
   io::FeatureLayout L;
@@ -108,7 +138,9 @@ void run_sdm(const SdmArgs& args) {
     return;
   }
 
-  const WindowGrid grid = WindowGrid::over(box, edge, stride);
+  const WindowGrid grid = box_cfg.empty()
+                              ? WindowGrid::over(box, edge, stride)
+                              : WindowGrid::on_box(box_cfg.data(), box_cfg.data() + 3, edge, stride);
   L.samples = grid.size();
   L.windows = true;
   auto& wg = L.window_grid;
@@ -159,10 +191,11 @@ void run_sdm(const SdmArgs& args) {
   }
   w.close();
   if (rank == 0)
-    std::printf("aptflow sdm: %lld windows (%lld x %lld x %lld) x %zu pairs -> %s\n",
+    std::printf("aptflow sdm: %lld windows (%lld x %lld x %lld) x %zu pairs -> %s%s\n",
                 static_cast<long long>(n), static_cast<long long>(grid.counts[0]),
                 static_cast<long long>(grid.counts[1]), static_cast<long long>(grid.counts[2]), ids.size(),
-                args.out.c_str());
+                args.out.c_str(),
+                roi.enabled() ? fmt::format(" ({} ions in the region of interest)", roi_ions).c_str() : "");
 }
 
 }  // namespace
@@ -180,9 +213,11 @@ void register_sdm(CLI::App& app) {
       ->required();
   sub->add_option("--kind,-k", args->kind, "z (93 bins), zx (200 x 200) or 3d")->capture_default_str();
   sub->add_option("--windows,-w", args->windows, "feal, cocrni or none")->capture_default_str();
-  sub->add_option("--set", args->sets,
-                  "key=value: sdm.r_cut, sdm.cube_range, sdm.cube_bin, windows.edge, windows.stride, "
-                  "windows.centre_radius, windows.neighbour_radius, windows.chunk");
+  sub->add_option(
+      "--set", args->sets,
+      "key=value: sdm.r_cut, sdm.cube_range, sdm.cube_bin, sdm.exclude, sdm.arithmetic, windows.edge, "
+      "windows.stride, windows.centre_radius, windows.neighbour_radius, windows.chunk, windows.box, "
+      "roi.box, roi.cylinder, roi.z (docs/cli.md)");
   sub->add_option("--out,-o", args->out, "output feature file (HDF5)")->required();
   sub->callback([args] { run_sdm(*args); });
 }
