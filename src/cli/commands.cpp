@@ -19,6 +19,7 @@ void register_all(CLI::App& app) {
   register_train(app);
   register_evaluate(app);
   register_classify(app);
+  register_cluster(app);
   register_report(app);
   register_truth(app);
   register_archive(app);

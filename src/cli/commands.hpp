@@ -18,6 +18,7 @@ void register_predict(CLI::App& app);
 void register_train(CLI::App& app);
 void register_evaluate(CLI::App& app);
 void register_classify(CLI::App& app);
+void register_cluster(CLI::App& app);
 void register_report(CLI::App& app);
 void register_truth(CLI::App& app);
 void register_archive(CLI::App& app);  // also adds `synth archive` (after register_synth)
