@@ -38,6 +38,10 @@ void run(const ClassifyArgs& args) {
   Config cfg = Config::from_file(args.config);
   cfg.apply_overrides(args.sets);
   ClassifyOptions opt = parse_classify_config(cfg);
+  int world_rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  if (world_rank == 0 && !opt.model_note.empty())
+    std::fprintf(stderr, "aptflow classify: %s\n", opt.model_note.c_str());
   if (args.resume) opt.resume = true;
   if (args.shuffle_mq >= 0) opt.shuffle_mq = args.shuffle_mq;
   if (const char* ms = std::getenv("APTFLOW_TEST_CHUNK_SLEEP_MS")) opt.test_chunk_sleep_ms = std::atoi(ms);
@@ -86,7 +90,7 @@ void run(const ClassifyArgs& args) {
                   : "",
         static_cast<long long>(s.labelled_ions), fmt::format("{}", fmt::join(s.ions_per_class, " ")).c_str(),
         static_cast<long long>(s.domains), s.seconds, opt.output.c_str());
-    std::printf("preprocessing: %s\n", s.preprocessing.c_str());
+    std::printf("preprocessing: %s [%s]\n", s.preprocessing.c_str(), s.preprocessing_reason.c_str());
     if (!s.control.empty()) {
       std::printf("shuffled m/q control (domain sizes, %zu bins; real run: %lld domains)\n",
                   s.size_histogram.size(), static_cast<long long>(s.domains));

@@ -42,6 +42,7 @@
 #include "aptflow/nn/predict.hpp"
 #include "aptflow/pipeline/truth.hpp"
 #include "aptflow/sdm/preprocess.hpp"
+#include "domain_table.hpp"
 
 namespace aptflow {
 
@@ -910,7 +911,6 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   };
   const HostExec& exec = c.exec;
   ClassifySummary sum;
-  std::string prep_why;
   sum.checkpoint = classify_checkpoint_path(opt.output);
 
   // ---- models, range table, species, file hashes (errors on all ranks)
@@ -960,7 +960,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       c.prep_mode = mode;
       const auto v = m0.features.variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
       c.prep = sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental, opt.background);
-      prep_why = why;
+      sum.preprocessing_reason = why;
     }
     opt.segment.validate(static_cast<int>(c.K));
     // The smoothing's reach in sub-cells (at most 16): checked here, on every
@@ -1025,15 +1025,10 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   roi_sel = apply_roi(comm, cloud, first_ion, opt.roi, opt.input);
   first_ion = roi_sel.first_kept;
   sum.input_ions = roi_sel.read_total;
-  // Which preprocessing runs is printed on every run (stderr, rank 0, also
-  // without progress; once the input is known to be good: bad input gets
-  // one line) and recorded in the output (docs/preprocessing.md).
-  if (rank == 0) {
-    if (!opt.model_note.empty()) std::fprintf(stderr, "aptflow classify: %s\n", opt.model_note.c_str());
-    std::fprintf(stderr, "aptflow classify: preprocessing %s [%s]\n", sum.preprocessing.c_str(),
-                 prep_why.c_str());
-    std::fflush(stderr);
-  }
+  // Which preprocessing runs: a progress line here, the summary (the CLI
+  // prints it on every run) and the output file (docs/preprocessing.md).
+  if (!opt.model_note.empty()) progress.line(opt.model_note);
+  progress.line(fmt::format("preprocessing {} [{}]", sum.preprocessing, sum.preprocessing_reason));
   stage("read+range");
   progress.line(fmt::format("read+range: {:.2f} s{}", prof.back().second,
                             opt.roi.enabled()
@@ -1331,33 +1326,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(read_first),
                    static_cast<hsize_t>(read_count), dom_in.data());
     // domains
-    const std::size_t nd = domains.size();
-    std::vector<std::int64_t> id(nd), ionsn(nd), core(nd);
-    std::vector<std::int32_t> dcls(nd);
-    std::vector<double> vol(nd), rad(nd), rg(nd), cen(nd * 3), gyr(nd * 3);
-    for (std::size_t k = 0; k < nd; ++k) {
-      const auto& d = domains[k];
-      id[k] = d.id;
-      dcls[k] = d.cls;
-      ionsn[k] = d.ions;
-      core[k] = d.core_ions;
-      vol[k] = d.volume;
-      rad[k] = d.radius;
-      rg[k] = d.rg;
-      for (int a = 0; a < 3; ++a) {
-        cen[k * 3 + a] = d.centroid[a];
-        gyr[k * 3 + a] = d.gyration[a];
-      }
-    }
-    h5::write(f, "/entry1/domains/id", id);
-    h5::write(f, "/entry1/domains/class", dcls);
-    h5::write(f, "/entry1/domains/ions", ionsn);
-    h5::write(f, "/entry1/domains/core_ions", core);
-    h5::write(f, "/entry1/domains/volume", vol);
-    h5::write(f, "/entry1/domains/radius", rad);
-    h5::write(f, "/entry1/domains/radius_of_gyration", rg);
-    h5::write(f, "/entry1/domains/centroid", cen, {static_cast<hsize_t>(nd), 3});
-    h5::write(f, "/entry1/domains/gyration", gyr, {static_cast<hsize_t>(nd), 3});
+    detail::write_domain_table(f, "/entry1/domains", domains);
     // control: size histograms (row 0 = the real run), one entry per shuffled run
     {
       const std::size_t nb = sum.size_histogram.size(), nrun = sum.control.size();

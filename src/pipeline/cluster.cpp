@@ -23,6 +23,7 @@
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
 #include "aptflow/kernels/ranging.hpp"
+#include "domain_table.hpp"
 
 namespace aptflow {
 
@@ -126,34 +127,6 @@ void nx_class(const h5::File& f, const std::string& group, const std::string& cl
   h5::write_attr(g, "NX_class", cls);
 }
 
-void write_domain_table(const h5::File& f, const std::string& group,
-                        const std::vector<DomainStats>& domains) {
-  const std::size_t nd = domains.size();
-  std::vector<std::int64_t> id(nd), ions(nd), core(nd);
-  std::vector<double> vol(nd), rad(nd), rg(nd), cen(nd * 3), gyr(nd * 3);
-  for (std::size_t k = 0; k < nd; ++k) {
-    const auto& d = domains[k];
-    id[k] = d.id;
-    ions[k] = d.ions;
-    core[k] = d.core_ions;
-    vol[k] = d.volume;
-    rad[k] = d.radius;
-    rg[k] = d.rg;
-    for (int a = 0; a < 3; ++a) {
-      cen[k * 3 + a] = d.centroid[a];
-      gyr[k * 3 + a] = d.gyration[a];
-    }
-  }
-  h5::write(f, group + "/id", id);
-  h5::write(f, group + "/ions", ions);
-  h5::write(f, group + "/core_ions", core);
-  h5::write(f, group + "/volume", vol);
-  h5::write(f, group + "/radius", rad);
-  h5::write(f, group + "/radius_of_gyration", rg);
-  h5::write(f, group + "/centroid", cen, {static_cast<hsize_t>(nd), 3});
-  h5::write(f, group + "/gyration", gyr, {static_cast<hsize_t>(nd), 3});
-}
-
 void write_histogram(const h5::File& f, const std::string& path, const SizeHistogram& h,
                      const SizeHistogramSpec& spec) {
   h5::write(f, path, h.counts);
@@ -210,7 +183,7 @@ void write_result(MPI_Comm comm, const ClusterOptions& opt, const ClusterResult&
     h5::create_dataset<std::int64_t>(f, "/entry1/ions/domain_id", {n});
     h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(real.read_first), count,
                    real.domain.data());
-    write_domain_table(f, "/entry1/domains", r.real.domains);
+    detail::write_domain_table(f, "/entry1/domains", r.real.domains);
     write_histogram(f, "/entry1/domains/size_histogram", r.real.histogram, opt.domains.histogram);
     if (control) {
       nx_class(f, "/entry1/control", "NXcollection");
@@ -222,7 +195,7 @@ void write_result(MPI_Comm comm, const ClusterOptions& opt, const ClusterResult&
       h5::create_dataset<std::int64_t>(f, "/entry1/control/domain_id", {nc});
       h5::write_rows(f, "/entry1/control/domain_id", static_cast<hsize_t>(control->read_first),
                      static_cast<hsize_t>(control->domain.size()), control->domain.data());
-      write_domain_table(f, "/entry1/control/domains", c.domains);
+      detail::write_domain_table(f, "/entry1/control/domains", c.domains);
       write_histogram(f, "/entry1/control/size_histogram", c.histogram, opt.domains.histogram);
       h5::write(f, "/entry1/control/pearson_r", std::vector<double>{r.stats.pearson_r});
       h5::write(f, "/entry1/control/chi2", std::vector<double>{r.stats.chi2_published});

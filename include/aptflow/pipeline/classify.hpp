@@ -121,10 +121,11 @@ struct ClassifySummary {
   std::vector<ControlRun> control;           // one per shuffled m/q run
   std::int64_t windows_computed = 0;         // by this call (the others came from a checkpoint)
   std::int64_t input_ions = 0;               // ions of the dataset (ions = those in the ROI)
-  std::string preprocessing;                 // what ran, e.g. "experimental (published clipping)"
-  bool resumed = false;                      // windows were taken from a checkpoint
-  bool stopped = false;                      // stop request: checkpoint written, no output
-  std::string checkpoint;                    // classify_checkpoint_path(output)
+  std::string preprocessing;                 // what ran, e.g. "experimental (... published clipping)"
+  std::string preprocessing_reason;  // why, e.g. "auto: the Keras model records no preprocessing; ..."
+  bool resumed = false;              // windows were taken from a checkpoint
+  bool stopped = false;              // stop request: checkpoint written, no output
+  std::string checkpoint;            // classify_checkpoint_path(output)
   double seconds = 0;
 };
 
