@@ -77,7 +77,7 @@ TEST(PublishedMpi, ClassifyWithEveryPublishedRuleHasTheSameBytesOnAnyRankCount) 
       "[roi]\ncylinder = [3.5, 3.5, 3.0]\nz = [0.5, 8.5]\n"
       "[sdm]\nexclude = \"zero_dx_or_dz\"\narithmetic = \"float64\"\n"
       "[preprocess]\nmode = \"experimental\"\nbackground = \"published\"\n"
-      "[segment]\nthresholds = [inf, 3.0]\nempty_window = \"veto\"\n"
+      "[segment]\nthresholds = [3.0, 3.0]\nempty_window = \"veto\"\n"
       "[domains.histogram]\nbins = 16\nhi = 80\noverflow = \"last_bin\"\n"
       "[control]\nshuffle_mq = 1\n");
   auto o = aptflow::parse_classify_config(cfg);
