@@ -9,6 +9,7 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/synth/rng.hpp"
+#include "nn/direct_conv.hpp"
 
 namespace aptflow::nn {
 
@@ -155,6 +156,27 @@ Activation parse_activation(const std::string& text, const std::string& key) {
 
 std::string to_string(Padding p) { return p == Padding::same ? "same" : "valid"; }
 
+std::string_view conv_path_name(ConvPath path) noexcept {
+  switch (path) {
+    case ConvPath::direct_avx2:
+      return "[direct avx2]";
+    case ConvPath::direct_generic:
+      return "[direct generic]";
+    case ConvPath::im2col:
+      return "[im2col+gemm]";
+  }
+  return "[im2col+gemm]";
+}
+
+ConvAlgorithm parse_conv_algorithm(std::string_view text, std::string_view key) {
+  if (text == "auto") return ConvAlgorithm::automatic;
+  if (text == "direct") return ConvAlgorithm::direct;
+  if (text == "im2col") return ConvAlgorithm::im2col;
+  throw ConfigError(std::string(key), fmt::format("'{}' is not a convolution algorithm; use \"auto\", "
+                                                  "\"direct\" or \"im2col\"",
+                                                  text));
+}
+
 Padding parse_padding(const std::string& text, const std::string& key) {
   if (text == "valid") return Padding::valid;
   if (text == "same") return Padding::same;
@@ -259,6 +281,19 @@ std::int64_t Layer::parameter_count() const {
   std::int64_t n = 0;
   for (const auto& p : params_) n += shape_size(p.shape);
   return n;
+}
+
+void Layer::infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const {
+  Shape shape{batch};
+  shape.insert(shape.end(), in_.begin(), in_.end());
+  Tensor in(shape), out;
+  std::copy_n(x, in.data.size(), in.data.begin());
+  RunContext inference = ctx;
+  inference.training = false;
+  forward(in, out, inference);
+  std::copy(out.data.begin(), out.data.end(), y);
+  ctx.path = inference.path ? inference.path : ctx.path;
+  ctx.conv_path = inference.conv_path ? inference.conv_path : ctx.conv_path;
 }
 
 void Layer::check_input(const Tensor& in) const {
@@ -368,12 +403,92 @@ void Conv::col2im(const float* cols, std::int64_t nb, float* grad_x) const {
   }
 }
 
+ConvPath Conv::path_for(const RunContext& ctx) const {
+  const bool direct = ctx.conv == ConvAlgorithm::direct ||
+                      (ctx.conv == ConvAlgorithm::automatic && ctx.backend != GemmBackend::cublas);
+  if (!direct) return ConvPath::im2col;
+  return detail::best_conv_isa() == detail::ConvIsa::avx2 ? ConvPath::direct_avx2 : ConvPath::direct_generic;
+}
+
+namespace {
+
+detail::ConvIsa isa_of(ConvPath p) {
+  return p == ConvPath::direct_avx2 ? detail::ConvIsa::avx2 : detail::ConvIsa::generic;
+}
+
+}  // namespace
+
 void Conv::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   check_input(in);
-  const std::int64_t batch = in.batch(), P = patch(), F = spec_.filters, npos = positions();
-  Shape oshape{batch};
+  Shape oshape{in.batch()};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   out.reset(oshape);
+  infer(in.data.data(), in.batch(), out.data.data(), ctx);
+}
+
+void Conv::infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const {
+  APTFLOW_ASSERT(built(), fmt::format("layer '{}' used before build()", name()));
+  if (batch * positions() == 0) return;
+  const ConvPath path = path_for(ctx);
+  ctx.conv_path = path;
+  if (path == ConvPath::im2col) {
+    infer_im2col(x, batch, y, ctx);
+    return;
+  }
+  detail::ConvGeometry g;
+  for (int a = 0; a < 3; ++a) {
+    g.in[a] = in_sp_[a];
+    g.k[a] = k_[a];
+    g.s[a] = s_[a];
+    g.pad[a] = pad_[a];
+    g.out[a] = out_sp_[a];
+  }
+  g.channels = channels_;
+  g.filters = spec_.filters;
+  const bool relu = spec_.activation == Activation::relu;
+  detail::direct_conv(isa_of(path), g, param("kernel").value.data(),
+                      spec_.use_bias ? param("bias").value.data() : nullptr, relu, nullptr, x, batch, y);
+  if (!relu && spec_.activation != Activation::linear)
+    apply_activation(spec_.activation, y, batch * positions(), spec_.filters);
+}
+
+bool Conv::fuses_with(const MaxPool& pool, const RunContext& ctx) const {
+  if (path_for(ctx) == ConvPath::im2col) return false;
+  if (spec_.activation != Activation::relu && spec_.activation != Activation::linear) return false;
+  const PoolSpec& ps = pool.spec();
+  return pool.built() && pool.input_shape() == output_shape() && ps.rank == spec_.rank &&
+         ps.padding == Padding::valid && ps.strides == ps.pool;
+}
+
+void Conv::infer_pooled(const float* x, std::int64_t batch, const MaxPool& pool, float* y,
+                        RunContext& ctx) const {
+  APTFLOW_ASSERT(fuses_with(pool, ctx),
+                 fmt::format("Conv::infer_pooled: '{}' cannot run fused with '{}'", name(), pool.name()));
+  const ConvPath path = path_for(ctx);
+  ctx.conv_path = path;
+  if (batch == 0) return;
+  detail::ConvGeometry g;
+  detail::FusedPool fp;
+  const int r = spec_.rank;
+  for (int a = 0; a < 3; ++a) {
+    g.in[a] = in_sp_[a];
+    g.k[a] = k_[a];
+    g.s[a] = s_[a];
+    g.pad[a] = pad_[a];
+    g.out[a] = out_sp_[a];
+    const int sa = a - (3 - r);
+    fp.p[a] = sa >= 0 ? pool.spec().pool[static_cast<std::size_t>(sa)] : 1;
+    fp.out[a] = out_sp_[a] / fp.p[a];
+  }
+  g.channels = channels_;
+  g.filters = spec_.filters;
+  detail::direct_conv(isa_of(path), g, param("kernel").value.data(),
+                      spec_.use_bias ? param("bias").value.data() : nullptr,
+                      spec_.activation == Activation::relu, &fp, x, batch, y);
+}
+
+void Conv::infer_im2col(const float* x, std::int64_t batch, float* y, RunContext& ctx) const {
+  const std::int64_t P = patch(), F = spec_.filters, npos = positions();
   const float* kernel = param("kernel").value.data();
   const float* bias = spec_.use_bias ? param("bias").value.data() : nullptr;
   const std::int64_t total = batch * npos;
@@ -381,9 +496,9 @@ void Conv::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   // A 1x1 (x1) kernel with unit strides is a plain GEMM on the input rows.
   const bool pointwise = P == channels_ && s_[0] == 1 && s_[1] == 1 && s_[2] == 1;
   if (pointwise) {
-    ctx.path = gemm(Transpose::no, Transpose::no, total, F, P, 1.0f, in.data.data(), P, kernel, F, 0.0f,
-                    out.data.data(), F, ctx.backend);
-    bias_activation(out.data.data(), bias, total, F, spec_.activation);
+    ctx.path =
+        gemm(Transpose::no, Transpose::no, total, F, P, 1.0f, x, P, kernel, F, 0.0f, y, F, ctx.backend);
+    bias_activation(y, bias, total, F, spec_.activation);
     return;
   }
   // Blocks of output rows (row = sample * positions + position; a block may
@@ -392,11 +507,11 @@ void Conv::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   std::vector<float>& cols = forward_scratch(static_cast<std::size_t>(block * P));
   for (std::int64_t r0 = 0; r0 < total; r0 += block) {
     const std::int64_t rows = std::min(block, total - r0);
-    im2col_rows(in.data.data(), r0, rows, cols.data());
-    float* y = out.data.data() + r0 * F;
-    ctx.path = gemm(Transpose::no, Transpose::no, rows, F, P, 1.0f, cols.data(), P, kernel, F, 0.0f, y, F,
+    im2col_rows(x, r0, rows, cols.data());
+    float* yb = y + r0 * F;
+    ctx.path = gemm(Transpose::no, Transpose::no, rows, F, P, 1.0f, cols.data(), P, kernel, F, 0.0f, yb, F,
                     ctx.backend);
-    bias_activation(y, bias, rows, F, spec_.activation);
+    bias_activation(yb, bias, rows, F, spec_.activation);
   }
 }
 
@@ -491,17 +606,22 @@ std::int64_t MaxPool::argmax(const float* x, std::int64_t o, std::int64_t c) con
   return best;  // every output cell covers at least one input cell (valid or same geometry)
 }
 
-void MaxPool::forward(const Tensor& in, Tensor& out, RunContext&) const {
+void MaxPool::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   check_input(in);
-  const std::int64_t batch = in.batch(), C = channels_;
-  Shape oshape{batch};
+  Shape oshape{in.batch()};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   out.reset(oshape);
+  infer(in.data.data(), in.batch(), out.data.data(), ctx);
+}
+
+void MaxPool::infer(const float* xs, std::int64_t batch, float* ys, RunContext&) const {
+  const std::int64_t C = channels_, in_size = shape_size(input_shape()),
+                     out_size = shape_size(output_shape());
   // Same selection as argmax() (first covered cell, then strictly greater),
   // all channels of a cell at once (contiguous, channels last).
   for (std::int64_t b = 0; b < batch; ++b) {
-    const float* x = in.sample(b);
-    float* yo = out.sample(b);
+    const float* x = xs + b * in_size;
+    float* yo = ys + b * out_size;
     for (std::int64_t od = 0; od < out_sp_[0]; ++od)
       for (std::int64_t oh = 0; oh < out_sp_[1]; ++oh)
         for (std::int64_t ow = 0; ow < out_sp_[2]; ++ow, yo += C) {
@@ -566,13 +686,26 @@ Shape Dense::do_build(const Shape& input) {
 
 void Dense::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   check_input(in);
-  const std::int64_t I = input_shape().back(), U = units_, rows = shape_size(in.shape) / I;
   Shape oshape{in.batch()};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   out.reset(oshape);
-  ctx.path = gemm(Transpose::no, Transpose::no, rows, U, I, 1.0f, in.data.data(), I,
-                  param("kernel").value.data(), U, 0.0f, out.data.data(), U, ctx.backend);
-  bias_activation(out.data.data(), use_bias_ ? param("bias").value.data() : nullptr, rows, U, act_);
+  infer(in.data.data(), in.batch(), out.data.data(), ctx);
+}
+
+void Dense::infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const {
+  const std::int64_t I = input_shape().back(), U = units_, rows = batch * (shape_size(input_shape()) / I);
+  if (rows == 0) return;
+  // y = bias, then y += x W (beta = 1): the bias rides on the GEMM's
+  // accumulation instead of a separate pass, and OpenBLAS skips its beta pass.
+  float beta = 0.0f;
+  if (use_bias_) {
+    const float* bias = param("bias").value.data();
+    for (std::int64_t r = 0; r < rows; ++r) std::copy_n(bias, U, y + r * U);
+    beta = 1.0f;
+  }
+  ctx.path = gemm(Transpose::no, Transpose::no, rows, U, I, 1.0f, x, I, param("kernel").value.data(), U, beta,
+                  y, U, ctx.backend);
+  bias_activation(y, nullptr, rows, U, act_);
 }
 
 void Dense::backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
@@ -605,6 +738,13 @@ void ActivationLayer::forward(const Tensor& in, Tensor& out, RunContext&) const 
   out.data = in.data;
   const std::int64_t width = input_shape().empty() ? 1 : input_shape().back();
   apply_activation(act_, out.data.data(), shape_size(in.shape) / width, width);
+}
+
+void ActivationLayer::infer(const float* x, std::int64_t batch, float* y, RunContext&) const {
+  const std::int64_t n = batch * shape_size(input_shape());
+  std::copy_n(x, n, y);
+  const std::int64_t width = input_shape().empty() ? 1 : input_shape().back();
+  apply_activation(act_, y, n / width, width);
 }
 
 void ActivationLayer::backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
@@ -652,6 +792,10 @@ void Dropout::forward(const Tensor& in, Tensor& out, RunContext& ctx) const {
   }
 }
 
+void Dropout::infer(const float* x, std::int64_t batch, float* y, RunContext&) const {
+  std::copy_n(x, batch * shape_size(input_shape()), y);  // the identity at inference
+}
+
 void Dropout::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in,
                        RunContext& ctx) {
   check_input(in);
@@ -675,6 +819,10 @@ void Flatten::forward(const Tensor& in, Tensor& out, RunContext&) const {
   check_input(in);
   out.shape = Shape{in.batch(), in.sample_size()};
   out.data = in.data;
+}
+
+void Flatten::infer(const float* x, std::int64_t batch, float* y, RunContext&) const {
+  std::copy_n(x, batch * shape_size(input_shape()), y);
 }
 
 void Flatten::backward(const Tensor& in, const Tensor&, const Tensor& grad_out, Tensor& grad_in,

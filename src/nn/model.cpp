@@ -91,37 +91,63 @@ bool identity_at_inference(const Layer& l) {
 }  // namespace
 
 Tensor Model::predict(const float* x, std::int64_t batch, std::int64_t chunk) const {
+  // The inference plan: layers that compute (Dropout and Flatten only
+  // reshape), a Conv and the MaxPool right after it as one step.
+  RunContext ctx;
+  ctx.backend = backend_;
+  ctx.conv = conv_;
+  struct Step {
+    const Layer* layer;
+    const MaxPool* pool;  // fused after a Conv
+    int index;
+  };
+  std::vector<Step> steps;
   const std::int64_t in_size = shape_size(input_), out_size = shape_size(output_shape());
   std::int64_t widest = in_size;
-  for (const auto& l : layers_) widest = std::max(widest, shape_size(l->output_shape()));
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = *layers_[i];
+    if (identity_at_inference(l)) continue;
+    Step step{&l, nullptr, static_cast<int>(i)};
+    if (const auto* conv = dynamic_cast<const Conv*>(&l)) {
+      std::size_t j = i + 1;
+      while (j < layers_.size() && dynamic_cast<const Dropout*>(layers_[j].get()) != nullptr) ++j;
+      const auto* pool = j < layers_.size() ? dynamic_cast<const MaxPool*>(layers_[j].get()) : nullptr;
+      if (pool != nullptr && conv->fuses_with(*pool, ctx)) {
+        step.pool = pool;
+        i = j;
+      }
+    }
+    widest = std::max(widest, shape_size(step.pool ? step.pool->output_shape() : l.output_shape()));
+    steps.push_back(step);
+  }
   chunk = std::clamp<std::int64_t>(kActivationFloats / std::max<std::int64_t>(widest, 1), 1,
                                    std::max<std::int64_t>(chunk, 1));
   Shape oshape{batch};
   oshape.insert(oshape.end(), output_shape().begin(), output_shape().end());
   Tensor result(oshape);
-  RunContext ctx;
-  ctx.backend = backend_;
-  Tensor a, b;
+  // Two activation buffers per thread, grown and reused across calls (a
+  // classify run calls predict once per block of windows).
+  thread_local std::vector<float> buffers[2];
+  const auto need = static_cast<std::size_t>(std::min(chunk, std::max<std::int64_t>(batch, 1)) * widest);
+  for (auto& b : buffers)
+    if (b.size() < need) b.resize(need);
   for (std::int64_t b0 = 0; b0 < batch; b0 += chunk) {
     const std::int64_t n = std::min(chunk, batch - b0);
-    Shape ishape{n};
-    ishape.insert(ishape.end(), input_.begin(), input_.end());
-    a.reset(ishape);
-    std::copy(x + b0 * in_size, x + (b0 + n) * in_size, a.data.begin());
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      const Layer& l = *layers_[i];
-      if (identity_at_inference(l)) {
-        a.shape.resize(1);
-        a.shape.insert(a.shape.end(), l.output_shape().begin(), l.output_shape().end());
-        continue;
-      }
-      ctx.layer = static_cast<int>(i);
-      l.forward(a, b, ctx);
-      std::swap(a, b);
+    const float* cur = x + b0 * in_size;
+    for (std::size_t s = 0; s < steps.size(); ++s) {
+      float* next = s + 1 == steps.size() ? result.data.data() + b0 * out_size
+                                          : buffers[cur == buffers[0].data() ? 1 : 0].data();
+      ctx.layer = steps[s].index;
+      if (steps[s].pool != nullptr)
+        static_cast<const Conv*>(steps[s].layer)->infer_pooled(cur, n, *steps[s].pool, next, ctx);
+      else
+        steps[s].layer->infer(cur, n, next, ctx);
+      cur = next;
     }
-    std::copy(a.data.begin(), a.data.end(), result.data.begin() + b0 * out_size);
+    if (steps.empty()) std::copy_n(cur, n * in_size, result.data.data() + b0 * out_size);
   }
   if (ctx.path) path_ = ctx.path;
+  if (ctx.conv_path) conv_path_ = ctx.conv_path;
   return result;
 }
 
@@ -138,6 +164,7 @@ const Tensor& Model::forward(const Tensor& x, const RunContext& ctx) {
                                     shape_string(x.sample_shape()), shape_string(input_)));
   ctx_ = ctx;
   ctx_.backend = backend_;
+  ctx_.conv = conv_;
   acts_.resize(layers_.size() + 1);
   acts_[0] = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -145,6 +172,7 @@ const Tensor& Model::forward(const Tensor& x, const RunContext& ctx) {
     layers_[i]->forward(acts_[i], acts_[i + 1], ctx_);
   }
   if (ctx_.path) path_ = ctx_.path;
+  if (ctx_.conv_path) conv_path_ = ctx_.conv_path;
   return acts_.back();
 }
 

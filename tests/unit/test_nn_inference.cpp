@@ -1,10 +1,11 @@
 // The inference fast paths of the nn (bench_cnn, docs/models.md):
-// - Conv::forward lowers im2col in blocks of output rows that span sample
-//   boundaries: checked against a naive double-precision loop on inputs large
-//   enough that blocks start mid-sample (padding and strides included);
+// - Conv::forward on the im2col path lowers im2col in blocks of output rows
+//   that span sample boundaries: checked (and the direct path with it)
+//   against a naive double-precision loop on inputs large enough that blocks
+//   start mid-sample (padding and strides included);
 // - MaxPool::forward on several channels against a naive loop;
-// - Model::predict splits a chunk into sub-chunks by activation size and
-//   skips Dropout/Flatten: checked against Model::forward on the whole batch
+// - Model::predict splits a chunk into sub-chunks by activation size, skips
+//   Dropout/Flatten and fuses Conv + MaxPool: checked against Model::forward on the whole batch
 //   (every layer's own forward, no split) and against a naive per-sample
 //   evaluation of the whole network.
 #include <gtest/gtest.h>
@@ -110,14 +111,20 @@ TEST(NnInference, ConvRowBlocksSpanningSamplesMatchNaiveLoops) {
     Tensor x(Shape{c.batch});
     x.shape.insert(x.shape.end(), c.sample.begin(), c.sample.end());
     x.data = random_values(static_cast<std::size_t>(shape_size(x.shape)), seed++, -1.0f, 1.0f);
-    Tensor y;
-    RunContext ctx;
-    conv.forward(x, y, ctx);
     const Geo g = geometry(c.sample, c.spec);
     const auto want = conv_naive(x.data.data(), c.batch, g, conv.param("kernel").value,
                                  c.spec.use_bias ? conv.param("bias").value : std::vector<float>{},
                                  c.spec.activation == Activation::relu);
-    expect_close(y.data, want, 1e-5);
+    // The im2col row blocks, and the direct convolution on the same inputs.
+    for (ConvAlgorithm algo : {ConvAlgorithm::im2col, ConvAlgorithm::direct}) {
+      Tensor y;
+      RunContext ctx;
+      ctx.conv = algo;
+      conv.forward(x, y, ctx);
+      ASSERT_TRUE(ctx.conv_path.has_value());
+      EXPECT_EQ(*ctx.conv_path == ConvPath::im2col, algo == ConvAlgorithm::im2col);
+      expect_close(y.data, want, 1e-5);
+    }
   }
 }
 

@@ -121,15 +121,21 @@ TEST(NnLayers, ConvForwardMatchesNaiveLoops) {
     conv.build(c.input);
     randomise_params(conv, seed++);
     const Tensor x = random_tensor(with_batch(3, c.input), seed++);
-    Tensor y;
-    RunContext ctx;
-    conv.forward(x, y, ctx);
     Shape want_shape;
     const auto want = conv_ref(x, c.spec, conv.param("kernel").value,
                                c.spec.use_bias ? conv.param("bias").value : std::vector<float>{}, want_shape);
-    EXPECT_EQ(y.shape, want_shape) << conv.kind();
-    expect_close(y.data, want, 1e-5);
-    ASSERT_TRUE(ctx.path.has_value());
+    for (ConvAlgorithm algo : {ConvAlgorithm::automatic, ConvAlgorithm::direct, ConvAlgorithm::im2col}) {
+      Tensor y;
+      RunContext ctx;
+      ctx.conv = algo;
+      conv.forward(x, y, ctx);
+      EXPECT_EQ(y.shape, want_shape) << conv.kind();
+      expect_close(y.data, want, 1e-5);
+      ASSERT_TRUE(ctx.conv_path.has_value());
+      // The im2col path runs GEMMs and names their path; the direct path runs none.
+      EXPECT_EQ(ctx.path.has_value(), algo == ConvAlgorithm::im2col);
+      EXPECT_EQ(*ctx.conv_path == ConvPath::im2col, algo == ConvAlgorithm::im2col);
+    }
   }
 }
 

@@ -5,11 +5,18 @@
 // order, Dropout scaling), so that published Keras models run unchanged.
 //
 // Every layer works on a batch (Tensor, shape[0] = batch) on the host.
-// Convolutions are lowered to im2col + one GEMM per chunk of samples, dense
-// layers are one GEMM, both through aptflow::gemm (OpenBLAS or cuBLAS; the
-// path that ran is recorded in RunContext::path). Activations are fused into
-// Conv and Dense as in Keras (`activation` of the layer) and also exist as a
-// layer of their own.
+// Convolutions run as a direct convolution (register-blocked, AVX2 + FMA
+// where the CPU has it; src/nn/direct_conv.hpp) or lowered to im2col + one
+// GEMM per block of output rows (ConvAlgorithm; the path that ran is recorded
+// in RunContext::conv_path). Dense layers are one GEMM through aptflow::gemm
+// (OpenBLAS or cuBLAS; the path that ran is recorded in RunContext::path).
+// Activations are fused into Conv and Dense as in Keras (`activation` of the
+// layer) and also exist as a layer of their own.
+//
+// Inference (Model::predict) calls infer(), a raw-pointer forward pass with
+// dropout off, and runs a Conv followed by a non-overlapping MaxPool as one
+// fused step (Conv::infer_pooled) that never materialises the unpooled
+// output.
 //
 // Forward is const (a model can serve several threads); backward adds the
 // parameter gradients into Param::grad (call Model::zero_grad between steps)
@@ -21,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aptflow/kernels/gemm.hpp"
@@ -41,6 +49,20 @@ enum class Padding { valid, same };
 std::string to_string(Padding p);
 Padding parse_padding(const std::string& text, const std::string& key);
 
+// How a convolution's forward pass runs (what the caller asks for):
+//   automatic  direct, except when the GEMM backend is explicitly cuBLAS
+//              (then im2col, so that the convolution's GEMMs run on cuBLAS as asked);
+//   direct     register-blocked direct convolution on the host;
+//   im2col     im2col + aptflow::gemm (the path of the backward pass).
+enum class ConvAlgorithm { automatic, direct, im2col };
+// What ran: direct with AVX2 + FMA, direct in plain C++ (CPUs without
+// AVX2/FMA, non-x86 hosts, nvcc-compiled builds), or im2col + GEMM.
+enum class ConvPath { direct_avx2, direct_generic, im2col };
+// "[direct avx2]" | "[direct generic]" | "[im2col+gemm]"
+std::string_view conv_path_name(ConvPath path) noexcept;
+// "auto" | "direct" | "im2col" -> ConvAlgorithm; ConfigError naming `key` otherwise.
+ConvAlgorithm parse_conv_algorithm(std::string_view text, std::string_view key);
+
 // How one forward/backward pass runs.
 struct RunContext {
   bool training = false;          // Dropout active
@@ -50,6 +72,8 @@ struct RunContext {
   int layer = 0;                  // index of the running layer (set by Model)
   GemmBackend backend = GemmBackend::automatic;
   std::optional<GemmPath> path;  // set by every layer that ran a GEMM
+  ConvAlgorithm conv = ConvAlgorithm::automatic;
+  std::optional<ConvPath> conv_path;  // set by every convolution forward pass
 };
 
 // A trainable array: Keras layout, row-major.
@@ -81,6 +105,11 @@ class Layer {
 
   // out = layer(in); in.sample_shape() must equal input_shape().
   virtual void forward(const Tensor& in, Tensor& out, RunContext& ctx) const = 0;
+  // Inference on raw host memory: y = layer(x) for `batch` samples of
+  // input_shape() at x, output_shape() each at y (x and y must not overlap),
+  // dropout off. Same arithmetic as forward() with ctx.training == false.
+  // The default copies through forward(); the layers of the hot path override it.
+  virtual void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const;
   // Given in/out of the forward pass (same ctx) and dL/dout: grad_in = dL/din,
   // and dL/dparam is added into Param::grad.
   virtual void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
@@ -108,6 +137,8 @@ class Layer {
   bool built_ = false;
 };
 
+class MaxPool;
+
 // Conv1D / Conv2D / Conv3D, channels last. Kernel (k..., in, out) as Keras:
 // Conv1D (k, in, out), Conv2D (kh, kw, in, out), Conv3D (kd, kh, kw, in, out);
 // bias (out). Dilation 1 only.
@@ -126,9 +157,21 @@ class Conv final : public Layer {
   std::string kind() const override;
   const ConvSpec& spec() const { return spec_; }
   void forward(const Tensor& in, Tensor& out, RunContext& ctx) const override;
+  void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const override;
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
                 RunContext& ctx) override;
   nlohmann::json config() const override;
+
+  // True when `pool` (built on this layer's output) can run fused with this
+  // convolution under ctx: the direct path, ReLU or linear activation, and a
+  // non-overlapping pool (strides == pool_size, valid padding).
+  bool fuses_with(const MaxPool& pool, const RunContext& ctx) const;
+  // y = pool(layer(x)) without the unpooled output (fuses_with must hold);
+  // the values infer() followed by pool.infer() give, computing only the
+  // positions the pool reads.
+  void infer_pooled(const float* x, std::int64_t batch, const MaxPool& pool, float* y, RunContext& ctx) const;
+  // The path forward/infer takes under ctx.
+  ConvPath path_for(const RunContext& ctx) const;
 
  private:
   Shape do_build(const Shape& input) override;
@@ -139,6 +182,7 @@ class Conv final : public Layer {
   // Patches of output rows [row0, row0 + nrows) (row = sample * positions() +
   // position, counted from the sample at x): nrows x patch() floats.
   void im2col_rows(const float* x, std::int64_t row0, std::int64_t nrows, float* cols) const;
+  void infer_im2col(const float* x, std::int64_t batch, float* y, RunContext& ctx) const;
   void col2im(const float* cols, std::int64_t nb, float* grad_x) const;
   std::int64_t patch() const { return k_[0] * k_[1] * k_[2] * channels_; }
   std::int64_t positions() const { return out_sp_[0] * out_sp_[1] * out_sp_[2]; }
@@ -157,6 +201,7 @@ class MaxPool final : public Layer {
   std::string kind() const override;
   const PoolSpec& spec() const { return spec_; }
   void forward(const Tensor& in, Tensor& out, RunContext& ctx) const override;
+  void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const override;
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
                 RunContext& ctx) override;
   nlohmann::json config() const override;
@@ -180,6 +225,7 @@ class Dense final : public Layer {
   std::int64_t units() const { return units_; }
   Activation activation() const { return act_; }
   void forward(const Tensor& in, Tensor& out, RunContext& ctx) const override;
+  void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const override;
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
                 RunContext& ctx) override;
   nlohmann::json config() const override;
@@ -199,6 +245,7 @@ class ActivationLayer final : public Layer {
   std::string kind() const override { return "Activation"; }
   Activation activation() const { return act_; }
   void forward(const Tensor& in, Tensor& out, RunContext& ctx) const override;
+  void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const override;
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
                 RunContext& ctx) override;
   nlohmann::json config() const override;
@@ -219,6 +266,7 @@ class Dropout final : public Layer {
   std::string kind() const override { return "Dropout"; }
   double rate() const { return rate_; }
   void forward(const Tensor& in, Tensor& out, RunContext& ctx) const override;
+  void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const override;
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
                 RunContext& ctx) override;
   nlohmann::json config() const override;
@@ -238,6 +286,7 @@ class Flatten final : public Layer {
   explicit Flatten(std::string name) : Layer(std::move(name)) {}
   std::string kind() const override { return "Flatten"; }
   void forward(const Tensor& in, Tensor& out, RunContext& ctx) const override;
+  void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const override;
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
                 RunContext& ctx) override;
   nlohmann::json config() const override { return nlohmann::json::object(); }

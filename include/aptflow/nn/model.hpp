@@ -62,7 +62,9 @@ class Model {
   // Inference (dropout off) on `batch` samples of input_shape() stored
   // contiguously at x; processes at most `chunk` samples at a time (fewer
   // where a layer's activations would exceed ~8 MiB). Returns
-  // (batch, outputs...). Inputs must be finite.
+  // (batch, outputs...). Inputs must be finite. Runs Layer::infer layer by
+  // layer in two reused per-thread buffers, skips Dropout and Flatten, and
+  // fuses a Conv with the non-overlapping MaxPool after it (Conv::infer_pooled).
   Tensor predict(const float* x, std::int64_t batch, std::int64_t chunk = 256) const;
   Tensor predict(const Tensor& x, std::int64_t chunk = 256) const;
 
@@ -79,6 +81,11 @@ class Model {
   GemmBackend gemm_backend() const { return backend_; }
   // The path the last GEMM of this model took (none before the first pass).
   std::optional<GemmPath> gemm_path() const { return path_; }
+  // How convolutions run (ConvAlgorithm, layers.hpp) and the path the last
+  // convolution took (none before the first pass or without convolutions).
+  void set_conv_algorithm(ConvAlgorithm a) { conv_ = a; }
+  ConvAlgorithm conv_algorithm() const { return conv_; }
+  std::optional<ConvPath> conv_path() const { return conv_path_; }
 
   // {"input_shape": [...], "layers": [{"class", "name", "config"}, ...]}
   nlohmann::json architecture() const;
@@ -101,7 +108,9 @@ class Model {
   std::vector<Tensor> acts_;  // acts_[i] = input of layer i; acts_.back() = output
   RunContext ctx_;
   GemmBackend backend_ = GemmBackend::automatic;
+  ConvAlgorithm conv_ = ConvAlgorithm::automatic;
   mutable std::optional<GemmPath> path_;
+  mutable std::optional<ConvPath> conv_path_;
 };
 
 }  // namespace aptflow::nn
