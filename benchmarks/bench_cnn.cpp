@@ -5,9 +5,18 @@
 //   feal_1d  input 93 x 2: Conv1D 64 k=10 valid ReLU, Dropout 0.5,
 //            MaxPooling1D 2, Flatten, Dense 256 ReLU, Dense 3 softmax
 //            (the Fe-Al network of method.md section 5)
+//   alli_1d  input 93 x 4: Conv1D 16 k=10 valid ReLU, Dropout 0.5,
+//            MaxPooling1D 2, Flatten, Dense 256 ReLU, Dense 2 softmax (the
+//            shipped Al-Li-Mg model models/alli_l12_pairs_1dcnn.h5: four
+//            species pairs, the classify hot path)
 //   cnn_3d   input 20^3 x 1: Conv3D 16 3x3x3 ReLU, MaxPooling3D 2,
 //            Conv3D 32 3x3x3 ReLU, MaxPooling3D 2, Flatten, Dense 64 ReLU,
 //            Dense 2 softmax
+//
+// aptflow runs twice: on its default path (the direct convolution fused
+// with the pool, named "[direct avx2]" or "[direct generic]") and on the
+// im2col + GEMM path (ConvAlgorithm::im2col, the path before the direct
+// convolution), both against the same PyTorch run.
 //
 // Each model gets Keras-style random weights (Glorot uniform kernels, small
 // random biases), is saved with aptflow::nn::save_model, and the python
@@ -18,6 +27,7 @@
 // time in brackets.
 //
 //   bench_cnn [--batch=256] [--samples1d=4096] [--samples3d=1024] [--min-time=2]
+//             [--only=feal_1d,alli_1d,cnn_3d]
 //   bench_cnn --smoke     seconds: few samples, tiny minimum time; without
 //                         an importable torch only the aptflow part runs
 // Exit code 1 when the outputs disagree or the reference fails otherwise.
@@ -70,6 +80,17 @@ Model feal_1d() {
   m.add(std::make_unique<Flatten>("flatten"));
   m.add(std::make_unique<Dense>("dense", 256, Activation::relu));
   m.add(std::make_unique<Dense>("out", 3, Activation::softmax));
+  return m;
+}
+
+Model alli_1d() {
+  Model m(Shape{93, 4});
+  m.add(std::make_unique<Conv>("conv1d", ConvSpec{1, 16, {10}, {}, Padding::valid, Activation::relu}));
+  m.add(std::make_unique<Dropout>("dropout", 0.5));
+  m.add(std::make_unique<MaxPool>("pool", PoolSpec{1, {2}, {}, Padding::valid}));
+  m.add(std::make_unique<Flatten>("flatten"));
+  m.add(std::make_unique<Dense>("dense", 256, Activation::relu));
+  m.add(std::make_unique<Dense>("out", 2, Activation::softmax));
   return m;
 }
 
@@ -135,9 +156,11 @@ void BM_predict(benchmark::State& state, const Case* c) {
 struct Timing {
   double cpu_rate = 0, wall_rate = 0;
   int reps = 0;
+  std::string path;  // convolution path that ran
 };
 
-Timing time_aptflow(const Case& c, double min_time) {
+Timing time_aptflow(Case& c, ConvAlgorithm algo, double min_time) {
+  c.model.set_conv_algorithm(algo);
   (void)c.model.predict(c.x.data(), std::min<std::int64_t>(c.samples, g_batch), g_batch);  // warm-up
   Timing t;
   double cpu = 0, wall = 0;
@@ -151,6 +174,8 @@ Timing time_aptflow(const Case& c, double min_time) {
   }
   t.cpu_rate = double(c.samples) * t.reps / cpu;
   t.wall_rate = double(c.samples) * t.reps / wall;
+  t.path = c.model.conv_path() ? std::string(conv_path_name(*c.model.conv_path())) : "none";
+  c.model.set_conv_algorithm(ConvAlgorithm::automatic);
   return t;
 }
 
@@ -235,6 +260,7 @@ int main(int argc, char** argv) {
   bool smoke = false;
   std::int64_t n1 = 4096, n3 = 1024;
   double min_time = 2.0;
+  std::string only;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--smoke") == 0)
@@ -247,6 +273,8 @@ int main(int argc, char** argv) {
       n3 = std::max(1LL, std::atoll(argv[i] + 12));
     else if (std::strncmp(argv[i], "--min-time=", 11) == 0)
       min_time = std::atof(argv[i] + 11);
+    else if (std::strncmp(argv[i], "--only=", 7) == 0)
+      only = argv[i] + 7;
     else
       args.push_back(argv[i]);
   }
@@ -263,14 +291,18 @@ int main(int argc, char** argv) {
   aptflow::blas_set_num_threads(1);
   int failures = 0;
   try {
-    auto c1 = std::make_unique<Case>(Case{"feal_1d", feal_1d(), {}, n1});
-    randomise(c1->model, 11);
-    c1->x = random_inputs(n1 * 93 * 2, 1.0f, 12);
-    auto c3 = std::make_unique<Case>(Case{"cnn_3d", cnn_3d(), {}, n3});
-    randomise(c3->model, 31);
-    c3->x = random_inputs(n3 * 20 * 20 * 20, 3.0f, 32);
-    g_cases.push_back(std::move(c1));
-    g_cases.push_back(std::move(c3));
+    auto add = [&](const char* name, Model model, std::int64_t n, std::int64_t sample, float scale,
+                   std::uint32_t seed) {
+      if (!only.empty() && ("," + only + ",").find(std::string(",") + name + ",") == std::string::npos)
+        return;
+      auto c = std::make_unique<Case>(Case{name, std::move(model), {}, n});
+      randomise(c->model, seed);
+      c->x = random_inputs(n * sample, scale, seed + 1);
+      g_cases.push_back(std::move(c));
+    };
+    add("feal_1d", feal_1d(), n1, 93 * 2, 1.0f, 11);
+    add("alli_1d", alli_1d(), n1, 93 * 4, 1.0f, 21);
+    add("cnn_3d", cnn_3d(), n3, 20 * 20 * 20, 3.0f, 31);
 
     for (const auto& c : g_cases)
       benchmark::RegisterBenchmark(("predict/" + c->name).c_str(), BM_predict, c.get())
@@ -289,19 +321,23 @@ int main(int argc, char** argv) {
         "\nCNN inference, one thread per process, batch %lld (samples/s of CPU time, wall in brackets)\n",
         static_cast<long long>(g_batch));
     for (const auto& c : g_cases) {
-      const Timing ta = time_aptflow(*c, min_time);
+      const Timing ta = time_aptflow(*c, ConvAlgorithm::automatic, min_time);
+      const Timing ti = time_aptflow(*c, ConvAlgorithm::im2col, min_time);
       const RefResult r = run_reference(*c, min_time);
-      std::printf("  %-8s aptflow : %10.0f samples/s (%.0f), %lld samples x %d reps\n", c->name.c_str(),
-                  ta.cpu_rate, ta.wall_rate, static_cast<long long>(c->samples), ta.reps);
+      std::printf("  %-8s aptflow %-18s: %10.0f samples/s (%.0f), %lld samples x %d reps\n", c->name.c_str(),
+                  ta.path.c_str(), ta.cpu_rate, ta.wall_rate, static_cast<long long>(c->samples), ta.reps);
+      std::printf("  %-8s aptflow %-18s: %10.0f samples/s (%.0f), %lld samples x %d reps\n", c->name.c_str(),
+                  ti.path.c_str(), ti.cpu_rate, ti.wall_rate, static_cast<long long>(c->samples), ti.reps);
       if (r.skipped) {
         std::printf("  %-8s pytorch : reference skipped: %s", c->name.c_str(), r.why.c_str());
         continue;
       }
       std::printf("  %-8s pytorch : %10.0f samples/s (%.0f), max |aptflow - torch| = %.3g\n", c->name.c_str(),
                   r.timing.cpu_rate, r.timing.wall_rate, r.max_abs_diff);
-      std::printf("  %-8s ratio aptflow/pytorch: %.2f (%.2f wall)%s\n", c->name.c_str(),
-                  ta.cpu_rate / r.timing.cpu_rate, ta.wall_rate / r.timing.wall_rate,
-                  r.max_abs_diff < 1e-4 ? "" : "  OUTPUTS DIFFER");
+      std::printf("  %-8s ratio aptflow/pytorch: %.2f (%.2f wall) %s; %.2f (%.2f wall) %s%s\n",
+                  c->name.c_str(), ta.cpu_rate / r.timing.cpu_rate, ta.wall_rate / r.timing.wall_rate,
+                  ta.path.c_str(), ti.cpu_rate / r.timing.cpu_rate, ti.wall_rate / r.timing.wall_rate,
+                  ti.path.c_str(), r.max_abs_diff < 1e-4 ? "" : "  OUTPUTS DIFFER");
       if (!(r.max_abs_diff < 1e-4)) ++failures;
     }
   } catch (const std::exception& e) {

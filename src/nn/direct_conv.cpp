@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -23,44 +24,37 @@ namespace aptflow::nn::detail {
 
 namespace generic {
 
+// Two 4-float GCC vectors: SSE2 on any x86-64, NEON on aarch64, scalar code
+// elsewhere. 16 registers of 4 floats hold 3 x 16 or 6 x 8 accumulators.
+typedef float F4 __attribute__((vector_size(16)));
+typedef std::int32_t I4 __attribute__((vector_size(16)));
 struct V {
-  float v[8];
-  static V zero() {
-    V r;
-    for (float& e : r.v) e = 0.0f;
-    return r;
-  }
+  F4 lo, hi;
+  static V zero() { return {F4{0, 0, 0, 0}, F4{0, 0, 0, 0}}; }
   static V load(const float* p) {
     V r;
-    for (int i = 0; i < 8; ++i) r.v[i] = p[i];
+    std::memcpy(&r.lo, p, sizeof(F4));
+    std::memcpy(&r.hi, p + 4, sizeof(F4));
     return r;
   }
   static V bcast(const float* p) {
-    V r;
     const float s = *p;
-    for (float& e : r.v) e = s;
-    return r;
+    return {F4{s, s, s, s}, F4{s, s, s, s}};
   }
   static void store(float* p, const V& a) {
-    for (int i = 0; i < 8; ++i) p[i] = a.v[i];
+    std::memcpy(p, &a.lo, sizeof(F4));
+    std::memcpy(p + 4, &a.hi, sizeof(F4));
   }
-  static V fma(const V& a, const V& b, const V& c) {
-    V r;
-    for (int i = 0; i < 8; ++i) r.v[i] = a.v[i] * b.v[i] + c.v[i];
-    return r;
-  }
-  static V add(const V& a, const V& b) {
-    V r;
-    for (int i = 0; i < 8; ++i) r.v[i] = a.v[i] + b.v[i];
-    return r;
-  }
+  static V fma(const V& a, const V& b, const V& c) { return {a.lo * b.lo + c.lo, a.hi * b.hi + c.hi}; }
+  static V add(const V& a, const V& b) { return {a.lo + b.lo, a.hi + b.hi}; }
   // The second operand when neither is greater (as _mm256_max_ps).
-  static V max(const V& a, const V& b) {
-    V r;
-    for (int i = 0; i < 8; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
-    return r;
+  static V max(const V& a, const V& b) { return {max4(a.lo, b.lo), max4(a.hi, b.hi)}; }
+  static F4 max4(F4 a, F4 b) {
+    const I4 greater = a > b;  // all ones where a > b
+    return reinterpret_cast<F4>((reinterpret_cast<I4>(a) & greater) | (reinterpret_cast<I4>(b) & ~greater));
   }
 };
+constexpr int kRows16 = 3, kRows8 = 6;
 
 #include "nn/direct_conv_body.hpp"
 
@@ -81,6 +75,8 @@ struct V {
   static V add(V a, V b) { return {_mm256_add_ps(a.v, b.v)}; }
   static V max(V a, V b) { return {_mm256_max_ps(a.v, b.v)}; }
 };
+// 12 of the 16 ymm registers accumulate: 6 positions x 16 filters, 12 x 8.
+constexpr int kRows16 = 6, kRows8 = 12;
 
 #include "nn/direct_conv_body.hpp"
 
@@ -94,6 +90,7 @@ namespace {
 // thousands of small batches; a fresh allocation each time would page-fault).
 struct Scratch {
   std::vector<float> kernel, bias, padded, maxbuf;
+  std::vector<std::int32_t> cell_of;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -157,7 +154,15 @@ void direct_conv(ConvIsa isa, const ConvGeometry& g, const float* kernel, const 
     xp = grow(s.padded, inp[0] * inp[1] * inp[2] * C);
     std::fill(xp, xp + inp[0] * inp[1] * inp[2] * C, 0.0f);
   }
-  float* maxbuf = pool != nullptr ? grow(s.maxbuf, pool->out[2] * 16) : nullptr;
+  float* maxbuf = nullptr;
+  const std::int32_t* cell_of = nullptr;
+  if (pool != nullptr) {
+    maxbuf = grow(s.maxbuf, pool->out[2] * 16);
+    s.cell_of.resize(static_cast<std::size_t>(pool->out[2] * pool->p[2]));
+    for (std::size_t i = 0; i < s.cell_of.size(); ++i)
+      s.cell_of[i] = static_cast<std::int32_t>(static_cast<std::int64_t>(i) / pool->p[2]);
+    cell_of = s.cell_of.data();
+  }
   const std::int64_t out_size =
       (pool != nullptr ? pool->out[0] * pool->out[1] * pool->out[2] : g.out[0] * g.out[1] * g.out[2]) * F;
   for (std::int64_t n = 0; n < batch; ++n) {
@@ -173,11 +178,11 @@ void direct_conv(ConvIsa isa, const ConvGeometry& g, const float* kernel, const 
     float* ys = y + n * out_size;
 #if APTFLOW_DIRECT_CONV_AVX2
     if (isa == ConvIsa::avx2) {
-      avx2::conv_sample(g, inp, xs, w, wstride, b, relu, pool, ys, maxbuf);
+      avx2::conv_sample(g, inp, xs, w, wstride, b, relu, pool, ys, maxbuf, cell_of);
       continue;
     }
 #endif
-    generic::conv_sample(g, inp, xs, w, wstride, b, relu, pool, ys, maxbuf);
+    generic::conv_sample(g, inp, xs, w, wstride, b, relu, pool, ys, maxbuf, cell_of);
   }
 }
 

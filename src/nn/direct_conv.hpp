@@ -23,8 +23,11 @@
 //
 // Two instruction sets, chosen once per process from the CPU and named:
 // "[direct avx2]" (x86-64 with AVX2 and FMA, compiled with GCC target
-// attributes, so the binary still runs on older CPUs) and "[direct generic]"
-// (plain C++, any CPU). They differ in the last bits (FMA rounding).
+// attributes, so the binary still runs on older CPUs; 6 x 16 blocks) and
+// "[direct generic]" (GCC vectors of 4 floats: SSE2 on any x86-64, NEON on
+// aarch64; 3 x 16 blocks). They differ in the last bits (FMA rounding).
+// Measured on one core of the AVX2 EPYC development VM: the 3D bench layers
+// run at 50-80 GFLOP/s (avx2) and 22-31 GFLOP/s (generic).
 #include <cstdint>
 #include <string_view>
 

@@ -2,7 +2,9 @@
 // instruction set: src/nn/direct_conv.cpp includes it inside namespace
 // `generic` and again inside namespace `avx2` (under GCC target("avx2,fma")),
 // each time after defining V, a vector of 8 floats with zero, load, bcast
-// (load one float into every lane), store, fma (a * b + c), add and max.
+// (load one float into every lane), store, fma (a * b + c), add and max, and
+// the block heights kRows16 and kRows8 (output positions per block of 16 and
+// of 8 filters: as many accumulators as the registers hold).
 // No include guard and no #include: included twice on purpose, after the
 // standard headers it needs (<algorithm>, <array>, <cstdint>, <limits>,
 // <utility>).
@@ -23,9 +25,12 @@ struct BlockArgs {
   float* y = nullptr;
   std::int64_t ystride = 0, lanes = 0;
   // Fused pooling (maxbuf != nullptr): running maxima, 8 NV floats per pooled
-  // cell of the row; position ow0 + r goes to cell (ow0 + r) / pool_w.
+  // cell of the row; position ow0 + r goes to cell cell_of[ow0 + r] (=
+  // (ow0 + r) / pool_w, tabulated: a 64-bit division per position would cost
+  // as much as the block's arithmetic when the kernel is small).
   float* maxbuf = nullptr;
-  std::int64_t ow0 = 0, pool_w = 1;
+  const std::int32_t* cell_of = nullptr;
+  std::int64_t ow0 = 0;
 };
 
 // The first `lanes` floats of t to dst.
@@ -84,7 +89,7 @@ void conv_block(const BlockArgs& a) {
   } else {
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      float* m = a.maxbuf + ((a.ow0 + r) / a.pool_w) * (8 * NV);
+      float* m = a.maxbuf + std::int64_t{a.cell_of[a.ow0 + r]} * (8 * NV);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) V::store(m + 8 * v, V::max(V::load(m + 8 * v), acc[r][v]));
     }
@@ -92,8 +97,6 @@ void conv_block(const BlockArgs& a) {
 }
 
 using BlockFn = void (*)(const BlockArgs&);
-// Blocks of 12 accumulators: 6 positions x 16 filters, or 12 x 8 for the last 8.
-constexpr int kRows16 = 6, kRows8 = 12;
 
 template <int NV, int... Rs>
 constexpr std::array<BlockFn, sizeof...(Rs)> block_table(std::integer_sequence<int, Rs...>) {
@@ -114,10 +117,11 @@ void finish_pooled_row(const float* maxbuf, std::int64_t cells, const float* bia
 
 // One sample. x: the input with extents inp (already zero-padded where the
 // geometry pads), w: kernel with taps wstride floats apart, bias: wstride
-// floats; maxbuf: pool->out[2] * 16 floats of scratch when pooling.
+// floats; when pooling, maxbuf: pool->out[2] * 16 floats of scratch and
+// cell_of[i] = i / pool->p[2] for i < pool->out[2] * pool->p[2].
 void conv_sample(const ConvGeometry& g, const std::int64_t (&inp)[3], const float* x, const float* w,
                  std::int64_t wstride, const float* bias, bool relu, const FusedPool* pool, float* y,
-                 float* maxbuf) {
+                 float* maxbuf, const std::int32_t* cell_of) {
   static constexpr auto table16 = block_table<2>(std::make_integer_sequence<int, kRows16>{});
   static constexpr auto table8 = block_table<1>(std::make_integer_sequence<int, kRows8>{});
   const std::int64_t C = g.channels, F = g.filters;
@@ -155,7 +159,7 @@ void conv_sample(const ConvGeometry& g, const std::int64_t (&inp)[3], const floa
     }
     const std::int64_t width = wide ? 16 : 8, cells = pool->out[2], span = cells * pool->p[2];
     a.maxbuf = maxbuf;
-    a.pool_w = pool->p[2];
+    a.cell_of = cell_of;
     for (std::int64_t pd = 0; pd < pool->out[0]; ++pd)
       for (std::int64_t ph = 0; ph < pool->out[1]; ++ph) {
         std::fill(maxbuf, maxbuf + cells * width, -std::numeric_limits<float>::infinity());
