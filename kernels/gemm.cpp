@@ -164,6 +164,33 @@ GemmPath gemm(Transpose ta, Transpose tb, std::int64_t m, std::int64_t n, std::i
   return path;
 }
 
+namespace detail {
+
+void gemm_cublas_device(void* stream, Transpose ta, Transpose tb, std::int64_t m, std::int64_t n,
+                        std::int64_t k, float alpha, const float* d_a, std::int64_t lda, const float* d_b,
+                        std::int64_t ldb, float beta, float* d_c, std::int64_t ldc) {
+  check_gemm_args("aptflow::gemm(Kokkos::Cuda, ...)", ta == Transpose::yes, tb == Transpose::yes, m, n, k,
+                  lda, ldb, ldc);
+#if APTFLOW_HAVE_CUDA
+  if (cuda_device_count() == 0) {
+    throw ResourceError(fmt::format(
+        "aptflow::gemm(Kokkos::Cuda, ...): no CUDA device is present ({}); run on a GPU node or use a host "
+        "execution space",
+        cuda_unavailable_reason()));
+  }
+  log_path_once(GemmPath::cublas, GemmBackend::cublas);
+  cuda_sgemm_on_stream(stream, ta == Transpose::yes, tb == Transpose::yes, m, n, k, alpha, d_a, lda, d_b, ldb,
+                       beta, d_c, ldc);
+#else
+  (void)stream, (void)alpha, (void)d_a, (void)d_b, (void)beta, (void)d_c;
+  throw ResourceError(
+      "aptflow::gemm(Kokkos::Cuda, ...): this aptflow was built without CUDA (APTFLOW_HAVE_CUDA = 0), so "
+      "there is no cuBLAS; rebuild with -DAPTFLOW_ENABLE_CUDA=ON");
+#endif
+}
+
+}  // namespace detail
+
 void gemm_reference(Transpose ta, Transpose tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
                     std::int64_t ldc) {

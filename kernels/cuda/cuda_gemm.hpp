@@ -10,8 +10,9 @@
 // - Pointers named d_* are device pointers (from cuda_malloc / DeviceBuffer),
 //   h_* are host pointers.
 // - Everything runs on the current device (device 0 unless the caller selected
-//   another with cuda_set_device) and on the legacy default stream, so a copy
-//   back to the host waits for the kernels before it.
+//   another with cuda_set_device) and on the legacy default stream (except
+//   cuda_sgemm_on_stream), so a copy back to the host waits for the kernels
+//   before it.
 // - Every failure throws aptflow::ResourceError with the CUDA or cuBLAS error
 //   name and string; nothing here calls exit().
 #include <cstddef>
@@ -112,6 +113,12 @@ class DeviceBuffer {
 void cuda_sgemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
                 float alpha, const float* d_a, std::int64_t lda, const float* d_b, std::int64_t ldb,
                 float beta, float* d_c, std::int64_t ldc);
+// The same, queued on `stream` (a cudaStream_t, e.g. Kokkos::Cuda::cuda_stream();
+// nullptr = the legacy default stream, as cuda_sgemm): ordered after the work
+// already queued there, and returns without waiting.
+void cuda_sgemm_on_stream(void* stream, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
+                          std::int64_t k, float alpha, const float* d_a, std::int64_t lda, const float* d_b,
+                          std::int64_t ldb, float beta, float* d_c, std::int64_t ldc);
 
 // ---------------------------------------------------------------- kernels
 

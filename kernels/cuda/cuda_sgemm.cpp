@@ -61,9 +61,18 @@ cublasHandle_t this_thread_handle() {
 void cuda_sgemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
                 float alpha, const float* d_a, std::int64_t lda, const float* d_b, std::int64_t ldb,
                 float beta, float* d_c, std::int64_t ldc) {
+  cuda_sgemm_on_stream(nullptr, transpose_a, transpose_b, m, n, k, alpha, d_a, lda, d_b, ldb, beta, d_c, ldc);
+}
+
+void cuda_sgemm_on_stream(void* stream, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n,
+                          std::int64_t k, float alpha, const float* d_a, std::int64_t lda, const float* d_b,
+                          std::int64_t ldb, float beta, float* d_c, std::int64_t ldc) {
   detail::check_gemm_args("cuda_sgemm", transpose_a, transpose_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   cublasHandle_t handle = this_thread_handle();
+  // The handle is shared by every call of this thread: set the stream each time.
+  const cublasStatus_t set = cublasSetStream(handle, static_cast<cudaStream_t>(stream));
+  if (set != CUBLAS_STATUS_SUCCESS) throw_cublas_error("cublasSetStream", set);
   // Row-major -> column-major: operands and m <-> n swap (see gemm_check.hpp).
   const detail::ColMajorGemm cm =
       detail::row_major_as_col_major(transpose_a, transpose_b, m, n, k, d_a, lda, d_b, ldb);

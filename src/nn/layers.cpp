@@ -403,6 +403,43 @@ void Conv::col2im(const float* cols, std::int64_t nb, float* grad_x) const {
   }
 }
 
+namespace {
+
+SlidingGeometry make_geometry(const std::int64_t (&in)[3], const std::int64_t (&k)[3],
+                              const std::int64_t (&s)[3], const std::int64_t (&pad)[3],
+                              const std::int64_t (&out)[3], std::int64_t channels) {
+  SlidingGeometry g;
+  for (int a = 0; a < 3; ++a) {
+    g.in[a] = in[a];
+    g.k[a] = k[a];
+    g.s[a] = s[a];
+    g.pad[a] = pad[a];
+    g.out[a] = out[a];
+  }
+  g.channels = channels;
+  return g;
+}
+
+detail::ConvGeometry conv_geometry(const SlidingGeometry& s, std::int64_t filters) {
+  detail::ConvGeometry g;
+  for (int a = 0; a < 3; ++a) {
+    g.in[a] = s.in[a];
+    g.k[a] = s.k[a];
+    g.s[a] = s.s[a];
+    g.pad[a] = s.pad[a];
+    g.out[a] = s.out[a];
+  }
+  g.channels = s.channels;
+  g.filters = filters;
+  return g;
+}
+
+}  // namespace
+
+SlidingGeometry Conv::geometry() const { return make_geometry(in_sp_, k_, s_, pad_, out_sp_, channels_); }
+
+SlidingGeometry MaxPool::geometry() const { return make_geometry(in_sp_, k_, s_, pad_, out_sp_, channels_); }
+
 ConvPath Conv::path_for(const RunContext& ctx) const {
   const bool direct = ctx.conv == ConvAlgorithm::direct ||
                       (ctx.conv == ConvAlgorithm::automatic && ctx.backend != GemmBackend::cublas);
@@ -435,16 +472,7 @@ void Conv::infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) 
     infer_im2col(x, batch, y, ctx);
     return;
   }
-  detail::ConvGeometry g;
-  for (int a = 0; a < 3; ++a) {
-    g.in[a] = in_sp_[a];
-    g.k[a] = k_[a];
-    g.s[a] = s_[a];
-    g.pad[a] = pad_[a];
-    g.out[a] = out_sp_[a];
-  }
-  g.channels = channels_;
-  g.filters = spec_.filters;
+  const detail::ConvGeometry g = conv_geometry(geometry(), spec_.filters);
   const bool relu = spec_.activation == Activation::relu;
   detail::direct_conv(isa_of(path), g, param("kernel").value.data(),
                       spec_.use_bias ? param("bias").value.data() : nullptr, relu, nullptr, x, batch, y);
@@ -467,21 +495,13 @@ void Conv::infer_pooled(const float* x, std::int64_t batch, const MaxPool& pool,
   const ConvPath path = path_for(ctx);
   ctx.conv_path = path;
   if (batch == 0) return;
-  detail::ConvGeometry g;
+  const detail::ConvGeometry g = conv_geometry(geometry(), spec_.filters);
   detail::FusedPool fp;
-  const int r = spec_.rank;
+  const SlidingGeometry pg = pool.geometry();
   for (int a = 0; a < 3; ++a) {
-    g.in[a] = in_sp_[a];
-    g.k[a] = k_[a];
-    g.s[a] = s_[a];
-    g.pad[a] = pad_[a];
-    g.out[a] = out_sp_[a];
-    const int sa = a - (3 - r);
-    fp.p[a] = sa >= 0 ? pool.spec().pool[static_cast<std::size_t>(sa)] : 1;
-    fp.out[a] = out_sp_[a] / fp.p[a];
+    fp.p[a] = pg.k[a];
+    fp.out[a] = pg.out[a];
   }
-  g.channels = channels_;
-  g.filters = spec_.filters;
   detail::direct_conv(isa_of(path), g, param("kernel").value.data(),
                       spec_.use_bias ? param("bias").value.data() : nullptr,
                       spec_.activation == Activation::relu, &fp, x, batch, y);

@@ -1,5 +1,6 @@
-// aptflow::gemm against the triple-loop reference on random matrices, and the
-// reference itself against a hand-computed product.
+// aptflow::gemm (host pointers, and execution space + Views) against the
+// triple-loop reference on random matrices, and the reference itself against
+// a hand-computed product.
 #include <cblas.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +11,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <Kokkos_Core.hpp>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/kernels/detail/gemm_check.hpp"
@@ -75,12 +78,13 @@ std::string describe(const Problem& p) {
          " lda=" + std::to_string(p.lda) + " ldb=" + std::to_string(p.ldb) + " ldc=" + std::to_string(p.ldc);
 }
 
-// Run gemm(want) and the reference on copies of the same C; compare every
-// entry of the m x n block and require the padding to be untouched.
-void check_against_reference(const Problem& p, GemmBackend want, GemmPath expect_path) {
+// Run the GEMM (run(C) -> path) and the reference on copies of the same C;
+// compare every entry of the m x n block and require the padding to be
+// untouched.
+template <class Run>
+void check_run_against_reference(const Problem& p, Run run, GemmPath expect_path) {
   std::vector<float> got = p.c, ref = p.c;
-  const GemmPath path = aptflow::gemm(p.ta, p.tb, p.s.m, p.s.n, p.s.k, p.alpha, p.a.data(), p.lda, p.b.data(),
-                                      p.ldb, p.beta, got.data(), p.ldc, want);
+  const GemmPath path = run(got.data());
   EXPECT_EQ(path, expect_path) << describe(p);
   aptflow::gemm_reference(p.ta, p.tb, p.s.m, p.s.n, p.s.k, p.alpha, p.a.data(), p.lda, p.b.data(), p.ldb,
                           p.beta, ref.data(), p.ldc);
@@ -99,6 +103,53 @@ void check_against_reference(const Problem& p, GemmBackend want, GemmPath expect
     }
   }
   EXPECT_EQ(bad, 0) << describe(p);
+}
+
+void check_against_reference(const Problem& p, GemmBackend want, GemmPath expect_path) {
+  check_run_against_reference(
+      p,
+      [&](float* c) {
+        return aptflow::gemm(p.ta, p.tb, p.s.m, p.s.n, p.s.k, p.alpha, p.a.data(), p.lda, p.b.data(), p.ldb,
+                             p.beta, c, p.ldc, want);
+      },
+      expect_path);
+}
+
+// The same problem through gemm(exec, ...) on unmanaged host Views:
+// LayoutRight without padding, LayoutStride (row stride = ld) with it.
+template <class T>
+using StridedView =
+    Kokkos::View<T**, Kokkos::LayoutStride, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+template <class T>
+using RightView =
+    Kokkos::View<T**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+
+template <class T>
+StridedView<T> strided(T* data, std::int64_t rows, std::int64_t cols, std::int64_t ld) {
+  return StridedView<T>(data,
+                        Kokkos::LayoutStride(static_cast<std::size_t>(rows), static_cast<std::size_t>(ld),
+                                             static_cast<std::size_t>(cols), 1));
+}
+
+void check_views_against_reference(const Problem& p, GemmBackend want) {
+  const bool t_a = p.ta == Transpose::yes, t_b = p.tb == Transpose::yes;
+  const std::int64_t rows_a = t_a ? p.s.k : p.s.m, cols_a = t_a ? p.s.m : p.s.k;
+  const std::int64_t rows_b = t_b ? p.s.n : p.s.k, cols_b = t_b ? p.s.k : p.s.n;
+  const Kokkos::DefaultHostExecutionSpace exec;
+  const bool dense = p.lda == std::max<std::int64_t>(cols_a, 1) &&
+                     p.ldb == std::max<std::int64_t>(cols_b, 1) && p.ldc == std::max<std::int64_t>(p.s.n, 1);
+  check_run_against_reference(
+      p,
+      [&](float* c) {
+        if (dense)
+          return aptflow::gemm(exec, p.ta, p.tb, p.alpha, RightView<const float>(p.a.data(), rows_a, cols_a),
+                               RightView<const float>(p.b.data(), rows_b, cols_b), p.beta,
+                               RightView<float>(c, p.s.m, p.s.n), want);
+        return aptflow::gemm(exec, p.ta, p.tb, p.alpha, strided(p.a.data(), rows_a, cols_a, p.lda),
+                             strided(p.b.data(), rows_b, cols_b, p.ldb), p.beta,
+                             strided(c, p.s.m, p.s.n, p.ldc), want);
+      },
+      GemmPath::openblas);
 }
 
 // Odd sizes, vectors, a CNN-like shape (84 positions x 64 channels x 20 =
@@ -151,6 +202,52 @@ TEST(Gemm, ReferenceMatchesHandComputedProduct) {
 
 TEST(Gemm, OpenBlasMatchesReferenceAllTransposesOddSizesPaddedLeadingDims) {
   sweep(GemmBackend::openblas, GemmPath::openblas);
+}
+
+TEST(Gemm, ExecutionSpaceViewsOnTheHostRunOpenBlasAndMatchReference) {
+  std::uint32_t seed = 300;
+  for (Transpose ta : {Transpose::no, Transpose::yes})
+    for (Transpose tb : {Transpose::no, Transpose::yes})
+      for (const Shape& s : kShapes)
+        for (float beta : {0.0f, 0.5f})
+          for (std::int64_t pad : {0, 3})
+            for (GemmBackend want : {GemmBackend::automatic, GemmBackend::openblas})
+              check_views_against_reference(Problem(ta, tb, s, -0.75f, beta, pad, seed += 3), want);
+}
+
+TEST(Gemm, ExecutionSpaceViewsRefuseWrongShapesColumnStridesAndCublasOnTheHost) {
+  const Kokkos::DefaultHostExecutionSpace exec;
+  std::vector<float> a = random_vector(64, 1), b = random_vector(64, 2), c(64, -3.0f);
+  const std::vector<float> before = c;
+  // op(A) 3 x 4, op(B) 5 x 2: inner sizes differ
+  EXPECT_THROW(aptflow::gemm(exec, Transpose::no, Transpose::no, 1.0f, RightView<float>(a.data(), 3, 4),
+                             RightView<float>(b.data(), 5, 2), 0.0f, RightView<float>(c.data(), 3, 2)),
+               aptflow::InternalError);
+  // C 4 x 2 for op(A) 3 x 4
+  EXPECT_THROW(aptflow::gemm(exec, Transpose::no, Transpose::no, 1.0f, RightView<float>(a.data(), 3, 4),
+                             RightView<float>(b.data(), 4, 2), 0.0f, RightView<float>(c.data(), 4, 2)),
+               aptflow::InternalError);
+  // a column-major View
+  const StridedView<float> col_major(a.data(), Kokkos::LayoutStride(3, 1, 4, 3));
+  EXPECT_THROW(aptflow::gemm(exec, Transpose::no, Transpose::no, 1.0f, col_major,
+                             RightView<float>(b.data(), 4, 2), 0.0f, RightView<float>(c.data(), 3, 2)),
+               aptflow::InternalError);
+  try {
+    aptflow::gemm(exec, Transpose::no, Transpose::no, 1.0f, RightView<float>(a.data(), 3, 4),
+                  RightView<float>(b.data(), 4, 2), 0.0f, RightView<float>(c.data(), 3, 2),
+                  GemmBackend::cublas);
+    FAIL() << "cuBLAS on host Views did not throw";
+  } catch (const aptflow::ResourceError& e) {
+    EXPECT_NE(std::string(e.what()).find("cuBLAS path was requested for Views of a host execution space"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(c, before) << "a refused GEMM must not write C";
+  // Without a CUDA build or device the device back end refuses with a message.
+  if (!aptflow::gemm_cublas_available())
+    EXPECT_THROW(aptflow::detail::gemm_cublas_device(nullptr, Transpose::no, Transpose::no, 3, 2, 4, 1.0f,
+                                                     a.data(), 4, b.data(), 2, 0.0f, c.data(), 2),
+                 aptflow::ResourceError);
 }
 
 TEST(Gemm, AutomaticTakesTheAnnouncedPathAndMatchesReference) {

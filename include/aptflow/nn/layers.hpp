@@ -139,6 +139,14 @@ class Layer {
 
 class MaxPool;
 
+// The geometry of a sliding window (Conv or MaxPool) over 3 spatial axes
+// (d, h, w; rank-1/2 layers padded with unit leading axes), channels last:
+// output position o on axis a reads input o * s[a] - pad[a] + 0..k[a]-1.
+struct SlidingGeometry {
+  std::int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, pad[3] = {0, 0, 0}, out[3] = {1, 1, 1};
+  std::int64_t channels = 1;
+};
+
 // Conv1D / Conv2D / Conv3D, channels last. Kernel (k..., in, out) as Keras:
 // Conv1D (k, in, out), Conv2D (kh, kw, in, out), Conv3D (kd, kh, kw, in, out);
 // bias (out). Dilation 1 only.
@@ -172,6 +180,8 @@ class Conv final : public Layer {
   void infer_pooled(const float* x, std::int64_t batch, const MaxPool& pool, float* y, RunContext& ctx) const;
   // The path forward/infer takes under ctx.
   ConvPath path_for(const RunContext& ctx) const;
+  // Set by build().
+  SlidingGeometry geometry() const;
 
  private:
   Shape do_build(const Shape& input) override;
@@ -202,6 +212,8 @@ class MaxPool final : public Layer {
   const PoolSpec& spec() const { return spec_; }
   void forward(const Tensor& in, Tensor& out, RunContext& ctx) const override;
   void infer(const float* x, std::int64_t batch, float* y, RunContext& ctx) const override;
+  // Set by build().
+  SlidingGeometry geometry() const;
   void backward(const Tensor& in, const Tensor& out, const Tensor& grad_out, Tensor& grad_in,
                 RunContext& ctx) override;
   nlohmann::json config() const override;
