@@ -14,13 +14,7 @@
 #include "aptflow/core/error.hpp"
 #include "aptflow/kernels/gemm.hpp"
 #include "cuda/cuda_gemm.hpp"
-
-#define APTFLOW_REQUIRE_CUDA_DEVICE()                                                          \
-  do {                                                                                         \
-    if (aptflow::cuda_device_count() == 0) {                                                   \
-      GTEST_SKIP() << "no CUDA device present (" << aptflow::cuda_unavailable_reason() << ")"; \
-    }                                                                                          \
-  } while (0)
+#include "require_device.hpp"
 
 namespace {
 
