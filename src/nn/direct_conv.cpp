@@ -20,6 +20,15 @@
 #define APTFLOW_DIRECT_CONV_AVX2 0
 #endif
 
+// Full unrolling of the register-block loops (GCC; nvcc's front end and
+// clang do not know the pragma, and unroll such short constant loops anyway).
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define APTFLOW_PRAGMA(x) _Pragma(#x)
+#define APTFLOW_UNROLL(n) APTFLOW_PRAGMA(GCC unroll n)
+#else
+#define APTFLOW_UNROLL(n)
+#endif
+
 namespace aptflow::nn::detail {
 
 namespace generic {

@@ -7,7 +7,7 @@
 // of 8 filters: as many accumulators as the registers hold).
 // No include guard and no #include: included twice on purpose, after the
 // standard headers it needs (<algorithm>, <array>, <cstdint>, <limits>,
-// <utility>).
+// <utility>) and the APTFLOW_UNROLL(n) macro.
 
 // One block: R consecutive output positions of one output row x 8 NV filters.
 struct BlockArgs {
@@ -36,7 +36,7 @@ struct BlockArgs {
 // The first `lanes` floats of t to dst.
 template <int NV>
 inline void store_lanes(float* dst, const V (&t)[NV], std::int64_t lanes) {
-#pragma GCC unroll 4
+  APTFLOW_UNROLL(4)
   for (int v = 0; v < NV; ++v) {
     if (8 * v + 8 <= lanes) {
       V::store(dst + 8 * v, t[v]);
@@ -50,7 +50,7 @@ inline void store_lanes(float* dst, const V (&t)[NV], std::int64_t lanes) {
 
 template <int NV>
 inline void bias_relu(V (&t)[NV], const float* bias, bool relu) {
-#pragma GCC unroll 4
+  APTFLOW_UNROLL(4)
   for (int v = 0; v < NV; ++v) {
     t[v] = V::add(t[v], V::load(bias + 8 * v));
     if (relu) t[v] = V::max(t[v], V::zero());
@@ -60,37 +60,38 @@ inline void bias_relu(V (&t)[NV], const float* bias, bool relu) {
 template <int R, int NV>
 void conv_block(const BlockArgs& a) {
   V acc[R][NV];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
+  APTFLOW_UNROLL(16)
+  for (int r = 0; r < R; ++r) {
+    APTFLOW_UNROLL(4)
     for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  }
   for (std::int64_t i0 = 0; i0 < a.k0; ++i0)
     for (std::int64_t i1 = 0; i1 < a.k1; ++i1) {
       const float* xr = a.x + i0 * a.plane + i1 * a.row;
       const float* wr = a.w + (i0 * a.k1 + i1) * a.taps * a.wstride;
       for (std::int64_t j = 0; j < a.taps; ++j, wr += a.wstride) {
         V wv[NV];
-#pragma GCC unroll 4
+        APTFLOW_UNROLL(4)
         for (int v = 0; v < NV; ++v) wv[v] = V::load(wr + 8 * v);
-#pragma GCC unroll 16
+        APTFLOW_UNROLL(16)
         for (int r = 0; r < R; ++r) {
           const V xb = V::bcast(xr + r * a.xstep + j);
-#pragma GCC unroll 4
+          APTFLOW_UNROLL(4)
           for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(xb, wv[v], acc[r][v]);
         }
       }
     }
   if (a.maxbuf == nullptr) {
-#pragma GCC unroll 16
+    APTFLOW_UNROLL(16)
     for (int r = 0; r < R; ++r) {
       bias_relu<NV>(acc[r], a.bias, a.relu);
       store_lanes<NV>(a.y + r * a.ystride, acc[r], a.lanes);
     }
   } else {
-#pragma GCC unroll 16
+    APTFLOW_UNROLL(16)
     for (int r = 0; r < R; ++r) {
       float* m = a.maxbuf + std::int64_t{a.cell_of[a.ow0 + r]} * (8 * NV);
-#pragma GCC unroll 4
+      APTFLOW_UNROLL(4)
       for (int v = 0; v < NV; ++v) V::store(m + 8 * v, V::max(V::load(m + 8 * v), acc[r][v]));
     }
   }
@@ -108,7 +109,7 @@ void finish_pooled_row(const float* maxbuf, std::int64_t cells, const float* bia
                        std::int64_t ystride, std::int64_t lanes) {
   for (std::int64_t c = 0; c < cells; ++c) {
     V t[NV];
-#pragma GCC unroll 4
+    APTFLOW_UNROLL(4)
     for (int v = 0; v < NV; ++v) t[v] = V::load(maxbuf + c * 8 * NV + 8 * v);
     bias_relu<NV>(t, bias, relu);
     store_lanes<NV>(y + c * ystride, t, lanes);
