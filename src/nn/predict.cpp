@@ -264,6 +264,7 @@ Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inpu
     const Tensor y = m.predict(packed.data(), static_cast<std::int64_t>(valid.size()), chunk);
     for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += y.data[i];
     if (m.gemm_path()) p.path = m.gemm_path();
+    if (m.conv_path()) p.conv_path = m.conv_path();
   }
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   finish_prediction(p, valid, sum, models.size());
@@ -307,6 +308,7 @@ Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tens
             sum[static_cast<std::size_t>(i * K + k)] += y.data[(g - b * block) * K + k];
         }
         if (m.gemm_path()) p.path = m.gemm_path();
+        if (m.conv_path()) p.conv_path = m.conv_path();
       }
     }
   }
@@ -367,7 +369,8 @@ std::string prediction_json(const Prediction& p) {
                       {"preprocessing", p.preprocessing},
                       {"preprocessing_reason", p.preprocessing_reason},
                       {"background_clip", p.background_clip},
-                      {"gemm_path", p.path ? std::string(gemm_path_name(*p.path)) : std::string()}};
+                      {"gemm_path", p.path ? std::string(gemm_path_name(*p.path)) : std::string()},
+                      {"conv_path", p.conv_path ? std::string(conv_path_name(*p.conv_path)) : std::string()}};
   return j.dump();
 }
 
@@ -384,9 +387,10 @@ std::string prediction_text(const Prediction& p) {
     s += fmt::format("  {:<16} {:>10}  ({:.1f} %)\n", name, p.counts[k], frac);
   }
   const std::int64_t valid = p.samples - p.empty;
-  s += fmt::format("network: {:.3f} s{}, GEMM {}\n", p.seconds,
+  s += fmt::format("network: {:.3f} s{}, GEMM {}, convolution {}\n", p.seconds,
                    p.seconds > 0 && valid > 0 ? fmt::format(" ({:.0f} samples/s)", valid / p.seconds) : "",
-                   p.path ? gemm_path_name(*p.path) : "none");
+                   p.path ? gemm_path_name(*p.path) : "none",
+                   p.conv_path ? conv_path_name(*p.conv_path) : "none");
   return s;
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "aptflow/nn/model_file.hpp"
@@ -43,6 +44,12 @@ TEST(NnPredictAligned, AnySplitGivesTheSameBytesAndMatchesPredictEnsemble) {
   const nn::Prediction whole = nn::predict_ensemble_aligned(models, x, first, block);
   ASSERT_EQ(whole.samples, n);
   EXPECT_EQ(whole.empty, 6);
+  // The default path, named in the prediction and its JSON.
+  ASSERT_TRUE(whole.conv_path.has_value());
+  EXPECT_NE(*whole.conv_path, nn::ConvPath::im2col);
+  EXPECT_NE(nn::prediction_json(whole).find(std::string("\"conv_path\":\"") +
+                                            std::string(nn::conv_path_name(*whole.conv_path)) + "\""),
+            std::string::npos);
   const nn::Prediction ref = nn::predict_ensemble(models, x, 1024);
   for (std::size_t i = 0; i < ref.probabilities.size(); ++i) {
     if (std::isnan(ref.probabilities[i])) {

@@ -50,6 +50,7 @@ struct Prediction {
   std::vector<std::int32_t> predicted;  // argmax (one sigmoid output: p >= 0.5), -1 for empty
   std::vector<std::int64_t> counts;     // samples per predicted class
   std::optional<GemmPath> path;         // GEMM path of the last forward pass
+  std::optional<ConvPath> conv_path;    // convolution path of the last forward pass (none without Conv)
   double seconds = 0;                   // network time (not I/O)
 };
 
