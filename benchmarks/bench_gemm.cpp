@@ -1,6 +1,9 @@
 // GEMM throughput for the shapes the CNNs of docs/method.md produce:
-// aptflow::gemm [openblas] (and [cublas] with copies, when a device is
-// present) against the triple-loop gemm_reference, in GFLOP/s (2 m n k per
+// aptflow::gemm [openblas] on host pointers and through the execution-space
+// View API (gemm(exec, ...) on host Views), and, when a device is present,
+// [cublas] with copies (host pointers) and, in builds whose Kokkos has the
+// CUDA backend, [cublas] on device Views (gemm(Kokkos::Cuda, ...), no
+// copies), against the triple-loop gemm_reference, in GFLOP/s (2 m n k per
 // product; Google Benchmark prints the "flops" counter as e.g. 12.3G/s).
 //
 // Shapes (1D CNN Fe-Al: input 93 x 2, Conv1D 64 k=10 -> 84 x 64, MaxPool 2,
@@ -16,6 +19,7 @@
 // tiny minimum time, for the ctest that keeps this program from rotting.
 #include <benchmark/benchmark.h>
 
+#include <Kokkos_Core.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <random>
@@ -43,7 +47,29 @@ std::vector<float> random_vector(std::size_t n, std::uint32_t seed) {
   return v;
 }
 
-enum class Impl { openblas, cublas, reference };
+enum class Impl { openblas, openblas_views, cublas, cublas_views, reference };
+
+// gemm(exec, ...) on Views of exec's memory holding the same operands.
+template <class Exec>
+void run_views(benchmark::State& state, const Case& c, const std::vector<float>& a,
+               const std::vector<float>& b, std::vector<float>& out) {
+  using Matrix = Kokkos::View<float**, Kokkos::LayoutRight, typename Exec::memory_space>;
+  using Host =
+      Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+  const auto rows_a = static_cast<std::size_t>(c.ta == Transpose::yes ? c.k : c.m);
+  const auto rows_b = static_cast<std::size_t>(c.tb == Transpose::yes ? c.n : c.k);
+  const auto m = static_cast<std::size_t>(c.m), n = static_cast<std::size_t>(c.n);
+  Matrix da("aptflow::bench::a", rows_a, a.size() / rows_a),
+      db("aptflow::bench::b", rows_b, b.size() / rows_b), dc("aptflow::bench::c", m, n);
+  Kokkos::deep_copy(da, Host(const_cast<float*>(a.data()), rows_a, a.size() / rows_a));
+  Kokkos::deep_copy(db, Host(const_cast<float*>(b.data()), rows_b, b.size() / rows_b));
+  const Exec exec;
+  for (auto _ : state) {
+    aptflow::gemm(exec, c.ta, c.tb, 1.0f, da, db, 0.0f, dc);
+    exec.fence();
+  }
+  Kokkos::deep_copy(Host(out.data(), m, n), dc);
+}
 
 void run_case(benchmark::State& state, const Case& c, Impl impl) {
   const std::int64_t lda = c.ta == Transpose::yes ? c.m : c.k;
@@ -51,6 +77,17 @@ void run_case(benchmark::State& state, const Case& c, Impl impl) {
   const std::vector<float> a = random_vector(static_cast<std::size_t>(c.m * c.k), 1);
   const std::vector<float> b = random_vector(static_cast<std::size_t>(c.k * c.n), 2);
   std::vector<float> out = random_vector(static_cast<std::size_t>(c.m * c.n), 3);
+  if (impl == Impl::openblas_views || impl == Impl::cublas_views) {
+#if defined(KOKKOS_ENABLE_CUDA)
+    if (impl == Impl::cublas_views)
+      run_views<Kokkos::Cuda>(state, c, a, b, out);
+    else
+#endif
+      run_views<Kokkos::DefaultHostExecutionSpace>(state, c, a, b, out);
+    state.counters["flops"] = benchmark::Counter(2.0 * static_cast<double>(c.m * c.n * c.k),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+    return;
+  }
   for (auto _ : state) {
     if (impl == Impl::reference) {
       aptflow::gemm_reference(c.ta, c.tb, c.m, c.n, c.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, out.data(),
@@ -87,14 +124,22 @@ std::vector<Case> cases(bool smoke) {
 
 int main(int argc, char** argv) {
   auto [smoke, args] = aptflow::bench::parse_smoke_args(argc, argv);
+  Kokkos::ScopeGuard kokkos;
   if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) aptflow::blas_set_num_threads(1);
 
   for (const Case& c : cases(smoke)) {
     benchmark::RegisterBenchmark(("gemm_openblas/" + c.name).c_str(), run_case, c, Impl::openblas)
         ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("gemm_openblas_views/" + c.name).c_str(), run_case, c, Impl::openblas_views)
+        ->Unit(benchmark::kMicrosecond);
     if (aptflow::gemm_cublas_available()) {
       benchmark::RegisterBenchmark(("gemm_cublas_with_copies/" + c.name).c_str(), run_case, c, Impl::cublas)
           ->Unit(benchmark::kMicrosecond);
+#if defined(KOKKOS_ENABLE_CUDA)
+      benchmark::RegisterBenchmark(("gemm_cublas_device_views/" + c.name).c_str(), run_case, c,
+                                   Impl::cublas_views)
+          ->Unit(benchmark::kMicrosecond);
+#endif
     }
     benchmark::RegisterBenchmark(("gemm_reference/" + c.name).c_str(), run_case, c, Impl::reference)
         ->Unit(benchmark::kMicrosecond);
