@@ -72,25 +72,17 @@ double wall_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-Model feal_1d() {
-  Model m(Shape{93, 2});
-  m.add(std::make_unique<Conv>("conv1d", ConvSpec{1, 64, {10}, {}, Padding::valid, Activation::relu}));
+// The published 1D CNN shape: input 93 x channels, Conv1D `filters` k=10
+// valid ReLU, Dropout 0.5, MaxPooling1D 2, Flatten, Dense 256 ReLU, Dense
+// `classes` softmax.
+Model one_d(std::int64_t channels, std::int64_t filters, std::int64_t classes) {
+  Model m(Shape{93, channels});
+  m.add(std::make_unique<Conv>("conv1d", ConvSpec{1, filters, {10}, {}, Padding::valid, Activation::relu}));
   m.add(std::make_unique<Dropout>("dropout", 0.5));
   m.add(std::make_unique<MaxPool>("pool", PoolSpec{1, {2}, {}, Padding::valid}));
   m.add(std::make_unique<Flatten>("flatten"));
   m.add(std::make_unique<Dense>("dense", 256, Activation::relu));
-  m.add(std::make_unique<Dense>("out", 3, Activation::softmax));
-  return m;
-}
-
-Model alli_1d() {
-  Model m(Shape{93, 4});
-  m.add(std::make_unique<Conv>("conv1d", ConvSpec{1, 16, {10}, {}, Padding::valid, Activation::relu}));
-  m.add(std::make_unique<Dropout>("dropout", 0.5));
-  m.add(std::make_unique<MaxPool>("pool", PoolSpec{1, {2}, {}, Padding::valid}));
-  m.add(std::make_unique<Flatten>("flatten"));
-  m.add(std::make_unique<Dense>("dense", 256, Activation::relu));
-  m.add(std::make_unique<Dense>("out", 2, Activation::softmax));
+  m.add(std::make_unique<Dense>("out", classes, Activation::softmax));
   return m;
 }
 
@@ -300,8 +292,8 @@ int main(int argc, char** argv) {
       c->x = random_inputs(n * sample, scale, seed + 1);
       g_cases.push_back(std::move(c));
     };
-    add("feal_1d", feal_1d(), n1, 93 * 2, 1.0f, 11);
-    add("alli_1d", alli_1d(), n1, 93 * 4, 1.0f, 21);
+    add("feal_1d", one_d(2, 64, 3), n1, 93 * 2, 1.0f, 11);
+    add("alli_1d", one_d(4, 16, 2), n1, 93 * 4, 1.0f, 21);
     add("cnn_3d", cnn_3d(), n3, 20 * 20 * 20, 3.0f, 31);
 
     for (const auto& c : g_cases)

@@ -31,6 +31,22 @@ void log_path_once(GemmPath path, GemmBackend want) {
   spdlog::debug("aptflow::gemm: backend {} -> {} (first GEMM on this path)", asked, gemm_path_name(path));
 }
 
+// ResourceError unless cuBLAS can run in this process: `who` names the call,
+// `instead` says what else the caller can do.
+void require_cublas(std::string_view who, std::string_view instead) {
+#if APTFLOW_HAVE_CUDA
+  if (cuda_device_count() == 0)
+    throw ResourceError(fmt::format(
+        "{}: the cuBLAS path was requested but no CUDA device is present ({}); run on a GPU node or {}", who,
+        cuda_unavailable_reason(), instead));
+#else
+  throw ResourceError(fmt::format(
+      "{}: the cuBLAS path was requested but this aptflow was built without CUDA (APTFLOW_HAVE_CUDA = 0); "
+      "rebuild with -DAPTFLOW_ENABLE_CUDA=ON or {}",
+      who, instead));
+#endif
+}
+
 void run_openblas(Transpose ta, Transpose tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                   const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
                   std::int64_t ldc) {
@@ -136,19 +152,7 @@ GemmPath gemm(Transpose ta, Transpose tb, std::int64_t m, std::int64_t n, std::i
       path = GemmPath::openblas;
       break;
     case GemmBackend::cublas:
-#if APTFLOW_HAVE_CUDA
-      if (cuda_device_count() == 0) {
-        throw ResourceError(fmt::format(
-            "aptflow::gemm: the cuBLAS path was requested but no CUDA device is present ({}); run on a GPU "
-            "node or ask for the \"openblas\" or \"auto\" backend",
-            cuda_unavailable_reason()));
-      }
-#else
-      throw ResourceError(
-          "aptflow::gemm: the cuBLAS path was requested but this aptflow was built without CUDA "
-          "(APTFLOW_HAVE_CUDA = 0); rebuild with -DAPTFLOW_ENABLE_CUDA=ON or ask for the \"openblas\" or "
-          "\"auto\" backend");
-#endif
+      require_cublas("aptflow::gemm", "ask for the \"openblas\" or \"auto\" backend");
       path = GemmPath::cublas;
       break;
   }
@@ -171,21 +175,13 @@ void gemm_cublas_device(void* stream, Transpose ta, Transpose tb, std::int64_t m
                         std::int64_t ldb, float beta, float* d_c, std::int64_t ldc) {
   check_gemm_args("aptflow::gemm(Kokkos::Cuda, ...)", ta == Transpose::yes, tb == Transpose::yes, m, n, k,
                   lda, ldb, ldc);
+  require_cublas("aptflow::gemm(Kokkos::Cuda, ...)", "run on a host execution space");
 #if APTFLOW_HAVE_CUDA
-  if (cuda_device_count() == 0) {
-    throw ResourceError(fmt::format(
-        "aptflow::gemm(Kokkos::Cuda, ...): no CUDA device is present ({}); run on a GPU node or use a host "
-        "execution space",
-        cuda_unavailable_reason()));
-  }
   log_path_once(GemmPath::cublas, GemmBackend::cublas);
   cuda_sgemm_on_stream(stream, ta == Transpose::yes, tb == Transpose::yes, m, n, k, alpha, d_a, lda, d_b, ldb,
                        beta, d_c, ldc);
 #else
   (void)stream, (void)alpha, (void)d_a, (void)d_b, (void)beta, (void)d_c;
-  throw ResourceError(
-      "aptflow::gemm(Kokkos::Cuda, ...): this aptflow was built without CUDA (APTFLOW_HAVE_CUDA = 0), so "
-      "there is no cuBLAS; rebuild with -DAPTFLOW_ENABLE_CUDA=ON");
 #endif
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../unit/test_nn_nets.hpp"
 #include "aptflow/core/error.hpp"
 #include "aptflow/kernels/gemm.hpp"
 #include "aptflow/nn/device_model.hpp"
@@ -30,11 +31,7 @@ namespace {
 using aptflow::Transpose;
 
 std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return aptflow::test::random_values(n, seed, lo, hi);
 }
 
 // C (m x n, row stride n) of alpha op(A) op(B) + beta C0 on the device through
@@ -124,21 +121,7 @@ TEST(CudaNn, DeviceModelOnTheGpuMatchesTheHostPath) {
   using namespace aptflow::nn;
   const auto path = aptflow::test::source_dir() / "models" / "alli_l12_pairs_1dcnn.h5";
   if (std::filesystem::exists(path)) expect_gpu_matches_host(load_model(path.string()), 5000, 7, "alli 1D");
-  Model m(Shape{20, 20, 20, 1});
-  m.add(std::make_unique<Conv>("c1", ConvSpec{3, 16, {3, 3, 3}, {}, Padding::valid, Activation::relu}));
-  m.add(std::make_unique<MaxPool>("p1", PoolSpec{3, {2, 2, 2}, {}, Padding::valid}));
-  m.add(std::make_unique<Conv>("c2", ConvSpec{3, 32, {3, 3, 3}, {}, Padding::valid, Activation::relu}));
-  m.add(std::make_unique<MaxPool>("p2", PoolSpec{3, {2, 2, 2}, {}, Padding::valid}));
-  m.add(std::make_unique<Flatten>("flat"));
-  m.add(std::make_unique<Dense>("dense", 64, Activation::relu));
-  m.add(std::make_unique<Dense>("out", 2, Activation::softmax));
-  std::uint32_t seed = 90;
-  for (std::size_t i = 0; i < m.size(); ++i)
-    for (auto& p : m.layer(i).params()) {
-      const double fan = p.name == "kernel" ? double(p.value.size()) / double(p.shape.back()) : 10.0;
-      const auto lim = static_cast<float>(std::sqrt(3.0 / fan));
-      p.value = random_vector(p.value.size(), seed++, -lim, lim);
-    }
+  const Model m = aptflow::test::bench_3d_network(90);
   expect_gpu_matches_host(m, 700, 8, "3D");
 }
 

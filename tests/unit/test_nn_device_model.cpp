@@ -18,6 +18,7 @@
 #include "aptflow/nn/device_model.hpp"
 #include "aptflow/nn/model.hpp"
 #include "aptflow/nn/model_file.hpp"
+#include "test_nn_nets.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -25,22 +26,7 @@ namespace {
 using namespace aptflow::nn;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-void randomise(Model& m, std::uint32_t seed) {
-  for (std::size_t i = 0; i < m.size(); ++i)
-    for (auto& p : m.layer(i).params()) {
-      const double fan = p.name == "kernel" ? double(p.value.size()) / double(p.shape.back()) : 10.0;
-      const auto lim = static_cast<float>(std::sqrt(3.0 / fan));
-      p.value = random_values(p.value.size(), seed++, -lim, lim);
-    }
-}
+using aptflow::test::random_values;
 
 // DeviceModel<Exec>::predict on Views against Model::predict on the same rows.
 void expect_device_matches_host(const Model& m, const std::vector<float>& x, std::int64_t batch,
@@ -118,7 +104,7 @@ TEST(NnDeviceModel, EveryLayerKindMatchesTheHostPath) {
   }
   std::uint32_t seed = 600;
   for (auto& net : nets) {
-    randomise(net.model, seed);
+    aptflow::test::randomise_fan_in(net.model, seed);
     const std::int64_t batch = 37;
     const auto x = random_values(static_cast<std::size_t>(batch * shape_size(net.model.input_shape())),
                                  seed + 1, 0.0f, 1.0f);

@@ -26,6 +26,7 @@
 #include "aptflow/nn/model.hpp"
 #include "aptflow/nn/model_file.hpp"
 #include "nn/direct_conv.hpp"
+#include "test_nn_nets.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -35,13 +36,8 @@ using aptflow::nn::detail::ConvGeometry;
 using aptflow::nn::detail::ConvIsa;
 using aptflow::nn::detail::FusedPool;
 
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using aptflow::test::naive_conv;
+using aptflow::test::random_values;
 
 std::vector<ConvIsa> isas() {
   std::vector<ConvIsa> out{ConvIsa::generic};
@@ -68,32 +64,6 @@ ConvGeometry make_geometry(const std::int64_t (&in)[3], const std::int64_t (&k)[
   g.channels = C;
   g.filters = F;
   return g;
-}
-
-// (batch, out..., F), double precision, zeros outside the input.
-std::vector<double> naive_conv(const ConvGeometry& g, const std::vector<float>& x, std::int64_t batch,
-                               const std::vector<float>& w, const std::vector<float>& bias, bool relu) {
-  std::vector<double> y;
-  const std::int64_t C = g.channels, F = g.filters;
-  for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t o0 = 0; o0 < g.out[0]; ++o0)
-      for (std::int64_t o1 = 0; o1 < g.out[1]; ++o1)
-        for (std::int64_t o2 = 0; o2 < g.out[2]; ++o2)
-          for (std::int64_t f = 0; f < F; ++f) {
-            double sum = bias.empty() ? 0.0 : bias[f];
-            for (std::int64_t a0 = 0; a0 < g.k[0]; ++a0)
-              for (std::int64_t a1 = 0; a1 < g.k[1]; ++a1)
-                for (std::int64_t a2 = 0; a2 < g.k[2]; ++a2) {
-                  const std::int64_t i0 = o0 * g.s[0] - g.pad[0] + a0, i1 = o1 * g.s[1] - g.pad[1] + a1,
-                                     i2 = o2 * g.s[2] - g.pad[2] + a2;
-                  if (i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1] || i2 < 0 || i2 >= g.in[2]) continue;
-                  for (std::int64_t c = 0; c < C; ++c)
-                    sum += double(x[(((b * g.in[0] + i0) * g.in[1] + i1) * g.in[2] + i2) * C + c]) *
-                           w[(((a0 * g.k[1] + a1) * g.k[2] + a2) * C + c) * F + f];
-                }
-            y.push_back(relu ? std::max(sum, 0.0) : sum);
-          }
-  return y;
 }
 
 // Non-overlapping max pool (window p, valid) of a (batch, out..., F) array.
@@ -182,7 +152,7 @@ TEST(NnDirectConv, EveryIsaMatchesNaiveLoopsFusedAndUnfused) {
     for (bool relu : {false, true})
       for (bool with_bias : {false, true}) {
         const std::vector<float> bias = with_bias ? b : std::vector<float>{};
-        const auto want = naive_conv(g, x, batch, w, bias, relu);
+        const auto want = naive_conv(g, x.data(), batch, w, bias, relu);
         for (ConvIsa isa : isas()) {
           const std::string what = describe(c, isa, relu, with_bias);
           std::vector<float> y(want.size(), -7.0f);
@@ -307,21 +277,7 @@ TEST(NnDirectConv, ShippedModelsGiveTheImToColProbabilitiesWithin1e6) {
 }
 
 TEST(NnDirectConv, Bench3dNetworkGivesTheImToColProbabilitiesWithin1e6) {
-  Model m(Shape{20, 20, 20, 1});
-  m.add(std::make_unique<Conv>("c1", ConvSpec{3, 16, {3, 3, 3}, {}, Padding::valid, Activation::relu}));
-  m.add(std::make_unique<MaxPool>("p1", PoolSpec{3, {2, 2, 2}, {}, Padding::valid}));
-  m.add(std::make_unique<Conv>("c2", ConvSpec{3, 32, {3, 3, 3}, {}, Padding::valid, Activation::relu}));
-  m.add(std::make_unique<MaxPool>("p2", PoolSpec{3, {2, 2, 2}, {}, Padding::valid}));
-  m.add(std::make_unique<Flatten>("flat"));
-  m.add(std::make_unique<Dense>("dense", 64, Activation::relu));
-  m.add(std::make_unique<Dense>("out", 2, Activation::softmax));
-  std::uint32_t seed = 90;
-  for (std::size_t i = 0; i < m.size(); ++i)
-    for (auto& p : m.layer(i).params()) {
-      const double fan = p.name == "kernel" ? double(p.value.size()) / double(p.shape.back()) : 10.0;
-      const float lim = static_cast<float>(std::sqrt(3.0 / fan));
-      p.value = random_values(p.value.size(), seed++, -lim, lim);
-    }
+  Model m = aptflow::test::bench_3d_network(90);
   const std::int64_t batch = 40;
   expect_paths_agree(m, random_values(static_cast<std::size_t>(batch * 8000), 91, 0.0f, 3.0f), batch, 1e-6,
                      "bench 3D");

@@ -18,70 +18,36 @@
 
 #include "aptflow/nn/layers.hpp"
 #include "aptflow/nn/model.hpp"
+#include "test_nn_nets.hpp"
 
 namespace {
 
 using namespace aptflow::nn;
 
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using aptflow::test::random_values;
 
 void randomise(Layer& l, std::uint32_t seed) {
   for (auto& p : l.params()) p.value = random_values(p.value.size(), seed++, -0.3f, 0.3f);
 }
 
-// Naive 3-axis convolution (rank-1/2 inputs padded with unit leading axes),
-// Keras padding, linear or ReLU.
-struct Geo {
-  std::int64_t in[3], k[3], st[3], out[3], pad[3], C, F;
-};
-
-Geo geometry(const Shape& sample, const ConvSpec& s) {
-  Geo g{};
+// Keras geometry of a layer spec on a per-sample shape, for the naive
+// convolution (aptflow::test::naive_conv).
+aptflow::nn::detail::ConvGeometry geometry(const Shape& sample, const ConvSpec& s) {
+  aptflow::nn::detail::ConvGeometry g;
   const int r = s.rank;
-  for (int a = 0; a < 3; ++a) g.in[a] = g.k[a] = g.st[a] = 1;
   for (int a = 0; a < r; ++a) {
     g.in[3 - r + a] = sample[a];
     g.k[3 - r + a] = s.kernel[a];
-    g.st[3 - r + a] = s.strides.empty() ? 1 : s.strides[a];
+    g.s[3 - r + a] = s.strides.empty() ? 1 : s.strides[a];
   }
   for (int a = 0; a < 3; ++a) {
     const bool same = s.padding == Padding::same && a >= 3 - r;
-    g.out[a] = same ? (g.in[a] + g.st[a] - 1) / g.st[a] : (g.in[a] - g.k[a]) / g.st[a] + 1;
-    g.pad[a] = same ? std::max<std::int64_t>((g.out[a] - 1) * g.st[a] + g.k[a] - g.in[a], 0) / 2 : 0;
+    g.out[a] = same ? (g.in[a] + g.s[a] - 1) / g.s[a] : (g.in[a] - g.k[a]) / g.s[a] + 1;
+    g.pad[a] = same ? std::max<std::int64_t>((g.out[a] - 1) * g.s[a] + g.k[a] - g.in[a], 0) / 2 : 0;
   }
-  g.C = sample.back();
-  g.F = s.filters;
+  g.channels = sample.back();
+  g.filters = s.filters;
   return g;
-}
-
-std::vector<double> conv_naive(const float* x, std::int64_t batch, const Geo& g, const std::vector<float>& w,
-                               const std::vector<float>& bias, bool relu) {
-  std::vector<double> y;
-  for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t o0 = 0; o0 < g.out[0]; ++o0)
-      for (std::int64_t o1 = 0; o1 < g.out[1]; ++o1)
-        for (std::int64_t o2 = 0; o2 < g.out[2]; ++o2)
-          for (std::int64_t f = 0; f < g.F; ++f) {
-            double sum = bias.empty() ? 0.0 : bias[f];
-            for (std::int64_t a0 = 0; a0 < g.k[0]; ++a0)
-              for (std::int64_t a1 = 0; a1 < g.k[1]; ++a1)
-                for (std::int64_t a2 = 0; a2 < g.k[2]; ++a2) {
-                  const std::int64_t i0 = o0 * g.st[0] - g.pad[0] + a0, i1 = o1 * g.st[1] - g.pad[1] + a1,
-                                     i2 = o2 * g.st[2] - g.pad[2] + a2;
-                  if (i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1] || i2 < 0 || i2 >= g.in[2]) continue;
-                  for (std::int64_t c = 0; c < g.C; ++c)
-                    sum += double(x[(((b * g.in[0] + i0) * g.in[1] + i1) * g.in[2] + i2) * g.C + c]) *
-                           w[(((a0 * g.k[1] + a1) * g.k[2] + a2) * g.C + c) * g.F + f];
-                }
-            y.push_back(relu ? std::max(sum, 0.0) : sum);
-          }
-  return y;
 }
 
 void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
@@ -111,10 +77,11 @@ TEST(NnInference, ConvRowBlocksSpanningSamplesMatchNaiveLoops) {
     Tensor x(Shape{c.batch});
     x.shape.insert(x.shape.end(), c.sample.begin(), c.sample.end());
     x.data = random_values(static_cast<std::size_t>(shape_size(x.shape)), seed++, -1.0f, 1.0f);
-    const Geo g = geometry(c.sample, c.spec);
-    const auto want = conv_naive(x.data.data(), c.batch, g, conv.param("kernel").value,
-                                 c.spec.use_bias ? conv.param("bias").value : std::vector<float>{},
-                                 c.spec.activation == Activation::relu);
+    const auto g = geometry(c.sample, c.spec);
+    const auto want =
+        aptflow::test::naive_conv(g, x.data.data(), c.batch, conv.param("kernel").value,
+                                  c.spec.use_bias ? conv.param("bias").value : std::vector<float>{},
+                                  c.spec.activation == Activation::relu);
     // The im2col row blocks, and the direct convolution on the same inputs.
     for (ConvAlgorithm algo : {ConvAlgorithm::im2col, ConvAlgorithm::direct}) {
       Tensor y;
@@ -179,13 +146,14 @@ TEST(NnInference, PredictSubChunksAndSkippedLayersMatchForwardAndNaiveNetwork) {
   for (std::size_t i = 0; i < p.data.size(); ++i) ASSERT_NEAR(p.data[i], p7.data[i], 1e-6) << i;
 
   // Naive network on a few samples (first, one per sub-chunk boundary, last).
-  const Geo g = geometry(Shape{24, 24, 24, 1}, cs);
+  const auto g = geometry(Shape{24, 24, 24, 1}, cs);
   const auto& w = m.layer(0).param("kernel").value;
   const auto& bias = m.layer(0).param("bias").value;
   const auto& dk = m.layer(4).param("kernel").value;
   const auto& db = m.layer(4).param("bias").value;
   for (std::int64_t s : {0, 23, 24, 47, 48, 52}) {
-    const auto conv = conv_naive(x.data.data() + s * 24 * 24 * 24, 1, g, w, bias, true);  // 22^3 x 8
+    const auto conv =
+        aptflow::test::naive_conv(g, x.data.data() + s * 24 * 24 * 24, 1, w, bias, true);  // 22^3 x 8
     std::vector<double> pooled;  // 11^3 x 8, Keras flatten order (d, h, w, c)
     for (int o0 = 0; o0 < 11; ++o0)
       for (int o1 = 0; o1 < 11; ++o1)
