@@ -94,6 +94,34 @@ SpecimenSpec parse_specimen_config(const Config& cfg) {
   s.matrix = structure_from_config(cfg, "matrix");
   s.matrix_class = cfg.get_string("matrix.class", s.matrix.name);
   s.orientation = orientation_from_config(cfg, "orientation", s.matrix.cell());
+  if (cfg.has("orientation.tilt")) {
+    const auto t = cfg.get_doubles("orientation.tilt");
+    if (t.size() != 2 || !std::isfinite(t[0]) || !std::isfinite(t[1]) || t[0] < 0 || t[0] > 90)
+      throw ConfigError("orientation.tilt",
+                        "expected [tilt, azimuth] in degrees with 0 <= tilt <= 90, e.g. tilt = [5.0, 0.0]");
+    const Mat3d T = tilt_rotation_deg(t[0], t[1]);
+    if (t[0] != 0.0) {
+      Mat3 R{};
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+          for (int k = 0; k < 3; ++k) R[i][j] += T[i][k] * s.orientation.R[k][j];
+      s.orientation.R = R;
+    }
+  }
+  if (cfg.has("orientation.bend")) {
+    const auto b = cfg.get_doubles("orientation.bend");
+    if (b.size() != 2 || !std::isfinite(b[0]) || !std::isfinite(b[1]))
+      throw ConfigError("orientation.bend",
+                        "expected [kx, ky] in degrees per nm, e.g. bend = [0.2, 0.0] (the pole turns by "
+                        "0.2 deg per nm along x)");
+    s.bend = {b[0], b[1]};
+  }
+  if (cfg.has("orientation.bend_centre")) {
+    const auto c = cfg.get_doubles("orientation.bend_centre");
+    if (c.size() != 3 || !std::isfinite(c[0]) || !std::isfinite(c[1]) || !std::isfinite(c[2]))
+      throw ConfigError("orientation.bend_centre", "expected [x, y, z] in nm");
+    s.bend_centre = {c[0], c[1], c[2]};
+  }
 
   // Domain populations: named tables [domains.<name>], taken in name order.
   for (const auto& pop_name : cfg.has("domains") ? cfg.keys("domains") : std::vector<std::string>{}) {
@@ -317,10 +345,39 @@ void SpecimenGenerator::setup() {
     phases_.push_back(std::move(ph));
   }
 
+  // Bend: the map, and how far an unbent site may lie from the specimen box.
+  {
+    Vec3 centre = S.bend_centre;
+    for (int d = 0; d < 3; ++d)
+      if (std::isnan(centre[d])) centre[d] = 0.5 * S.size[d];
+    bend_ = BendMap(S.bend, centre);
+    bend_margin_ = {0, 0, 0};
+    if (bend_.active()) {
+      // No folding: the turn across the specimen and the bend radius against
+      // the distance from the centre stay moderate.
+      double turn = 0, ratio = 0;
+      for (int d = 0; d < 2; ++d) {
+        const double k = std::abs(S.bend[d]) * 3.14159265358979323846 / 180.0;
+        const double reach = std::max(std::abs(centre[d]), std::abs(S.size[d] - centre[d]));
+        const double reach_z = std::max(std::abs(centre[2]), std::abs(S.size[2] - centre[2]));
+        turn = std::max(turn, std::abs(S.bend[d]) * reach);
+        ratio = std::max(ratio, k * reach_z);
+      }
+      if (turn > 45.0 || ratio > 0.5)
+        throw ConfigError("orientation.bend",
+                          fmt::format("the lattice turns by {:.3g} deg between the bend centre and the "
+                                      "specimen edge (at most 45) or the bend radius is below twice the "
+                                      "z reach ({:.3g}): lower the bend",
+                                      turn, ratio));
+      bend_margin_ = bend_.margin({0, 0, 0}, S.size);
+    }
+  }
+
   // Lattice site ids must fit the packed key: check the crystal-frame extent.
   for (int corner = 0; corner < 8; ++corner) {
-    const Vec3 p{(corner & 1) ? S.size[0] : 0.0, (corner & 2) ? S.size[1] : 0.0,
-                 (corner & 4) ? S.size[2] : 0.0};
+    const auto& E = bend_margin_;
+    const Vec3 p{(corner & 1) ? S.size[0] + E[0] : -E[0], (corner & 2) ? S.size[1] + E[1] : -E[1],
+                 (corner & 4) ? S.size[2] + E[2] : -E[2]};
     const auto q = S.orientation.apply_inverse(p);
     for (int d = 0; d < 3; ++d)
       if (std::abs(q[d] / mcell[d]) > static_cast<double>(kCellOffset - 8))
@@ -534,10 +591,14 @@ std::int64_t SpecimenGenerator::run_slab(std::int64_t iz, Sink& sink) const {
     const auto& f = S.matrix.sites[s].position;
     off[s] = R.apply({f[0] * cell[0], f[1] * cell[1], f[2] * cell[2]});
   }
-  // Crystal-frame bounding box of the candidate region.
+  // Crystal-frame bounding box of the candidate region (bent lattices: the
+  // unbent region, which lies within bend_margin_ of the bent one).
+  const auto& E = bend_margin_;
+  const bool bent = bend_.active();
   Vec3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
   for (int corner = 0; corner < 8; ++corner) {
-    const Vec3 p{(corner & 1) ? S.size[0] : 0.0, (corner & 2) ? S.size[1] : 0.0, (corner & 4) ? zhi : zlo};
+    const Vec3 p{(corner & 1) ? S.size[0] + E[0] : -E[0], (corner & 2) ? S.size[1] + E[1] : -E[1],
+                 (corner & 4) ? zhi + E[2] : zlo - E[2]};
     const auto q = R.apply_inverse(p);
     for (int d = 0; d < 3; ++d) {
       lo[d] = std::min(lo[d], q[d] / cell[d]);
@@ -550,7 +611,8 @@ std::int64_t SpecimenGenerator::run_slab(std::int64_t iz, Sink& sink) const {
              j1 = static_cast<std::int64_t>(std::ceil(hi[1])) + 1;
   const auto k0 = static_cast<std::int64_t>(std::floor(lo[2])) - 1,
              k1 = static_cast<std::int64_t>(std::ceil(hi[2])) + 1;
-  const double bounds_lo[3] = {0.0, 0.0, zlo}, bounds_hi[3] = {S.size[0], S.size[1], zhi};
+  const double bounds_lo[3] = {-E[0], -E[1], zlo - E[2]},
+               bounds_hi[3] = {S.size[0] + E[0], S.size[1] + E[1], zhi + E[2]};
 
   const double sxy = S.artefacts.sigma_xy, sz = S.artefacts.sigma_z, sm = S.peak_sigma;
   const auto last = num_slabs_ - 1;
@@ -576,7 +638,11 @@ std::int64_t SpecimenGenerator::run_slab(std::int64_t iz, Sink& sink) const {
         const auto ka = std::max(k0, static_cast<std::int64_t>(std::ceil(klo)) - 1);
         const auto kb = std::min(k1, static_cast<std::int64_t>(std::floor(khi)) + 1);
         for (std::int64_t k = ka; k <= kb; ++k) {
-          const double px = base[0] + k * az[0], py = base[1] + k * az[1], pz = base[2] + k * az[2];
+          double px = base[0] + k * az[0], py = base[1] + k * az[1], pz = base[2] + k * az[2];
+          if (bent) {
+            const Vec3 q = bend_.apply({px, py, pz});
+            px = q[0], py = q[1], pz = q[2];
+          }
           // Ideal site inside the specimen and near this slab.
           if (!(px >= 0.0 && px < S.size[0] && py >= 0.0 && py < S.size[1] && pz >= 0.0 && pz < S.size[2]))
             continue;
@@ -628,6 +694,31 @@ std::int64_t SpecimenGenerator::run_slab(std::int64_t iz, Sink& sink) const {
         }
       }
   return count;
+}
+
+std::array<double, 3> SpecimenGenerator::plane_normal(const std::array<double, 3>& crystal_normal,
+                                                      const std::array<double, 3>& at) const {
+  // Planes n_c . p_c = const map to n_lab . p = const under the rotation R;
+  // the bend B turns that normal into J^-T n_lab (J the Jacobian of B).
+  const Vec3 n = spec_.orientation.apply(crystal_normal);
+  Vec3 m = n;
+  if (bend_.active()) {
+    const Mat3d J = bend_.jacobian(bend_.inverse(at));
+    // m = J^-T n: solve J^T m = n (cofactors).
+    const double det = J[0][0] * (J[1][1] * J[2][2] - J[1][2] * J[2][1]) -
+                       J[0][1] * (J[1][0] * J[2][2] - J[1][2] * J[2][0]) +
+                       J[0][2] * (J[1][0] * J[2][1] - J[1][1] * J[2][0]);
+    Mat3d C{};  // cofactor matrix: J^-T = C / det
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) {
+        const int i1 = (i + 1) % 3, i2 = (i + 2) % 3, j1 = (j + 1) % 3, j2 = (j + 2) % 3;
+        C[i][j] = J[i1][j1] * J[i2][j2] - J[i1][j2] * J[i2][j1];
+      }
+    for (int i = 0; i < 3; ++i) m[i] = (C[i][0] * n[0] + C[i][1] * n[1] + C[i][2] * n[2]) / det;
+  }
+  const double len = std::sqrt(m[0] * m[0] + m[1] * m[1] + m[2] * m[2]);
+  const double sgn = m[2] < 0 ? -1.0 : 1.0;
+  return {sgn * m[0] / len, sgn * m[1] / len, sgn * m[2] / len};
 }
 
 SpecimenSlab SpecimenGenerator::generate_slab(std::int64_t iz_begin, std::int64_t iz_end) const {

@@ -24,12 +24,14 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "aptflow/core/config.hpp"
 #include "aptflow/core/ion_cloud.hpp"
 #include "aptflow/core/range_table.hpp"
+#include "aptflow/synth/bend.hpp"
 #include "aptflow/synth/lattice_block.hpp"
 #include "aptflow/synth/orientation.hpp"
 #include "aptflow/synth/structure.hpp"
@@ -77,7 +79,13 @@ struct SpecimenSpec {
   double slab_thickness = 1.0;              // nm
   std::string matrix_class;
   CrystalStructure matrix;
-  Orientation orientation;  // of the (shared) crystal lattice
+  Orientation orientation;  // of the (shared) crystal lattice, orientation.tilt included
+  // Bend (synth/bend.hpp): degrees per nm along x and y, about bend_centre
+  // (nm; NaN = the specimen centre). Zero: a rigid lattice.
+  std::array<double, 2> bend{0, 0};
+  std::array<double, 3> bend_centre{std::numeric_limits<double>::quiet_NaN(),
+                                    std::numeric_limits<double>::quiet_NaN(),
+                                    std::numeric_limits<double>::quiet_NaN()};
   std::vector<DomainPopulation> populations;
   ArtefactModel artefacts;           // thinning is always Bernoulli for specimens
   std::vector<std::string> species;  // ion types; species id = index + 1
@@ -111,6 +119,13 @@ class SpecimenGenerator {
   // Ranges mq +- range_half_width for the species, in species order.
   const RangeTable& range_table() const { return ranges_; }
   std::int64_t num_slabs() const { return num_slabs_; }
+  // The bend map of the lattice (identity when spec().bend is zero).
+  const BendMap& bend() const { return bend_; }
+  // Ground truth of the local pole: the unit lab-frame normal (z >= 0) at the
+  // lab point `at` (nm) of the lattice planes whose normal in the crystal
+  // frame is the Cartesian vector crystal_normal (e.g. {0, 0, 1} for (002)).
+  std::array<double, 3> plane_normal(const std::array<double, 3>& crystal_normal,
+                                     const std::array<double, 3>& at) const;
 
   // Ions of slabs [iz_begin, iz_end), slab after slab. Thread-compatible (const).
   SpecimenSlab generate_slab(std::int64_t iz_begin, std::int64_t iz_end) const;
@@ -141,6 +156,8 @@ class SpecimenGenerator {
   Phase matrix_phase_;
   std::vector<Phase> phases_;  // per population
   std::vector<double> eta_;    // per species id (index 0 unused)
+  BendMap bend_;
+  std::array<double, 3> bend_margin_{0, 0, 0};  // nm: unbent points of the specimen lie within this of it
 };
 
 struct SpecimenFiles {
