@@ -23,6 +23,7 @@ void register_all(CLI::App& app) {
   register_report(app);
   register_truth(app);
   register_archive(app);
+  register_pole(app);
 }
 
 }  // namespace aptflow::cli

@@ -22,5 +22,6 @@ void register_cluster(CLI::App& app);
 void register_report(CLI::App& app);
 void register_truth(CLI::App& app);
 void register_archive(CLI::App& app);  // also adds `synth archive` (after register_synth)
+void register_pole(CLI::App& app);
 
 }  // namespace aptflow::cli

@@ -65,5 +65,6 @@ struct PageContext {
 // Writers for the two kinds (report.cpp dispatches).
 ReportResult write_classify(const h5::File& f, const std::string& out_dir);
 ReportResult write_archive(const h5::File& f, const std::string& out_dir);
+ReportResult write_pole(const h5::File& f, const std::string& out_dir);  // pole_report.cpp
 
 }  // namespace aptflow::report::detail

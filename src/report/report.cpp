@@ -10,7 +10,9 @@
 
 namespace aptflow::report {
 
-std::string to_string(ReportKind k) { return k == ReportKind::archive ? "archive" : "classify"; }
+std::string to_string(ReportKind k) {
+  return k == ReportKind::archive ? "archive" : k == ReportKind::pole ? "pole" : "classify";
+}
 
 ReportResult write_report(const std::string& h5_path, const std::string& out_dir) {
   if (!h5::is_hdf5(h5_path))
@@ -23,10 +25,11 @@ ReportResult write_report(const std::string& h5_path, const std::string& out_dir
         "cannot create report directory '{}' ({}): check the path and permissions", out_dir, ec.message()));
   if (h5::exists(f, "/datasets/path")) return detail::write_archive(f, out_dir);
   if (h5::exists(f, "/entry1/windows/probability")) return detail::write_classify(f, out_dir);
+  if (h5::exists(f, "/pole/direction")) return detail::write_pole(f, out_dir);
   throw InputError(
       h5_path,
-      "neither a classify result (/entry1/windows/probability) nor an archive index (/datasets/path): "
-      "give the output of aptflow classify or aptflow archive");
+      "neither a classify result (/entry1/windows/probability), an archive index (/datasets/path) nor a pole "
+      "result (/pole/direction): give the output of aptflow classify, aptflow archive or aptflow pole");
 }
 
 }  // namespace aptflow::report

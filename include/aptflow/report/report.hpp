@@ -7,7 +7,9 @@
 //    ground truth when those groups are present;
 //  - an archive index (/datasets/path; aptflow archive): t-SNE and PCA
 //    embeddings coloured by cluster and by each metadata column, mean
-//    spectrum and hydrogen per cluster, the table of failed datasets.
+//    spectrum and hydrogen per cluster, the table of failed datasets;
+//  - a pole result (/pole; aptflow pole, docs/alignment.md): the pole found,
+//    the scan of the cone, the z-block estimates and the local pole maps.
 // Optional groups that are absent are named on the page ("not in this file"),
 // never an error. docs/report.md describes every figure.
 #include <string>
@@ -15,7 +17,7 @@
 
 namespace aptflow::report {
 
-enum class ReportKind { classify, archive };
+enum class ReportKind { classify, archive, pole };
 
 struct ReportResult {
   ReportKind kind = ReportKind::classify;
