@@ -45,7 +45,7 @@ print(f"| {s} | {t:g} | {a:g} | {p['tilt_deg']:.3f} | {p['azimuth_deg']:.1f} | {
       f"{float(sys.argv[6]) - float(sys.argv[5]):.1f} |")
 PYEOF
     else
-      printf "| %s | %s | %s | not found: %s |\n" "$s" "$t" "$a" "$(tail -1 "$d/pole.err" | cut -c1-160)"
+      printf "| %s | %s | %s | not found: %s |\n" "$s" "$t" "$a" "$(grep -o 'best score[^;]*' "$d/pole.err" | head -1)"
     fi
     [ "${KEEP:-0}" = 1 ] || rm -f "$d/tilt.pos" "$d/tilt_truth.h5"
   done

@@ -232,6 +232,21 @@ TEST(PoleEstimate, RecoversTheTiltOfSyntheticLattices) {
   }
 }
 
+TEST(PoleEstimate, RegionOfInterestSelectsCentresOnly) {
+  const auto cloud = lattice_cloud(3.0, 250.0, {16, 16, 16}, 0.4, 0.03, 0.5, 61);
+  PoleOptions o;
+  o.subsamples = 3;
+  const PoleResult all = analyse(cloud, o);
+  o.roi = Roi::parse("8,8,2.5");  // a column of radius 2.5 nm through the middle
+  const PoleResult col = analyse(cloud, o);
+  EXPECT_EQ(col.ions, all.ions);  // neighbours: every ion
+  EXPECT_LT(col.centres, all.centres / 2);
+  EXPECT_GT(col.centres, 1000);
+  EXPECT_LT(angle_deg(col.pole.direction, pole_direction(3.0, 250.0)), 0.3);
+  o.roi = Roi::parse("100,101,100,101,0,1");  // outside the specimen
+  EXPECT_THROW((void)analyse(cloud, o), InputError);
+}
+
 TEST(PoleEstimate, UniformRandomCloudHasNoPeriodicity) {
   std::mt19937_64 rng(8);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
