@@ -2,7 +2,7 @@
 # The local pole map of `aptflow pole --tile` against the truth of a bent specimen
 # (issue 15; docs/alignment.md): configs/synth/tilt_gradient.toml (the <002> pole tilts from 0 deg at
 # x = 0 to 8 deg at x = 40 nm, towards +x), 10 nm columns. For every tile: the found and the true
-# local pole at the tile centre (the bend map of include/aptflow/synth/bend.hpp, written out here
+# local pole at the centroid of the tile's centre ions (the bend map of include/aptflow/synth/bend.hpp, written out here
 # in Python), their angle, and the slope of the found tilt along x.
 #
 #   bash scripts/pole_gradient.sh [BUILD_DIR]      (OUT=out/pole_gradient NP=2 TILE=10 POLE_ARGS=...)
@@ -42,11 +42,11 @@ def truth(q):
     n = np.linalg.solve(J.T, n0)  # planes' normal: J^-T n0
     return n / np.linalg.norm(n)
 f = h5py.File(sys.argv[1], "r")
-d = f["/pole/tiles/direction"][...]; cen = f["/pole/tiles/centre"][...]
+d = f["/pole/tiles/direction"][...]; cen = f["/pole/tiles/centroid"][...]  # mean position of the tile's centres
 st = f["/pole/tiles/status"][...]; unc = f["/pole/tiles/uncertainty_deg"][...]
 tilt = f["/pole/tiles/tilt_deg"][...]; ions = f["/pole/tiles/ions"][...]
 nz, ny, nx = st.shape
-print("| tile (x, y) | centre x, y (nm) | centres | true tilt (deg) | found tilt (deg) | angle error (deg) | uncertainty (deg) |")
+print("| tile (x, y) | centroid x, y (nm) | centres | true tilt (deg) | found tilt (deg) | angle error (deg) | uncertainty (deg) |")
 print("|---|---|---|---|---|---|---|")
 errs, xs, ts = [], [], []
 for iz in range(nz):

@@ -29,23 +29,6 @@ struct PoleArgs {
   bool json = false, drop_nonfinite = false;
 };
 
-std::vector<double> parse_pair(const std::string& text, const std::string& key) {
-  std::vector<double> v;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      std::size_t used = 0;
-      v.push_back(std::stod(item, &used));
-      if (item.find_first_not_of(" \t", used) != std::string::npos) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw ConfigError(key, fmt::format("'{}' is not a number: give MIN,MAX in nm, e.g. 0.12,0.6", item));
-    }
-  }
-  if (v.size() != 2) throw ConfigError(key, "give two numbers MIN,MAX in nm, e.g. --spacing 0.12,0.6");
-  return v;
-}
-
 void run_pole(PoleArgs& a) {
   const MPI_Comm comm = MPI_COMM_WORLD;
   int rank = 0;
@@ -54,7 +37,9 @@ void run_pole(PoleArgs& a) {
   opt.source = a.input;
   opt.roi = pole::Roi::parse(a.roi, "--roi");
   if (!a.spacing.empty()) {
-    const auto s = parse_pair(a.spacing, "--spacing");
+    const auto s = pole::parse_numbers(a.spacing, "--spacing", "MIN,MAX in nm, e.g. 0.12,0.6");
+    if (s.size() != 2)
+      throw ConfigError("--spacing", "give two numbers MIN,MAX in nm, e.g. --spacing 0.12,0.6");
     opt.spacing_min = s[0];
     opt.spacing_max = s[1];
   }

@@ -72,6 +72,8 @@ std::string geometry(double oz, double oy, double ox, double s) {
 
 }  // namespace
 
+std::string xml_escape(const std::string& s) { return esc(s); }
+
 void write_classify_xdmf(const std::string& result_h5, const std::string& xdmf_path) {
   auto f = h5::File::open(result_h5);
   const std::string prob = "/entry1/windows/probability";

@@ -45,26 +45,32 @@ double taper_ft(double k, double rc) {
 
 // ====================================================================== Roi
 
-Roi Roi::parse(const std::string& text, const std::string& key) {
-  Roi r;
-  if (text.empty()) return r;
+std::vector<double> parse_numbers(const std::string& text, const std::string& key,
+                                  const std::string& example) {
   std::vector<double> v;
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
+    double d = 0;
     try {
       std::size_t used = 0;
-      const double d = std::stod(item, &used);
+      d = std::stod(item, &used);
       if (item.find_first_not_of(" \t", used) != std::string::npos) throw std::invalid_argument(item);
-      v.push_back(d);
     } catch (const std::exception&) {
-      throw ConfigError(key, fmt::format("'{}' is not a number: give X0,X1,Y0,Y1,Z0,Z1 (a box) or CX,CY,R "
-                                         "(a column along z) in nm",
-                                         item));
+      throw ConfigError(key, fmt::format("'{}' is not a number: give {}", item, example));
     }
+    if (!std::isfinite(d))
+      throw ConfigError(key, fmt::format("'{}' is not a finite number: give {}", item, example));
+    v.push_back(d);
   }
-  for (double d : v)
-    if (!std::isfinite(d)) throw ConfigError(key, "every value must be a finite number of nm");
+  return v;
+}
+
+Roi Roi::parse(const std::string& text, const std::string& key) {
+  Roi r;
+  if (text.empty()) return r;
+  const std::vector<double> v =
+      parse_numbers(text, key, "X0,X1,Y0,Y1,Z0,Z1 (a box) or CX,CY,R (a column along z) in nm");
   if (v.size() == 6) {
     r.kind = Kind::box;
     for (int a = 0; a < 2; ++a) {

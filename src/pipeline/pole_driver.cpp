@@ -347,6 +347,29 @@ PoleResult find_pole(MPI_Comm comm_in, const HostIonCloud& local, const PoleOpti
       ++tm.ions[static_cast<std::size_t>(t)];
     }
     MPI_Allreduce(MPI_IN_PLACE, tm.ions.data(), static_cast<int>(T), MPI_INT64_T, MPI_SUM, comm);
+    // Centroids of the tiles' centres: positions in units of 2^-20 nm summed as
+    // int64 (exact, so the same on any number of ranks).
+    {
+      constexpr double kQuantum = 1048576.0;  // 2^20 per nm
+      std::vector<std::int64_t> sums(static_cast<std::size_t>(3 * T), 0);
+      for (IonIndex i = L.owned_begin; i < L.owned_end; ++i) {
+        const auto t = tile_of[static_cast<std::size_t>(i - L.owned_begin)];
+        if (t < 0) continue;
+        const float p[3] = {L.cloud.x(i), L.cloud.y(i), L.cloud.z(i)};
+        for (int a = 0; a < 3; ++a)
+          sums[static_cast<std::size_t>(3 * t + a)] += std::llround(p[a] * kQuantum);
+      }
+      MPI_Allreduce(MPI_IN_PLACE, sums.data(), static_cast<int>(3 * T), MPI_INT64_T, MPI_SUM, comm);
+      tm.centroid.assign(static_cast<std::size_t>(T), Vec3{kNaN, kNaN, kNaN});
+      for (std::int64_t t = 0; t < T; ++t) {
+        const auto n = tm.ions[static_cast<std::size_t>(t)];
+        if (n == 0) continue;
+        for (int a = 0; a < 3; ++a)
+          tm.centroid[static_cast<std::size_t>(t)][static_cast<std::size_t>(a)] =
+              static_cast<double>(sums[static_cast<std::size_t>(3 * t + a)]) / static_cast<double>(n) /
+              kQuantum;
+      }
+    }
     std::vector<std::int64_t> nonempty;
     for (auto c : tm.ions)
       if (c > 0) nonempty.push_back(c);

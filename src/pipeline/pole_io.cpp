@@ -9,6 +9,7 @@
 #include "aptflow/config.hpp"
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/h5.hpp"
+#include "aptflow/io/xdmf.hpp"
 #include "aptflow/pipeline/pole.hpp"
 
 namespace aptflow::pole {
@@ -18,23 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string g17(double v) { return fmt::format("{:.17g}", v); }
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '&')
-      o += "&amp;";
-    else if (c == '<')
-      o += "&lt;";
-    else if (c == '>')
-      o += "&gt;";
-    else if (c == '"')
-      o += "&quot;";
-    else
-      o += c;
-  }
-  return o;
-}
 
 nlohmann::ordered_json estimate_json(const PoleEstimate& e) {
   nlohmann::ordered_json j;
@@ -154,6 +138,9 @@ void write_pole_file(MPI_Comm comm, const std::string& path, const PoleResult& r
       shape4.push_back(3);
       h5::write(f, "/pole/tiles/direction", dir, shape4);
       h5::write(f, "/pole/tiles/centre", centre, shape4);
+      std::vector<double> cen;
+      for (const auto& c : tm.centroid) cen.insert(cen.end(), c.begin(), c.end());
+      h5::write(f, "/pole/tiles/centroid", cen, shape4);
       h5::write(f, "/pole/tiles/ions", tm.ions, shape);
       std::vector<std::int8_t> st;
       for (auto s : tm.status) st.push_back(static_cast<std::int8_t>(s));
@@ -202,7 +189,8 @@ void write_pole_file(MPI_Comm comm, const std::string& path, const PoleResult& r
   const auto& tm = r.tiles;
   const std::string xpath = xdmf_path_for(path);
   const fs::path xdir = fs::absolute(fs::path(xpath)).parent_path();
-  const std::string ref = xml_escape(fs::absolute(fs::path(path)).lexically_relative(xdir).generic_string());
+  const std::string ref =
+      io::xml_escape(fs::absolute(fs::path(path)).lexically_relative(xdir).generic_string());
   const std::string cells = fmt::format("{} {} {}", tm.n[2], tm.n[1], tm.n[0]);
   std::string x;
   x += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n";

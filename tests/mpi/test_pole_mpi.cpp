@@ -100,6 +100,8 @@ TEST(PoleMpi, SameResultOnAnyRankCountAndTheMapFollowsTheBend) {
                              ser.tiles.tiles[static_cast<std::size_t>(t)]))
           << "tile " << t;
       EXPECT_EQ(par.tiles.ions[static_cast<std::size_t>(t)], ser.tiles.ions[static_cast<std::size_t>(t)]);
+      EXPECT_EQ(0, std::memcmp(par.tiles.centroid[static_cast<std::size_t>(t)].data(),
+                               ser.tiles.centroid[static_cast<std::size_t>(t)].data(), 3 * sizeof(double)));
     }
   }
   EXPECT_NEAR(par.pole.spacing_nm, 0.2025, 0.002);
@@ -114,16 +116,18 @@ TEST(PoleMpi, SameResultOnAnyRankCountAndTheMapFollowsTheBend) {
   for (std::int64_t t = 0; t < tm.size(); ++t) {
     const auto& e = tm.tiles[static_cast<std::size_t>(t)];
     if (tm.status[static_cast<std::size_t>(t)] != pole::TileStatus::measured) continue;
-    const double cx = tm.origin[0] + (t % 4 + 0.5) * tm.edge[0];
-    const double cy = tm.origin[1] + (t / 4 + 0.5) * tm.edge[1];
-    const double cz = tm.origin[2] + 0.5 * tm.edge[2];
-    const auto truth = gen.plane_normal({0, 0, 1}, {cx, cy, cz});
+    // Truth at the centroid of the tile's centres (inside the tile's box).
+    const auto& c = tm.centroid[static_cast<std::size_t>(t)];
+    EXPECT_GE(c[0], tm.origin[0] + (t % 4) * tm.edge[0]);
+    EXPECT_LE(c[0], tm.origin[0] + (t % 4 + 1) * tm.edge[0]);
+    const auto truth = gen.plane_normal({0, 0, 1}, c);
     EXPECT_LT(angle_deg(e.direction, truth), 0.3) << "tile " << t << " tilt " << e.tilt_deg;
     EXPECT_TRUE(std::isfinite(e.uncertainty_deg));
   }
   ASSERT_EQ(tm.status[0], pole::TileStatus::measured);
   ASSERT_EQ(tm.status[2], pole::TileStatus::measured);
-  const double slope = (tm.tiles[2].tilt_deg - tm.tiles[0].tilt_deg) / (2 * tm.edge[0]);
+  const double slope =
+      (tm.tiles[2].tilt_deg - tm.tiles[0].tilt_deg) / (tm.centroid[2][0] - tm.centroid[0][0]);
   EXPECT_NEAR(slope, 0.3, 0.03);
   // Global: one peak for a lattice that turns across x; it lies among the
   // local poles (weighted towards the smaller tilts, whose peaks are blurred less).

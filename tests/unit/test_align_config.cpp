@@ -10,6 +10,7 @@
 #include "aptflow/core/error.hpp"
 #include "aptflow/pipeline/align.hpp"
 #include "aptflow/synth/specimen.hpp"
+#include "pole_fixtures.hpp"
 #include "test_util.hpp"
 
 using namespace aptflow;
@@ -37,25 +38,7 @@ RangeTable al_table() {
 }
 
 HostIonCloud tilted(double tilt, double az, double sx, double sy, double sz) {
-  const synth::SpecimenGenerator gen(Config::from_string(fmt::format(R"(
-seed = 41
-[specimen]
-size = [{}, {}, {}]
-[orientation]
-tilt = [{}, {}]
-[matrix]
-structure = "A1"
-a = 0.405
-species = {{ A = {{ Al = 1.0 }} }}
-[artefacts]
-sigma_xy = 0.4
-sigma_z = 0.03
-efficiency = 0.5
-[ions]
-mass = {{ Al = 27.0 }}
-)",
-                                                                     sx, sy, sz, tilt, az)));
-  return gen.generate_slab(0, gen.num_slabs()).ions;
+  return test::tilted_al_lattice(tilt, az, {sx, sy, sz}, 0.4);
 }
 
 }  // namespace

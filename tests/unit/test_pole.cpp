@@ -17,6 +17,7 @@
 #include "aptflow/kernels/align.hpp"
 #include "aptflow/pipeline/pole.hpp"
 #include "aptflow/synth/specimen.hpp"
+#include "pole_fixtures.hpp"
 #include "test_util.hpp"
 
 using namespace aptflow;
@@ -33,28 +34,9 @@ double angle_deg(const Vec3& a, const Vec3& b) {
   return std::acos(std::min(1.0, std::abs(d) / (na * nb))) * 180 / kPi;
 }
 
-// An Al FCC lattice (a = 0.405 nm, <002> on z) tilted by (tilt, azimuth),
-// with the APT artefacts; species id 1 = Al.
 HostIonCloud lattice_cloud(double tilt, double azimuth, const std::array<double, 3>& size, double sxy,
                            double sz, double eta, std::uint64_t seed) {
-  auto cfg = Config::from_string(fmt::format(R"(
-seed = {}
-[specimen]
-size = [{}, {}, {}]
-[orientation]
-tilt = [{}, {}]
-[matrix]
-structure = "A1"
-a = 0.405
-species = {{ A = {{ Al = 1.0 }} }}
-[artefacts]
-sigma_xy = {}
-sigma_z = {}
-efficiency = {}
-)",
-                                             seed, size[0], size[1], size[2], tilt, azimuth, sxy, sz, eta));
-  const synth::SpecimenGenerator gen(cfg);
-  return gen.generate_slab(0, gen.num_slabs()).ions;
+  return test::tilted_al_lattice(tilt, azimuth, size, sxy, sz, eta, seed);
 }
 
 // The pole of a whole cloud in one process (the MPI driver on MPI_COMM_SELF).

@@ -21,4 +21,8 @@ namespace aptflow::io {
 // ResourceError when the XDMF file cannot be written.
 void write_classify_xdmf(const std::string& result_h5, const std::string& xdmf_path);
 
+// &, <, > and " escaped for XML text and attribute values (also used by the
+// XDMF sidecar of aptflow pole, src/pipeline/pole_io.cpp).
+std::string xml_escape(const std::string& s);
+
 }  // namespace aptflow::io

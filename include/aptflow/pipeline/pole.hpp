@@ -59,6 +59,11 @@ namespace aptflow::pole {
 using Vec3 = std::array<double, 3>;
 inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// Comma-separated numbers ("0.12,0.6"); ConfigError naming `key` (with `example`)
+// when an item is not a finite number.
+std::vector<double> parse_numbers(const std::string& text, const std::string& key,
+                                  const std::string& example);
+
 // Region of interest: a box, or a column (cylinder along z), optionally cut in z.
 struct Roi {
   enum class Kind { all, box, cylinder };
@@ -210,7 +215,8 @@ struct TileMap {
   double origin[3] = {0, 0, 0}, edge[3] = {0, 0, 0};  // nm
   std::int64_t n[3] = {1, 1, 1};                      // tiles along x, y, z
   std::vector<PoleEstimate> tiles;                    // (iz * ny + iy) * nx + ix
-  std::vector<std::int64_t> ions;                     // selected ions per tile
+  std::vector<std::int64_t> ions;                     // centre ions per tile
+  std::vector<Vec3> centroid;  // mean position of the tile's centre ions (nm; NaN if none)
   std::vector<TileStatus> status;
   std::int64_t measured = 0, too_few = 0, no_periodicity = 0;
   std::int64_t size() const { return n[0] * n[1] * n[2]; }
