@@ -138,7 +138,7 @@ void PoleOptions::validate() const {
   const double nq = std::round(q);
   if (std::abs(q - nq) > 1e-6 * nq || static_cast<long long>(nq) % 2 != 0 || nq < 8 || nq > 400)
     throw ConfigError("--bin", fmt::format("2 * r_cut / bin = {:.6g}: must be an even whole number between 8 "
-                                           "and 400 (e.g. --bin 0.025 with --r-cut 1.5)",
+                                           "and 400 (e.g. --bin 0.05 with --r-cut 2)",
                                            q));
   if (!(spacing_min > 0 && spacing_max > spacing_min && std::isfinite(spacing_max)))
     throw ConfigError("--spacing", "need 0 < min < max (nm)");

@@ -13,7 +13,7 @@
 //                     pole use the global one).
 // Other keys (auto only): transform.cone (15), transform.species (all ranged
 // ions), transform.tile (0), transform.min_score (10), transform.r_cut (1.5),
-// transform.bin (0.025), transform.subsamples (8).
+// transform.bin (0.05), transform.subsamples (8).
 //
 // Use in a driver (collective over comm), after read + range and before the
 // decomposition:

@@ -91,7 +91,7 @@ struct PoleOptions {
   double margin = 1.0;       // nm: centres lie r_cut + margin inside the occupied volume
   double cone_deg = 15;      // search cone half-angle about +z, (0, 45]
   double r_cut = 2.0;        // nm (the bias of docs/alignment.md falls as r_cut^-5)
-  double bin = 0.025;        // nm; 2 r_cut / bin must be an even whole number
+  double bin = 0.05;         // nm; 2 r_cut / bin must be an even whole number
   double spacing_min = 0.12, spacing_max = 0.6;  // nm, plane spacings searched
   int subsamples = 8;                            // z blocks for the uncertainty, 2..64
   double min_score = 10;                         // below: no periodicity
