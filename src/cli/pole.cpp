@@ -35,7 +35,7 @@ void run_pole(PoleArgs& a) {
   MPI_Comm_rank(comm, &rank);
   auto& opt = a.opt;
   opt.source = a.input;
-  opt.roi = pole::Roi::parse(a.roi, "--roi");
+  if (!a.roi.empty()) opt.roi = parse_roi_spec(a.roi, "--roi");
   if (!a.spacing.empty()) {
     const auto s = pole::parse_numbers(a.spacing, "--spacing", "MIN,MAX in nm, e.g. 0.12,0.6");
     if (s.size() != 2)
@@ -108,8 +108,8 @@ void register_pole(CLI::App& app) {
                   "ion types (range-file names, comma-separated or repeated) used as centres and neighbours; "
                   "default: every ranged ion");
   sub->add_option("--roi", a->roi,
-                  "region of interest of the centre ions in nm (neighbours come from the whole dataset): "
-                  "X0,X1,Y0,Y1,Z0,Z1 (a box), CX,CY,R (a column along z) or CX,CY,R,Z0,Z1");
+                  "region of interest of the centre ions (neighbours come from the whole dataset): "
+                  "box:x0,y0,z0,x1,y1,z1 or cylinder:cx,cy,r[,z0,z1] (nm)");
   sub->add_option("--margin", a->opt.margin,
                   "centre ions lie at least r_cut + margin nm inside the occupied volume (edge effects)")
       ->capture_default_str();

@@ -43,7 +43,7 @@ double taper_ft(double k, double rc) {
 
 }  // namespace
 
-// ====================================================================== Roi
+// ====================================================================== number lists
 
 std::vector<double> parse_numbers(const std::string& text, const std::string& key,
                                   const std::string& example) {
@@ -64,57 +64,6 @@ std::vector<double> parse_numbers(const std::string& text, const std::string& ke
     v.push_back(d);
   }
   return v;
-}
-
-Roi Roi::parse(const std::string& text, const std::string& key) {
-  Roi r;
-  if (text.empty()) return r;
-  const std::vector<double> v =
-      parse_numbers(text, key, "X0,X1,Y0,Y1,Z0,Z1 (a box) or CX,CY,R (a column along z) in nm");
-  if (v.size() == 6) {
-    r.kind = Kind::box;
-    for (int a = 0; a < 2; ++a) {
-      r.lo[a] = v[2 * a];
-      r.hi[a] = v[2 * a + 1];
-    }
-    r.zlo = v[4];
-    r.zhi = v[5];
-    r.lo[2] = v[4];
-    r.hi[2] = v[5];
-    if (!(r.hi[0] > r.lo[0] && r.hi[1] > r.lo[1] && r.zhi > r.zlo))
-      throw ConfigError(key, "a box X0,X1,Y0,Y1,Z0,Z1 needs X0 < X1, Y0 < Y1 and Z0 < Z1");
-  } else if (v.size() == 3 || v.size() == 5) {
-    r.kind = Kind::cylinder;
-    r.cx = v[0];
-    r.cy = v[1];
-    r.radius = v[2];
-    if (!(r.radius > 0)) throw ConfigError(key, "the column radius R of CX,CY,R must be positive (nm)");
-    if (v.size() == 5) {
-      r.zlo = v[3];
-      r.zhi = v[4];
-      if (!(r.zhi > r.zlo)) throw ConfigError(key, "CX,CY,R,Z0,Z1 needs Z0 < Z1");
-    }
-  } else {
-    throw ConfigError(key,
-                      fmt::format("{} values: give X0,X1,Y0,Y1,Z0,Z1 (a box), CX,CY,R (a column along z) "
-                                  "or CX,CY,R,Z0,Z1 (nm)",
-                                  v.size()));
-  }
-  return r;
-}
-
-std::string Roi::describe() const {
-  switch (kind) {
-    case Kind::all:
-      return "all";
-    case Kind::box:
-      return fmt::format("box x [{}, {}) y [{}, {}) z [{}, {}) nm", lo[0], hi[0], lo[1], hi[1], zlo, zhi);
-    case Kind::cylinder:
-      if (std::isfinite(zlo))
-        return fmt::format("column centre ({}, {}) radius {} z [{}, {}) nm", cx, cy, radius, zlo, zhi);
-      return fmt::format("column centre ({}, {}) radius {} nm", cx, cy, radius);
-  }
-  return "";
 }
 
 // ====================================================================== options

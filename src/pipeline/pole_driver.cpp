@@ -233,7 +233,8 @@ PoleResult find_pole(MPI_Comm comm_in, const HostIonCloud& local, const PoleOpti
         fmt::format("only {} centre ions lie in the region of interest ({}) at least r_cut + margin = "
                     "{} nm inside the dataset; at least {} are needed: widen --roi, lower --margin or "
                     "check --species",
-                    centres, opt.roi.describe(), opt.r_cut + opt.margin, kMinIons));
+                    centres, opt.roi.enabled() ? opt.roi.describe() : "everything", opt.r_cut + opt.margin,
+                    kMinIons));
 
   // ---- the whole selection: z blocks over its height
   double t0 = MPI_Wtime();

@@ -163,7 +163,7 @@ void write_pole_file(MPI_Comm comm, const std::string& path, const PoleResult& r
       h5::write_attr(g, "input_file", input);
       h5::write_attr(g, "range_file", range);
       h5::write_attr(g, "species", species_names);
-      h5::write_attr(g, "roi", o.roi.describe());
+      h5::write_attr(g, "roi", o.roi.enabled() ? o.roi.describe() : std::string("all"));
       h5::write_attr(g, "cone_deg", o.cone_deg);
       h5::write_attr(g, "r_cut_nm", o.r_cut);
       h5::write_attr(g, "margin_nm", o.margin);
@@ -240,7 +240,7 @@ std::string pole_json(const PoleResult& r, const std::string& input,
   j["ions"] = r.ions;
   j["centres"] = r.centres;
   j["species"] = species_names;
-  j["roi"] = o.roi.describe();
+  j["roi"] = o.roi.enabled() ? o.roi.describe() : std::string("all");
   j["ranks"] = r.ranks;
   j["seconds"] = {{"histograms", r.seconds_histograms}, {"analysis", r.seconds_analysis}};
   j["settings"] = {{"cone_deg", o.cone_deg},

@@ -219,13 +219,13 @@ TEST(PoleEstimate, RegionOfInterestSelectsCentresOnly) {
   PoleOptions o;
   o.subsamples = 3;
   const PoleResult all = analyse(cloud, o);
-  o.roi = Roi::parse("8,8,2.5");  // a column of radius 2.5 nm through the middle
+  o.roi = parse_roi_spec("cylinder:8,8,2.5");  // a column of radius 2.5 nm through the middle
   const PoleResult col = analyse(cloud, o);
   EXPECT_EQ(col.ions, all.ions);  // neighbours: every ion
   EXPECT_LT(col.centres, all.centres / 2);
   EXPECT_GT(col.centres, 1000);
   EXPECT_LT(angle_deg(col.pole.direction, pole_direction(3.0, 250.0)), 0.3);
-  o.roi = Roi::parse("100,101,100,101,0,1");  // outside the specimen
+  o.roi = parse_roi_spec("box:100,100,0,101,101,1");  // outside the specimen
   EXPECT_THROW((void)analyse(cloud, o), InputError);
 }
 
@@ -357,28 +357,6 @@ TEST(PoleOptions, ValidationNamesTheOption) {
   o = {};
   o.tile_z = 10;
   EXPECT_EQ(key_of(o), "--tile-z");
-}
-
-TEST(PoleRoi, ParsesBoxesAndColumns) {
-  const Roi all = Roi::parse("");
-  EXPECT_TRUE(all.contains(1e6f, -3, 2));
-  const Roi box = Roi::parse("0,10,-5,5,2,4");
-  EXPECT_TRUE(box.contains(0, -5, 2));
-  EXPECT_FALSE(box.contains(10, 0, 3));
-  EXPECT_FALSE(box.contains(5, 0, 4));
-  const Roi col = Roi::parse("5, 5, 2");
-  EXPECT_TRUE(col.contains(6.9f, 5, -100));
-  EXPECT_FALSE(col.contains(7.1f, 5, 0));
-  const Roi cut = Roi::parse("5,5,2,0,1");
-  EXPECT_FALSE(cut.contains(5, 5, 1));
-  for (const char* bad : {"1,2", "0,1,0,1,1,0", "5,5,-1", "a,b,c", "1,2,3,4", "0,1,0,1,0,inf"}) {
-    try {
-      (void)Roi::parse(bad);
-      ADD_FAILURE() << bad << " accepted";
-    } catch (const ConfigError& e) {
-      EXPECT_EQ(e.key(), "--roi");
-    }
-  }
 }
 
 TEST(PoleEstimate, PackRoundTrips) {

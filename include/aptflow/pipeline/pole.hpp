@@ -53,6 +53,7 @@
 #include "aptflow/core/ion_cloud.hpp"
 #include "aptflow/core/range_table.hpp"
 #include "aptflow/kernels/cell_list.hpp"
+#include "aptflow/pipeline/roi.hpp"
 
 namespace aptflow::pole {
 
@@ -63,27 +64,6 @@ inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // when an item is not a finite number.
 std::vector<double> parse_numbers(const std::string& text, const std::string& key,
                                   const std::string& example);
-
-// Region of interest: a box, or a column (cylinder along z), optionally cut in z.
-struct Roi {
-  enum class Kind { all, box, cylinder };
-  Kind kind = Kind::all;
-  double lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};  // box (nm)
-  double cx = 0, cy = 0, radius = 0;            // cylinder axis and radius (nm)
-  double zlo = -std::numeric_limits<double>::infinity(), zhi = std::numeric_limits<double>::infinity();
-
-  // "X0,X1,Y0,Y1,Z0,Z1" (box), "CX,CY,R" (column) or "CX,CY,R,Z0,Z1" (column
-  // cut in z); "" = everything. ConfigError naming `key` otherwise.
-  static Roi parse(const std::string& text, const std::string& key = "--roi");
-  bool contains(float x, float y, float z) const {
-    if (kind == Kind::all) return true;
-    if (!(z >= zlo && z < zhi)) return false;
-    if (kind == Kind::box) return x >= lo[0] && x < hi[0] && y >= lo[1] && y < hi[1];
-    const double dx = x - cx, dy = y - cy;
-    return dx * dx + dy * dy <= radius * radius;
-  }
-  std::string describe() const;
-};
 
 struct PoleOptions {
   std::vector<int> species;  // ion-type ids (1-based) used as centres and neighbours; empty = all ranged ions
