@@ -12,7 +12,7 @@
 //                     (each about its own centre; columns without a measured
 //                     pole use the global one).
 // Other keys (auto only): transform.cone (15), transform.species (all ranged
-// ions), transform.tile (0), transform.min_score (10), transform.r_cut (1.5),
+// ions), transform.tile (0), transform.min_score (10), transform.r_cut (2.0),
 // transform.bin (0.05), transform.subsamples (8).
 //
 // Use in a driver (collective over comm), after read + range and before the
