@@ -809,6 +809,7 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
     o.window_box = box;
   }
   o.roi = parse_roi(cfg);
+  o.align = parse_align(cfg);
   o.sdm_exclude = parse_sdm_exclude(cfg.get_string("sdm.exclude", "self"));
   o.sdm_arithmetic = parse_sdm_arithmetic(cfg.get_string("sdm.arithmetic", "float32"));
   o.preprocessing = cfg.get_string("preprocess.mode", "auto");
@@ -1025,6 +1026,15 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   roi_sel = apply_roi(comm, cloud, first_ion, opt.roi, opt.input);
   first_ion = roi_sel.first_kept;
   sum.input_ions = roi_sel.read_total;
+  // transform.align (docs/alignment.md): the pole onto z before the windows;
+  // per-ion results keep their input index, domain centroids are turned back.
+  const Alignment align = resolve_alignment(comm, cloud, opt.align, c.table, opt.input);
+  apply_alignment(align, cloud);
+  if (align.mode != AlignSpec::Mode::none)
+    progress.line(
+        fmt::format("align ({}): pole at tilt {:.3f} deg, azimuth {:.2f} deg turned onto z{}",
+                    to_string(align.mode), align.tilt_deg, align.azimuth_deg,
+                    align.per_tile ? fmt::format(", per column ({} columns)", align.tiles.size()) : ""));
   // Which preprocessing runs: a progress line here, the summary (the CLI
   // prints it on every run) and the output file (docs/preprocessing.md).
   if (!opt.model_note.empty()) progress.line(opt.model_note);
@@ -1142,6 +1152,15 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
         sc_sum[static_cast<std::size_t>(s * c.K + k)] = static_cast<float>(p.sums(at + s, k));
     }
     domains = std::move(p.dom.domains);
+    for (auto& d : domains) {  // centroids in input coordinates (docs/alignment.md section 7)
+      std::int64_t tile = -1;
+      if (align.per_tile) {
+        const auto g = to_input_frame(align, {d.centroid[0], d.centroid[1], d.centroid[2]});
+        tile = align.tiles.tile_of(g[0], g[1], g[2]);
+      }
+      const auto q = to_input_frame(align, {d.centroid[0], d.centroid[1], d.centroid[2]}, tile);
+      for (int a = 0; a < 3; ++a) d.centroid[a] = q[static_cast<std::size_t>(a)];
+    }
     prob = std::move(p.prob);
     done = std::move(p.done);
     msdm = std::move(p.msdm);
@@ -1327,6 +1346,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
                    static_cast<hsize_t>(read_count), dom_in.data());
     // domains
     detail::write_domain_table(f, "/entry1/domains", domains);
+    if (align.mode != AlignSpec::Mode::none) write_alignment(f, "/entry1/alignment", align);
     // control: size histograms (row 0 = the real run), one entry per shuffled run
     {
       const std::size_t nb = sum.size_histogram.size(), nrun = sum.control.size();

@@ -15,6 +15,7 @@
 
 #include "aptflow/core/config.hpp"
 #include "aptflow/kernels/windows.hpp"
+#include "aptflow/pipeline/align.hpp"
 #include "aptflow/pipeline/roi.hpp"
 #include "aptflow/pipeline/segment.hpp"
 #include "aptflow/sdm/preprocess.hpp"
@@ -49,6 +50,9 @@ struct ClassifyOptions {
   std::optional<std::array<double, 6>> window_box;
   // roi.box / roi.cylinder (+ roi.z): only the ions inside take part.
   Roi roi;
+  // transform.align (+ transform.cone, ...; docs/alignment.md): the ions are
+  // turned so that the lattice pole lies on z before the windows are computed.
+  AlignSpec align;
   // sdm.exclude, sdm.arithmetic (docs/sdm.md "Published rules").
   SdmExclude sdm_exclude = SdmExclude::self;
   SdmArithmetic sdm_arithmetic = SdmArithmetic::float32;
@@ -88,7 +92,7 @@ struct ClassifyOptions {
 // Read every key of cfg (ConfigError naming the key for a missing or bad value,
 // and for any key that is not read: a typo). Keys: input, range, model (string
 // or list), model_fallback, model_pairs, output, pair (string or list),
-// windows.{variant,edge,stride,chunk,box}, roi.{box,cylinder,z},
+// windows.{variant,edge,stride,chunk,box}, roi.{box,cylinder,z}, transform.* (align),
 // sdm.{exclude,arithmetic}, preprocess.{mode,background},
 // segment.{thresholds,ion_radius,rule,smoothing,empty_window,composition.*},
 // domains.{eps,min_samples,atomic_density,detection_efficiency},
