@@ -22,47 +22,15 @@
 #include "aptflow/nn/model_file.hpp"
 #include "aptflow/pipeline/classify.hpp"
 #include "aptflow/synth/specimen.hpp"
+#include "classify_test_model.hpp"
 #include "test_util.hpp"
 
 namespace h5 = aptflow::h5;
 namespace nn = aptflow::nn;
 
-namespace {
-
-nn::Model random_model(std::uint32_t seed) {
-  nn::Model m({93, 1});
-  m.add(std::make_unique<nn::Conv>(
-      "c", nn::ConvSpec{1, 4, {5}, {1}, nn::Padding::valid, nn::Activation::relu, true}));
-  m.add(std::make_unique<nn::MaxPool>("p", nn::PoolSpec{1, {4}, {}, nn::Padding::valid}));
-  m.add(std::make_unique<nn::Flatten>("f"));
-  m.add(std::make_unique<nn::Dense>("d", 2, nn::Activation::softmax));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  for (auto* p : m.parameters())
-    for (auto& v : p->value) v = u(rng);
-  m.class_names = {"FCC", "L1_2"};
-  m.features.kind = "z";
-  m.features.pairs = {"Al-Al"};
-  m.features.bins = {93};
-  m.features.preprocessing = "minmax_only";
-  m.features.variant = "cocrni";
-  return m;
-}
-
-template <class T>
-std::vector<T> read_all(const std::string& file, const std::string& path) {
-  auto f = h5::File::open(file);
-  return h5::read<T>(f, path);
-}
-
-template <class T>
-void expect_same(const std::string& a, const std::string& b, const std::string& path) {
-  const auto va = read_all<T>(a, path), vb = read_all<T>(b, path);
-  ASSERT_EQ(va.size(), vb.size()) << path;
-  EXPECT_EQ(std::memcmp(va.data(), vb.data(), va.size() * sizeof(T)), 0) << path << " differs";
-}
-
-}  // namespace
+using aptflow::test::expect_same;
+using aptflow::test::read_all;
+using aptflow::test::small_model;
 
 TEST(ClassifyAlign, ConfigKeysParseIntoTheOptions) {
   const std::string base = "input = \"a.pos\"\nrange = \"a.rrng\"\nmodel = \"m.h5\"\noutput = \"o.h5\"\n";
@@ -73,7 +41,8 @@ TEST(ClassifyAlign, ConfigKeysParseIntoTheOptions) {
   EXPECT_EQ(o.align.mode, aptflow::AlignSpec::Mode::autodetect);
   EXPECT_EQ(o.align.pole.cone_deg, 20);
   EXPECT_EQ(o.align.pole.tile, 10);
-  o = aptflow::parse_classify_config(aptflow::Config::from_string(base + "[transform]\nalign = [5.0, 30.0]\n"));
+  o = aptflow::parse_classify_config(
+      aptflow::Config::from_string(base + "[transform]\nalign = [5.0, 30.0]\n"));
   EXPECT_EQ(o.align.mode, aptflow::AlignSpec::Mode::fixed);
   EXPECT_EQ(o.align.tilt_deg, 5.0);
   EXPECT_EQ(o.align.azimuth_deg, 30.0);
@@ -90,8 +59,8 @@ TEST(ClassifyAlign, FixedAlignmentEqualsClassifyOfTheTurnedIons) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   aptflow::test::TempDir dir;
-  auto scfg = aptflow::Config::from_file(
-      (aptflow::test::source_dir() / "configs/synth/demo_specimen.toml").string());
+  auto scfg =
+      aptflow::Config::from_file((aptflow::test::source_dir() / "configs/synth/demo_specimen.toml").string());
   scfg.apply_overrides({"specimen.size=[7.0, 7.0, 9.0]", "domains.delta_prime.count=2", "name=\"aln\"",
                         "orientation.tilt=[6.0, 40.0]"});
   const auto files = aptflow::synth::write_specimen(MPI_COMM_WORLD, scfg, (dir / "spec").string());
@@ -99,7 +68,7 @@ TEST(ClassifyAlign, FixedAlignmentEqualsClassifyOfTheTurnedIons) {
   const double tilt = 6.0, azimuth = 40.0;
   aptflow::Rotation rot;
   if (rank == 0) {
-    nn::save_model(random_model(7), model);
+    nn::save_model(small_model(7), model);
     // The independent route: the whole cloud, its bounding box, the rotation, a POS file.
     auto cloud = aptflow::io::read_dataset(files.pos);
     double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
@@ -156,7 +125,8 @@ TEST(ClassifyAlign, FixedAlignmentEqualsClassifyOfTheTurnedIons) {
   expect_same<std::int64_t>(a, b, "/entry1/ions/domain_id");
   expect_same<std::int64_t>(a, b, "/entry1/domains/ions");
   // Centroids: the aligned run reports them in input coordinates.
-  const auto ca = read_all<double>(a, "/entry1/domains/centroid"), cb = read_all<double>(b, "/entry1/domains/centroid");
+  const auto ca = read_all<double>(a, "/entry1/domains/centroid"),
+             cb = read_all<double>(b, "/entry1/domains/centroid");
   ASSERT_EQ(ca.size(), cb.size());
   const auto inv = rot.inverse();
   for (std::size_t k = 0; k + 2 < cb.size(); k += 3) {
@@ -170,7 +140,8 @@ TEST(ClassifyAlign, FixedAlignmentEqualsClassifyOfTheTurnedIons) {
   const auto rec = read_all<double>(a, "/entry1/alignment/rotation");
   const auto packed = rot.pack();
   ASSERT_EQ(rec.size(), 12u);
-  for (int k = 0; k < 12; ++k) EXPECT_NEAR(rec[static_cast<std::size_t>(k)], packed[static_cast<std::size_t>(k)], 1e-12);
+  for (int k = 0; k < 12; ++k)
+    EXPECT_NEAR(rec[static_cast<std::size_t>(k)], packed[static_cast<std::size_t>(k)], 1e-12);
   auto fb = h5::File::open(b);
   EXPECT_FALSE(h5::exists(fb, "/entry1/alignment"));
 }

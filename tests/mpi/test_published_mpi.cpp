@@ -17,47 +17,15 @@
 #include "aptflow/pipeline/classify.hpp"
 #include "aptflow/pipeline/cluster.hpp"
 #include "aptflow/synth/specimen.hpp"
+#include "classify_test_model.hpp"
 #include "test_util.hpp"
 
 namespace h5 = aptflow::h5;
 namespace nn = aptflow::nn;
 
-namespace {
-
-nn::Model small_model(std::uint32_t seed) {
-  nn::Model m({93, 1});
-  m.add(std::make_unique<nn::Conv>(
-      "c", nn::ConvSpec{1, 4, {5}, {1}, nn::Padding::valid, nn::Activation::relu, true}));
-  m.add(std::make_unique<nn::MaxPool>("p", nn::PoolSpec{1, {4}, {}, nn::Padding::valid}));
-  m.add(std::make_unique<nn::Flatten>("f"));
-  m.add(std::make_unique<nn::Dense>("d", 2, nn::Activation::softmax));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  for (auto* p : m.parameters())
-    for (auto& v : p->value) v = u(rng);
-  m.class_names = {"FCC", "L1_2"};
-  m.features.kind = "z";
-  m.features.pairs = {"Al-Al"};
-  m.features.bins = {93};
-  m.features.preprocessing = "minmax_only";
-  m.features.variant = "cocrni";
-  return m;
-}
-
-template <class T>
-std::vector<T> read_all(const std::string& file, const std::string& path) {
-  auto f = h5::File::open(file);
-  return h5::read<T>(f, path);
-}
-
-template <class T>
-void expect_same(const std::string& a, const std::string& b, const std::string& path) {
-  const auto va = read_all<T>(a, path), vb = read_all<T>(b, path);
-  ASSERT_EQ(va.size(), vb.size()) << path;
-  EXPECT_EQ(std::memcmp(va.data(), vb.data(), va.size() * sizeof(T)), 0) << path << " differs";
-}
-
-}  // namespace
+using aptflow::test::expect_same;
+using aptflow::test::read_all;
+using aptflow::test::small_model;
 
 TEST(PublishedMpi, ClassifyWithEveryPublishedRuleHasTheSameBytesOnAnyRankCount) {
   int rank = 0;
