@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/collective.hpp"
 #include "aptflow/io/detail/readers.hpp"
 #include "aptflow/io/h5.hpp"
 
@@ -426,55 +427,6 @@ void for_each_chunk(const std::string& path, const ReadOptions& opts,
 }
 
 // ------------------------------------------------------------------ MPI reading
-namespace {
-
-// Raise the error of the lowest failing rank on every rank (collective).
-void agree_on_errors(MPI_Comm comm, const std::exception_ptr& err) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int mine = err ? rank : size, lowest = size;
-  MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, comm);
-  if (lowest == size) return;
-  // Pack: kind (0 InputError, 1 other aptflow/std error), where, location, file, reason.
-  std::int64_t head[3] = {0, 0, 0};
-  std::string file, reason;
-  if (rank == lowest) {
-    try {
-      std::rethrow_exception(err);
-    } catch (const InputError& e) {
-      head[0] = 0;
-      head[1] = static_cast<std::int64_t>(e.where());
-      head[2] = e.location();
-      file = e.file();
-      reason = e.reason();
-    } catch (const std::exception& e) {
-      head[0] = 1;
-      reason = e.what();
-    }
-  }
-  MPI_Bcast(head, 3, MPI_INT64_T, lowest, comm);
-  std::int64_t lens[2] = {static_cast<std::int64_t>(file.size()), static_cast<std::int64_t>(reason.size())};
-  MPI_Bcast(lens, 2, MPI_INT64_T, lowest, comm);
-  file.resize(static_cast<std::size_t>(lens[0]));
-  reason.resize(static_cast<std::size_t>(lens[1]));
-  MPI_Bcast(file.data(), static_cast<int>(lens[0]), MPI_CHAR, lowest, comm);
-  MPI_Bcast(reason.data(), static_cast<int>(lens[1]), MPI_CHAR, lowest, comm);
-  if (rank == lowest) std::rethrow_exception(err);
-  if (head[0] == 1) throw ResourceError(fmt::format("rank {}: {}", lowest, reason));
-  switch (static_cast<InputError::Where>(head[1])) {
-    case InputError::Where::byte:
-      throw InputError::at_byte(file, head[2], reason);
-    case InputError::Where::line:
-      throw InputError::at_line(file, head[2], reason);
-    case InputError::Where::none:
-      break;
-  }
-  throw InputError(file, reason);
-}
-
-}  // namespace
-
 HostIonCloud read_dataset_mpi(MPI_Comm comm, const std::string& path, const ReadOptions& opts,
                               ReadStats* stats, IonIndex* first_ion) {
   int rank = 0, size = 1;
@@ -495,7 +447,7 @@ HostIonCloud read_dataset_mpi(MPI_Comm comm, const std::string& path, const Read
   } catch (...) {
     err = std::current_exception();
   }
-  agree_on_errors(comm, err);
+  dist::agree_on_error(comm, err);  // collective: the lowest failing rank's error on every rank
   std::int64_t local[1] = {scan.nonfinite}, total[1] = {0};
   MPI_Allreduce(local, total, 1, MPI_INT64_T, MPI_SUM, comm);
   std::int64_t fb = scan.first_bad < 0 ? std::numeric_limits<std::int64_t>::max() : scan.first_bad, gfb = 0;
