@@ -475,6 +475,8 @@ struct CloudWriter::Impl {
   std::unique_ptr<detail::H5CloudSink> h5;
 
   std::uint64_t record() const { return format == Format::pos ? detail::kPosRecord : detail::kEposRecord; }
+  // POS/EPOS: local's ions at file records [at_ion, at_ion + n) (collective with comm).
+  void put(IonIndex at_ion, const HostIonCloud& local);
   void encode(const HostIonCloud& c, IonIndex first, IonIndex n) {
     buf.resize(static_cast<std::size_t>(n) * record());
     if (format == Format::pos)
@@ -549,36 +551,56 @@ void CloudWriter::append(const HostIonCloud& local) {
     return;
   }
   if (m.comm == MPI_COMM_NULL) {
-    for (IonIndex done = 0; done < n; done += kWriteBlock) {
-      const IonIndex c = std::min(kWriteBlock, n - done);
-      m.encode(local, done, c);
-      m.out->write_at(static_cast<std::uint64_t>(m.written + done) * m.record(), m.buf.data(), m.buf.size());
-    }
-    m.written += n;
+    m.put(m.written, local);
     return;
   }
   // Collective: this rank's block goes after all blocks of lower ranks.
-  IonIndex offset = 0, total = 0;
+  IonIndex offset = 0;
   MPI_Exscan(&n, &offset, 1, MPI_INT64_T, MPI_SUM, m.comm);
   int rank = 0;
   MPI_Comm_rank(m.comm, &rank);
   if (rank == 0) offset = 0;  // MPI_Exscan leaves rank 0's result undefined
-  MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, m.comm);
+  m.put(m.written + offset, local);
+}
+
+void CloudWriter::write_at(IonIndex first, const HostIonCloud& local) {
+  auto& m = *impl_;
+  if (m.closed) throw InternalError(fmt::format("CloudWriter '{}': write_at after close", m.path));
+  if (m.format == Format::h5)
+    throw InternalError(
+        fmt::format("CloudWriter '{}': write_at is for POS and EPOS; append to HDF5", m.path));
+  if (first < 0) throw InternalError(fmt::format("CloudWriter '{}': write_at record {}", m.path, first));
+  m.put(first, local);
+}
+
+void CloudWriter::Impl::put(IonIndex at_ion, const HostIonCloud& local) {
+  const IonIndex n = local.size();
+  if (comm == MPI_COMM_NULL) {
+    for (IonIndex done = 0; done < n; done += kWriteBlock) {
+      const IonIndex c = std::min(kWriteBlock, n - done);
+      encode(local, done, c);
+      out->write_at(static_cast<std::uint64_t>(at_ion + done) * record(), buf.data(), buf.size());
+    }
+    written += n;
+    return;
+  }
+  // Collective: pieces of at most kWriteBlock ions, the same number of calls on every rank.
+  IonIndex total = 0;
+  MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, comm);
   IonIndex pieces = (n + kWriteBlock - 1) / kWriteBlock, max_pieces = 0;
-  MPI_Allreduce(&pieces, &max_pieces, 1, MPI_INT64_T, MPI_MAX, m.comm);
+  MPI_Allreduce(&pieces, &max_pieces, 1, MPI_INT64_T, MPI_MAX, comm);
   bool ok = true;
   for (IonIndex p = 0; p < max_pieces; ++p) {
     const IonIndex first = std::min(p * kWriteBlock, n);
     const IonIndex c = std::min(kWriteBlock, n - first);
-    m.encode(local, first, c);
-    const MPI_Offset at =
-        static_cast<MPI_Offset>((m.written + offset + first) * static_cast<IonIndex>(m.record()));
+    encode(local, first, c);
+    const MPI_Offset at = static_cast<MPI_Offset>((at_ion + first) * static_cast<IonIndex>(record()));
     MPI_Status st;
-    int rc = MPI_File_write_at_all(m.fh, at, m.buf.data(), static_cast<int>(m.buf.size()), MPI_BYTE, &st);
+    int rc = MPI_File_write_at_all(fh, at, buf.data(), static_cast<int>(buf.size()), MPI_BYTE, &st);
     ok = ok && rc == MPI_SUCCESS;
   }
-  check_all(m.comm, ok, fmt::format("collective write of '{}' failed: check free disk space", m.path));
-  m.written += total;
+  check_all(comm, ok, fmt::format("collective write of '{}' failed: check free disk space", path));
+  written += total;
 }
 
 void CloudWriter::close() {
