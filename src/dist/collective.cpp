@@ -5,11 +5,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "aptflow/core/bounds.hpp"
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/detail/pack.hpp"
 
 namespace aptflow::dist {
 
@@ -53,45 +53,19 @@ namespace {
 // Kinds in the image; the numbers travel between ranks of one job only.
 enum class Kind : std::int64_t { input, config, resource, internal, error, other };
 
-void put(std::string& out, std::int64_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
-void put(std::string& out, const std::string& s) {
-  put(out, static_cast<std::int64_t>(s.size()));
-  out += s;
-}
-
-struct Reader {
-  const std::string& in;
-  std::size_t at = 0;
-  std::int64_t i64() {
-    std::int64_t v = 0;
-    if (at + sizeof v > in.size()) throw InternalError("rethrow_image: truncated error image");
-    std::memcpy(&v, in.data() + at, sizeof v);
-    at += sizeof v;
-    return v;
-  }
-  std::string str() {
-    const std::int64_t n = i64();
-    if (n < 0 || at + static_cast<std::size_t>(n) > in.size())
-      throw InternalError("rethrow_image: truncated error image");
-    std::string s = in.substr(at, static_cast<std::size_t>(n));
-    at += static_cast<std::size_t>(n);
-    return s;
-  }
-};
-
 }  // namespace
 
 std::string error_image(const std::exception_ptr& err) {
-  std::string out;
+  Packer out;
   // kind, where, location, file or key, reason, what()
   auto image = [&](Kind k, std::int64_t where, std::int64_t location, const std::string& name,
                    const std::string& reason, const std::string& what) {
-    put(out, static_cast<std::int64_t>(k));
-    put(out, where);
-    put(out, location);
-    put(out, name);
-    put(out, reason);
-    put(out, what);
+    out.put(static_cast<std::int64_t>(k));
+    out.put(where);
+    out.put(location);
+    out.put(name);
+    out.put(reason);
+    out.put(what);
   };
   try {
     std::rethrow_exception(err);
@@ -110,11 +84,11 @@ std::string error_image(const std::exception_ptr& err) {
   } catch (...) {
     image(Kind::other, 0, 0, "", "", "unknown exception");
   }
-  return out;
+  return out.buf;
 }
 
 void rethrow_image(const std::string& image, int rank) {
-  Reader r{image};
+  Unpacker r{image};
   const auto kind = static_cast<Kind>(r.i64());
   const std::int64_t where = r.i64(), location = r.i64();
   const std::string name = r.str(), reason = r.str(), what = r.str();

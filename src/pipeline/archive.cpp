@@ -17,6 +17,7 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/dist/collective.hpp"
+#include "aptflow/dist/detail/pack.hpp"
 #include "aptflow/io/sha256.hpp"
 #include "aptflow/pipeline/classify.hpp"
 #include "pipeline/archive_detail.hpp"
@@ -46,32 +47,9 @@ std::string toml_quote(const std::string& s) {
   return out + "\"";
 }
 
-// The work list for the other ranks: length-prefixed fields (any bytes in
-// paths and metadata survive, unlike JSON, which needs valid UTF-8).
-struct Packer {
-  std::string buf;
-  void put(std::int64_t v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
-  void put(const std::string& s) {
-    put(static_cast<std::int64_t>(s.size()));
-    buf += s;
-  }
-};
-struct Unpacker {
-  const std::string& buf;
-  std::size_t pos = 0;
-  std::int64_t i64() {
-    std::int64_t v = 0;
-    std::memcpy(&v, buf.data() + pos, sizeof v);
-    pos += sizeof v;
-    return v;
-  }
-  std::string str() {
-    const auto n = static_cast<std::size_t>(i64());
-    std::string s = buf.substr(pos, n);
-    pos += n;
-    return s;
-  }
-};
+// The work list for the other ranks: length-prefixed fields (dist/detail/pack.hpp).
+using dist::detail::Packer;
+using dist::detail::Unpacker;
 
 std::string pack_work(const ArchiveManifest& m, const std::vector<std::int64_t>& todo, std::int64_t nlarge,
                       std::int64_t resumed) {
