@@ -48,8 +48,11 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
   });
 
   // The z slabs of classify; the read block is handed over (freed when packed).
-  const dist::ZSlabDecomposition d = dist::decompose_z(comm, std::move(cloud), first_ion);
-  const HostIonCloud& own = d.owned();
+  // One rank owns every ion: counts do not depend on the ions' order, so it
+  // skips the sort (the exchange's 32-byte records would triple its memory).
+  dist::ZSlabDecomposition d;
+  if (size > 1) d = dist::decompose_z(comm, std::move(cloud), first_ion);
+  const HostIonCloud& own = size > 1 ? d.owned() : cloud;
   CompositionSpec spec;
   spec.edge = o.edge;
   spec.num_types = static_cast<int>(table.num_types());
@@ -57,12 +60,18 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
 
   // Count on the planes this rank's ions touch (owned ions are sorted by z).
   std::int64_t z_begin = 0, planes = 0;
-  if (own.size() > 0) {
+  if (size == 1) {
+    planes = geometry.nz;
+  } else if (own.size() > 0) {
     z_begin = geometry.plane_of(own.z(0));
     planes = geometry.plane_of(own.z(own.size() - 1)) - z_begin + 1;
   }
   CompositionGrid<Kokkos::HostSpace> local;
   dist::collective_step(comm, [&] { local = voxelize_composition(exec, own, geometry, z_begin, planes); });
+  if (size > 1)  // counted: the ions are not needed for the sums and the file
+    d.release_owned_ions();
+  else
+    cloud = HostIonCloud();
   const std::int64_t row = geometry.ny * geometry.nx * geometry.channels;
   dist::SlabRows mine =
       dist::sum_slab_rows(comm, geometry.nz, row, z_begin, planes, local.counts.data());  // collective

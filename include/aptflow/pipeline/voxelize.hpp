@@ -26,7 +26,7 @@ struct VoxelizeOptions {
   std::string output;  // HDF5 file (overwritten)
   double edge = 1.0;   // voxel edge, nm
   bool drop_nonfinite = false;
-  Roi roi;             // only the ions inside are counted (none: all)
+  Roi roi;  // only the ions inside are counted (none: all)
 };
 
 struct VoxelizeSummary {
