@@ -43,8 +43,6 @@ EXCEPTIONS = {
     ("include/aptflow/dist/halo.hpp", "sdm/spec.hpp"): "issue 14 part 2: SdmSpec moves to core",
     ("include/aptflow/dist/window_ownership.hpp", "kernels/windows.hpp"):
         "issue 14 part 2: WindowGrid moves to core",
-    ("src/pipeline/preprocess.cpp", "implements sdm/preprocess.hpp"):
-        "issue 14 part 2: preprocessing moves beside its header (src/sdm/)",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
