@@ -21,8 +21,9 @@ CellGrid make_cell_grid(const Box& box, double r_cut, int cells_per_rcut) {
   g.reach = cells_per_rcut;
   g.edge = r_cut * (1.0 + 1e-4) / cells_per_rcut;
   std::int64_t total = 1;
+  const bool empty = box.is_empty();  // no ions: one cell
   for (int a = 0; a < 3; ++a) {
-    const double lo = box.lo[a], hi = box.hi[a];
+    const double lo = empty ? 0.0 : box.lo[a], hi = empty ? 0.0 : box.hi[a];
     if (!std::isfinite(lo) || !std::isfinite(hi) || hi < lo)
       throw InternalError(
           fmt::format("make_cell_grid: bad box axis {}: [{}, {}] (non-finite positions?)", a, lo, hi));

@@ -1,5 +1,6 @@
 // Voxelisation kernels: window occupancy grids (3D CNN input) and the
-// whole-dataset composition grid (serial, MPI, HDF5 writer).
+// whole-dataset composition grid. No MPI, no HDF5: the distributed grid is
+// assembled by the driver (pipeline/voxelize.cpp) and written by io/composition.
 // See include/aptflow/kernels/voxelize.hpp and docs/voxelization.md.
 #include "aptflow/kernels/voxelize.hpp"
 
@@ -18,8 +19,6 @@ namespace detail::voxel {
 // Upper bound on the number of cells of the private cell list: beyond it the
 // cell edge grows (cells hold more ions, the offsets array stays small).
 constexpr std::int64_t kMaxCells = std::int64_t{1} << 22;
-// Largest MPI message, in elements (well inside int).
-constexpr std::int64_t kMpiChunk = std::int64_t{1} << 27;
 
 // Kokkos::floor appeared in Kokkos 3.7; 3.4 has it in Kokkos::Experimental.
 KOKKOS_INLINE_FUNCTION double kfloor(double v) {
@@ -35,53 +34,6 @@ inline std::int64_t cells_along(double lo, double hi, double edge) {
 }
 
 }  // namespace detail::voxel
-
-// ====================================================================== bounds
-
-template <class ExecSpace>
-Box compute_bounds(const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud) {
-  Box box;
-  const float inf = std::numeric_limits<float>::infinity();
-  for (int a = 0; a < 3; ++a) {
-    box.lo[a] = inf;
-    box.hi[a] = -inf;
-  }
-  const IonIndex n = cloud.size();
-  if (n == 0) return box;
-  Kokkos::View<float*, typename ExecSpace::memory_space> coord[3] = {cloud.x, cloud.y, cloud.z};
-  for (int a = 0; a < 3; ++a) {
-    auto c = coord[a];
-    Kokkos::MinMaxScalar<float> r;
-    Kokkos::parallel_reduce(
-        "aptflow::voxel::bounds", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-        KOKKOS_LAMBDA(const IonIndex i, Kokkos::MinMaxScalar<float>& v) {
-          const float p = c(i);
-          if (p < v.min_val) v.min_val = p;
-          if (p > v.max_val) v.max_val = p;
-        },
-        Kokkos::MinMax<float>(r));
-    box.lo[a] = r.min_val;
-    box.hi[a] = r.max_val;
-  }
-  return box;
-}
-
-Box merge_bounds(const Box& a, const Box& b) {
-  Box m;
-  for (int k = 0; k < 3; ++k) {
-    m.lo[k] = std::min(a.lo[k], b.lo[k]);
-    m.hi[k] = std::max(a.hi[k], b.hi[k]);
-  }
-  return m;
-}
-
-Box allreduce_bounds(const Box& local, MPI_Comm comm) {
-  Box g;
-  // Collective: two MPI_Allreduce over comm.
-  MPI_Allreduce(local.lo, g.lo, 3, MPI_FLOAT, MPI_MIN, comm);
-  MPI_Allreduce(local.hi, g.hi, 3, MPI_FLOAT, MPI_MAX, comm);
-  return g;
-}
 
 // ====================================================== (a) window voxel grids
 
@@ -109,100 +61,60 @@ WindowVoxelizer<ExecSpace>::WindowVoxelizer(const ExecSpace& exec, const IonClou
   const IonIndex n = cloud.size();
   auto xs = cloud.x, ys = cloud.y, zs = cloud.z;
   auto sp = cloud.species;
-  Kokkos::View<int*, memory_space> ion_channel(
-      Kokkos::view_alloc("aptflow::voxel::ion_channel", Kokkos::WithoutInitializing), n);
-  // Channel of every ion and bounds of the binned ions (one pass per axis).
+  // The requested ions, compacted: positions and channel (as species).
+  Kokkos::View<IonIndex*, memory_space> at(
+      Kokkos::view_alloc("aptflow::voxel::select", Kokkos::WithoutInitializing), n);
   IonIndex binned = 0;
-  Kokkos::parallel_reduce(
+  Kokkos::parallel_scan(
       "aptflow::voxel::select", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-      KOKKOS_LAMBDA(const IonIndex i, IonIndex& count) {
+      KOKKOS_LAMBDA(const IonIndex i, IonIndex& count, const bool final) {
         const int s = sp(i);
-        const int c = s <= max_species ? channel_of(s) : -1;
-        ion_channel(i) = c;
-        if (c >= 0) ++count;
+        const bool take = s <= max_species && channel_of(s) >= 0;
+        if (final) at(i) = take ? count : -1;
+        if (take) ++count;
       },
       binned);
-
-  Kokkos::View<float*, memory_space> coord[3] = {xs, ys, zs};
-  double hi[3] = {0, 0, 0};
-  for (int a = 0; a < 3; ++a) {
-    auto p = coord[a];
-    Kokkos::MinMaxScalar<float> r;
-    Kokkos::parallel_reduce(
-        "aptflow::voxel::binned_bounds", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-        KOKKOS_LAMBDA(const IonIndex i, Kokkos::MinMaxScalar<float>& v) {
-          if (ion_channel(i) < 0) return;
-          const float q = p(i);
-          if (q < v.min_val) v.min_val = q;
-          if (q > v.max_val) v.max_val = q;
-        },
-        Kokkos::MinMax<float>(r));
-    lo_[a] = binned > 0 ? r.min_val : 0.0;
-    hi[a] = binned > 0 ? r.max_val : 0.0;
-  }
-
-  // Cell edge >= E, so a window overlaps at most 2 (3 with the rounding
-  // margin) cells per axis; grown when the cell count would be excessive.
-  cell_edge_ = spec.edge;
-  for (;;) {
-    for (int a = 0; a < 3; ++a) ncell_[a] = cells_along(lo_[a], hi[a], cell_edge_);
-    const double total = double(ncell_[0]) * double(ncell_[1]) * double(ncell_[2]);
-    if (total <= double(kMaxCells)) break;
-    cell_edge_ *= std::max(1.01, std::cbrt(total / double(kMaxCells)));
-  }
-  const std::int64_t ncells = ncell_[0] * ncell_[1] * ncell_[2];
-  const std::int64_t ncx = ncell_[0], ncy = ncell_[1], ncz = ncell_[2];
-  const double lox = lo_[0], loy = lo_[1], loz = lo_[2], cs = cell_edge_;
-
-  // Counting sort of the binned ions by cell.
-  Kokkos::View<std::int64_t*, memory_space> ion_cell(
-      Kokkos::view_alloc("aptflow::voxel::ion_cell", Kokkos::WithoutInitializing), n);
-  Kokkos::View<std::int64_t*, memory_space> cell_count("aptflow::voxel::cell_count", ncells);
+  IonCloud<memory_space> sel(binned, "aptflow::voxel::binned");
+  auto bx = sel.x, by = sel.y, bz = sel.z;
+  auto bs = sel.species;
   Kokkos::parallel_for(
-      "aptflow::voxel::count_cells", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-      KOKKOS_LAMBDA(const IonIndex i) {
-        if (ion_channel(i) < 0) return;
-        auto cell = [](double p, double lo, double edge, std::int64_t nc) {
-          std::int64_t k = static_cast<std::int64_t>(detail::voxel::kfloor((p - lo) / edge));
-          return k < 0 ? std::int64_t{0} : (k >= nc ? nc - 1 : k);
-        };
-        const std::int64_t c =
-            (cell(zs(i), loz, cs, ncz) * ncy + cell(ys(i), loy, cs, ncy)) * ncx + cell(xs(i), lox, cs, ncx);
-        ion_cell(i) = c;
-        Kokkos::atomic_add(&cell_count(c), std::int64_t{1});
+      "aptflow::voxel::compact", Kokkos::RangePolicy<ExecSpace>(exec, 0, n), KOKKOS_LAMBDA(const IonIndex i) {
+        const IonIndex k = at(i);
+        if (k < 0) return;
+        bx(k) = xs(i);
+        by(k) = ys(i);
+        bz(k) = zs(i);
+        bs(k) = static_cast<Species>(channel_of(sp(i)));
       });
-  cell_start_ = Kokkos::View<std::int64_t*, memory_space>("aptflow::voxel::cell_start", ncells + 1);
-  auto start = cell_start_;
-  Kokkos::parallel_scan(
-      "aptflow::voxel::cell_offsets", Kokkos::RangePolicy<ExecSpace>(exec, 0, ncells),
-      KOKKOS_LAMBDA(const std::int64_t c, std::int64_t& sum, const bool final) {
-        sum += cell_count(c);
-        if (final) start(c + 1) = sum;
-      });
-  Kokkos::deep_copy(exec, cell_count, std::int64_t{0});  // reused as the fill cursor
+  at = {};
 
-  x_ = Kokkos::View<float*, memory_space>(
-      Kokkos::view_alloc("aptflow::voxel::binned_x", Kokkos::WithoutInitializing), binned);
-  y_ = Kokkos::View<float*, memory_space>(
-      Kokkos::view_alloc("aptflow::voxel::binned_y", Kokkos::WithoutInitializing), binned);
-  z_ = Kokkos::View<float*, memory_space>(
-      Kokkos::view_alloc("aptflow::voxel::binned_z", Kokkos::WithoutInitializing), binned);
+  // The cell list of the binned ions (kernels/cell_list.hpp): origin = their
+  // minimum, cell edge >= E, so a window overlaps at most 2 (3 with the
+  // rounding margin) cells per axis; grown when the cell count would be
+  // excessive. No ions: one cell.
+  const Box box = cloud_bounds(exec, sel);
+  CellGrid g;
+  g.reach = 1;
+  g.edge = spec.edge;
+  for (;;) {
+    for (int a = 0; a < 3; ++a) {
+      g.lo[a] = box.is_empty() ? 0.0 : double(box.lo[a]);
+      const double hi = box.is_empty() ? 0.0 : double(box.hi[a]);
+      g.n[a] = static_cast<int>(cells_along(g.lo[a], hi, g.edge));
+    }
+    const double total = double(g.n[0]) * double(g.n[1]) * double(g.n[2]);
+    if (total <= double(kMaxCells)) break;
+    g.edge *= std::max(1.01, std::cbrt(total / double(kMaxCells)));
+  }
+  cells_ = build_cell_list(exec, sel, g, -1, "aptflow::voxel::cells");
+  // Channel of every slot, in cell order (a window reads contiguous memory).
   channel_ = Kokkos::View<int*, memory_space>(
       Kokkos::view_alloc("aptflow::voxel::binned_channel", Kokkos::WithoutInitializing), binned);
-  auto bx = x_, by = y_, bz = z_;
-  auto bc = channel_;
+  auto ch = channel_;
+  auto slot_ion = cells_.ion;
   Kokkos::parallel_for(
-      "aptflow::voxel::fill_cells", Kokkos::RangePolicy<ExecSpace>(exec, 0, n),
-      KOKKOS_LAMBDA(const IonIndex i) {
-        const int ch = ion_channel(i);
-        if (ch < 0) return;
-        const std::int64_t c = ion_cell(i);
-        const std::int64_t slot = start(c) + Kokkos::atomic_fetch_add(&cell_count(c), std::int64_t{1});
-        bx(slot) = xs(i);
-        by(slot) = ys(i);
-        bz(slot) = zs(i);
-        bc(slot) = ch;
-      });
+      "aptflow::voxel::channels", Kokkos::RangePolicy<ExecSpace>(exec, 0, binned),
+      KOKKOS_LAMBDA(const IonIndex k) { ch(k) = bs(slot_ion(k)); });
   exec.fence();
 }
 
@@ -233,16 +145,17 @@ void WindowVoxelizer<ExecSpace>::operator()(const WindowCentres<memory_space>& c
 
   const double E = spec_.edge;
   const double h = E / G;
-  const double cs = cell_edge_;
-  const double lox = lo_[0], loy = lo_[1], loz = lo_[2];
-  const std::int64_t ncx = ncell_[0], ncy = ncell_[1], ncz = ncell_[2];
+  const CellGrid& cg = cells_.grid;
+  const double cs = cg.edge;
+  const double lox = cg.lo[0], loy = cg.lo[1], loz = cg.lo[2];
+  const std::int64_t ncx = cg.n[0], ncy = cg.n[1], ncz = cg.n[2];
   // Margin for the cell range: any ion with a voxel index inside the window
   // lies within [lo_w, lo_w + E] up to double rounding (far below eps).
   const double eps = 1e-6 * (cs + std::max({std::fabs(lox), std::fabs(loy), std::fabs(loz)}) +
                              double(std::max({ncx, ncy, ncz})) * cs);
-  auto bx = x_, by = y_, bz = z_;
+  auto bx = cells_.x, by = cells_.y, bz = cells_.z;
   auto bc = channel_;
-  auto start = cell_start_;
+  auto start = cells_.start;
   const std::int64_t per_window = std::int64_t(G) * G * G * static_cast<std::int64_t>(spec_.species.size());
   const std::int64_t nbinned = binned_ions();
 
@@ -332,11 +245,15 @@ CompositionGeometry composition_geometry(const Box& bounds, const CompositionSpe
 template <class ExecSpace>
 CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
     const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud,
-    const CompositionGeometry& geometry) {
+    const CompositionGeometry& geometry, std::int64_t z_begin, std::int64_t planes) {
   using Mem = typename ExecSpace::memory_space;
+  if (z_begin < 0 || planes < 0 || z_begin + planes > geometry.nz)
+    throw InternalError(fmt::format("voxelize_composition: planes [{}, {}) outside the grid's {} z planes",
+                                    z_begin, z_begin + planes, geometry.nz));
   CompositionGrid<Mem> grid;
   grid.geometry = geometry;
-  const std::int64_t nx = geometry.nx, ny = geometry.ny, nz = geometry.nz;
+  grid.z_begin = z_begin;
+  const std::int64_t nx = geometry.nx, ny = geometry.ny, z0 = z_begin, nz = planes;
   const int channels = geometry.channels;
   grid.counts = decltype(grid.counts)("aptflow::voxel::composition_counts", nz, ny, nx, channels);
   const IonIndex n = cloud.size();
@@ -358,7 +275,7 @@ CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
         }
         const double tx = detail::voxel::kfloor((double(xs(i)) - ox) / e);
         const double ty = detail::voxel::kfloor((double(ys(i)) - oy) / e);
-        const double tz = detail::voxel::kfloor((double(zs(i)) - oz) / e);
+        const double tz = detail::voxel::kfloor((double(zs(i)) - oz) / e) - double(z0);
         if (!(tx >= 0 && ty >= 0 && tz >= 0 && tx < double(nx) && ty < double(ny) && tz < double(nz))) {
           ++out;
           return;
@@ -373,151 +290,30 @@ CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
                                  bad_species, channels - 1));
   if (outside > 0)
     throw InputError("<ion cloud>",
-                     fmt::format("{} ions lie outside the composition grid (or have non-finite positions): "
-                                 "build the grid geometry from bounds that contain every ion",
-                                 outside));
+                     fmt::format("{} ions lie outside the composition grid's z planes [{}, {}) (or have "
+                                 "non-finite positions): build the grid geometry from bounds that contain "
+                                 "every ion",
+                                 outside, z0, z0 + nz));
   return grid;
 }
 
 template <class ExecSpace>
 CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
     const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud,
-    const CompositionSpec& spec) {
-  return voxelize_composition(exec, cloud, composition_geometry(compute_bounds(exec, cloud), spec));
+    const CompositionGeometry& geometry) {
+  return voxelize_composition(exec, cloud, geometry, 0, geometry.nz);
 }
 
 template <class ExecSpace>
-CompositionGrid<Kokkos::HostSpace> voxelize_composition_mpi(
+CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
     const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud,
-    const CompositionSpec& spec, MPI_Comm comm, CompositionReduce mode) {
-  using namespace detail::voxel;
-  const Box global = allreduce_bounds(compute_bounds(exec, cloud), comm);  // collective
-  const CompositionGeometry geometry = composition_geometry(global, spec);
-  // Every rank must throw or none: agree on the local error before reducing.
-  std::string error;
-  CompositionGrid<typename ExecSpace::memory_space> local;
-  try {
-    local = voxelize_composition(exec, cloud, geometry);
-  } catch (const Error& e) {
-    error = e.what();
-  }
-  int failed = error.empty() ? 0 : 1, any_failed = 0;
-  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, comm);  // collective
-  if (any_failed) {
-    if (!error.empty()) throw InputError("<ion cloud>", error);
-    throw InputError("<ion cloud>",
-                     "another rank failed to voxelise its ions (see its message): fix the input");
-  }
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), local.counts);
-
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  const std::int64_t plane = geometry.ny * geometry.nx * geometry.channels;
-  CompositionGrid<Kokkos::HostSpace> result;
-  result.geometry = geometry;
-  if (mode == CompositionReduce::all) {
-    // Collective: MPI_Allreduce (SUM, int64) in chunks, in place.
-    Kokkos::View<std::int64_t****, Kokkos::LayoutRight, Kokkos::HostSpace> sum(
-        "aptflow::voxel::composition_sum", geometry.nz, geometry.ny, geometry.nx, geometry.channels);
-    Kokkos::deep_copy(sum, host);
-    const std::int64_t total = static_cast<std::int64_t>(sum.size());
-    for (std::int64_t off = 0; off < total; off += kMpiChunk) {
-      const int count = static_cast<int>(std::min(kMpiChunk, total - off));
-      MPI_Allreduce(MPI_IN_PLACE, sum.data() + off, count, MPI_INT64_T, MPI_SUM, comm);
-    }
-    result.counts = sum;
-    return result;
-  }
-  // Slabs: one MPI_Reduce (SUM, int64) per rank's block of z planes, rooted
-  // at that rank; collective over comm.
-  for (int r = 0; r < size; ++r) {
-    const std::int64_t z0 = geometry.nz * r / size, z1 = geometry.nz * (r + 1) / size;
-    if (r == rank) {
-      result.z_begin = z0;
-      result.counts = decltype(result.counts)("aptflow::voxel::composition_slab", z1 - z0, geometry.ny,
-                                              geometry.nx, geometry.channels);
-    }
-    const std::int64_t total = (z1 - z0) * plane;
-    for (std::int64_t off = 0; off < total; off += kMpiChunk) {
-      const int count = static_cast<int>(std::min(kMpiChunk, total - off));
-      std::int64_t* recv = r == rank ? result.counts.data() + off : nullptr;
-      MPI_Reduce(host.data() + z0 * plane + off, recv, count, MPI_INT64_T, MPI_SUM, r, comm);
-    }
-  }
-  return result;
-}
-
-// ============================================================ HDF5 writer
-
-void write_composition(const h5::File& file, const CompositionGrid<Kokkos::HostSpace>& grid,
-                       const std::vector<std::string>& type_names, const std::string& group) {
-  const auto& g = grid.geometry;
-  if (static_cast<int>(type_names.size()) + 1 != g.channels)
-    throw InternalError(fmt::format("write_composition: {} type names for a grid of {} ion types",
-                                    type_names.size(), g.channels - 1));
-  if (static_cast<std::int64_t>(grid.counts.extent(1)) != g.ny ||
-      static_cast<std::int64_t>(grid.counts.extent(2)) != g.nx ||
-      static_cast<int>(grid.counts.extent(3)) != g.channels || grid.z_begin < 0 ||
-      grid.z_begin + grid.planes() > g.nz)
-    throw InternalError("write_composition: counts extents do not match the grid geometry");
-  // Planes this rank writes: [row0, row1) of the file, from the grid's own planes.
-  std::int64_t row0 = grid.z_begin, row1 = grid.z_begin + grid.planes();
-  if (file.parallel() && grid.whole()) {
-    int rank = 0, size = 1;
-    MPI_Comm_rank(file.comm(), &rank);
-    MPI_Comm_size(file.comm(), &size);
-    row0 = g.nz * rank / size;
-    row1 = g.nz * (rank + 1) / size;
-  } else if (!file.parallel() && !grid.whole()) {
-    throw InternalError(
-        fmt::format("write_composition '{}': a slab of z planes [{}, {}) cannot be written to a "
-                    "serial file: pass the parallel file or reduce with CompositionReduce::all",
-                    file.path(), grid.z_begin, grid.z_begin + grid.planes()));
-  }
-  const int C = g.channels;
-  const std::int64_t plane = g.ny * g.nx * C;
-  const std::int64_t* mine = grid.counts.data() + (row0 - grid.z_begin) * plane;
-  const hsize_t nz = g.nz, ny = g.ny, nx = g.nx;
-
-  // Collective creates and writes (each rank passes its own rows).
-  h5::create_dataset<std::int64_t>(file, group + "/counts", {nz, ny, nx, hsize_t(C)});
-  h5::write_rows<std::int64_t>(file, group + "/counts", row0, row1 - row0, mine);
-
-  // Fractions over ranged ions (channels 1..C-1); NaN where a voxel holds none.
-  const int T = C - 1;
-  if (T > 0) {
-    std::vector<float> comp(static_cast<std::size_t>((row1 - row0) * g.ny * g.nx * T));
-    const std::int64_t voxels = (row1 - row0) * g.ny * g.nx;
-    for (std::int64_t v = 0; v < voxels; ++v) {
-      const std::int64_t* c = mine + v * C;
-      std::int64_t ranged = 0;
-      for (int k = 1; k < C; ++k) ranged += c[k];
-      for (int k = 1; k < C; ++k)
-        comp[v * T + (k - 1)] =
-            ranged > 0 ? static_cast<float>(static_cast<double>(c[k]) / static_cast<double>(ranged))
-                       : std::numeric_limits<float>::quiet_NaN();
-    }
-    h5::create_dataset<float>(file, group + "/composition", {nz, ny, nx, hsize_t(T)});
-    h5::write_rows<float>(file, group + "/composition", row0, row1 - row0, comp.data());
-  }
-
-  h5::write<double>(file, group + "/origin", {g.origin[0], g.origin[1], g.origin[2]});
-  h5::write<double>(file, group + "/edge", {g.edge});
-  std::vector<std::string> names{"unranged"};
-  names.insert(names.end(), type_names.begin(), type_names.end());
-  h5::write_strings(file, group + "/species_names", names);
-  auto grp = h5::open_object(file, group);
-  h5::write_attr(grp, "layout",
-                 std::string("counts[z][y][x][species], composition[z][y][x][type] (species = type + 1); "
-                             "voxel (iz, iy, ix) spans origin + (ix, iy, iz) * edge .. + edge"));
-  h5::write_attr(grp, "units", std::string("nm"));
+    const CompositionSpec& spec) {
+  return voxelize_composition(exec, cloud, composition_geometry(cloud_bounds(exec, cloud), spec));
 }
 
 // ============================================================ instantiation
 
 #define APTFLOW_VOXEL_INSTANTIATE(EXEC)                                                           \
-  template Box compute_bounds<EXEC>(const EXEC&, const IonCloud<EXEC::memory_space>&);            \
   template class WindowVoxelizer<EXEC>;                                                           \
   template WindowVoxels<EXEC::memory_space> voxelize_windows<EXEC>(                               \
       const EXEC&, const IonCloud<EXEC::memory_space>&, const WindowCentres<EXEC::memory_space>&, \
@@ -526,9 +322,9 @@ void write_composition(const h5::File& file, const CompositionGrid<Kokkos::HostS
       const EXEC&, const IonCloud<EXEC::memory_space>&, const CompositionSpec&);                  \
   template CompositionGrid<EXEC::memory_space> voxelize_composition<EXEC>(                        \
       const EXEC&, const IonCloud<EXEC::memory_space>&, const CompositionGeometry&);              \
-  template CompositionGrid<Kokkos::HostSpace> voxelize_composition_mpi<EXEC>(                     \
-      const EXEC&, const IonCloud<EXEC::memory_space>&, const CompositionSpec&, MPI_Comm,         \
-      CompositionReduce);
+  template CompositionGrid<EXEC::memory_space> voxelize_composition<EXEC>(                        \
+      const EXEC&, const IonCloud<EXEC::memory_space>&, const CompositionGeometry&, std::int64_t, \
+      std::int64_t);
 
 // The host space always; the default space too when it is a device backend
 // (otherwise the two are the same type).

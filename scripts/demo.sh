@@ -11,8 +11,8 @@
 # Output goes to out/demo/ (override with OUT=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-bash scripts/build.sh
+bash scripts/setup.sh demo  # only what the demo needs (scripts/test.sh installs the rest)
+bash scripts/build.sh demo  # only the aptflow program: no tests, benchmarks or CUDA objects
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 OUT=${OUT:-out/demo}
 APTFLOW=build/aptflow

@@ -43,6 +43,20 @@ TempDir::~TempDir() {
   if (rank == 0) fs::remove_all(path_, ec);
 }
 
+int world_rank() {
+  int init = 0, rank = 0;
+  MPI_Initialized(&init);
+  if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+int world_size() {
+  int init = 0, size = 1;
+  MPI_Initialized(&init);
+  if (init) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
 fs::path shared_data_dir() {
   fs::path p;
   if (const char* env = std::getenv("APTFLOW_SHARED_DATA"))

@@ -27,6 +27,10 @@ std::string aptflow_exe();
 // /usr/bin/python3 (Debian's, with numpy/scipy/h5py).
 std::string python_exe();
 
+// Rank and size in MPI_COMM_WORLD (0 and 1 before MPI_Init).
+int world_rank();
+int world_size();
+
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together

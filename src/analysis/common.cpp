@@ -7,7 +7,7 @@
 #include "aptflow/analysis/detail/meta_detail.hpp"
 #include "aptflow/analysis/meta.hpp"
 #include "aptflow/core/error.hpp"
-#include "aptflow/synth/rng.hpp"
+#include "aptflow/core/rng.hpp"
 
 namespace aptflow::analysis {
 
@@ -44,12 +44,11 @@ Eigen::MatrixXd squared_distances(const Eigen::MatrixXd& x) {
 }
 
 double Random::uniform() {
-  const synth::U32x4 r =
-      synth::philox4x32_10(synth::U32x4{{static_cast<std::uint32_t>(index_),
-                                         static_cast<std::uint32_t>(index_ >> 32), stream_, 0xA7A1u}},
-                           static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
+  const U32x4 r = philox4x32_10(
+      U32x4{{static_cast<std::uint32_t>(index_), static_cast<std::uint32_t>(index_ >> 32), stream_, 0xA7A1u}},
+      static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
   ++index_;
-  return synth::uniform_open(r.v[0], r.v[1]);
+  return uniform_open(r.v[0], r.v[1]);
 }
 
 double Random::normal() {
@@ -57,12 +56,11 @@ double Random::normal() {
     has_spare_ = false;
     return spare_;
   }
-  const synth::U32x4 r =
-      synth::philox4x32_10(synth::U32x4{{static_cast<std::uint32_t>(index_),
-                                         static_cast<std::uint32_t>(index_ >> 32), stream_, 0xA7A2u}},
-                           static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
+  const U32x4 r = philox4x32_10(
+      U32x4{{static_cast<std::uint32_t>(index_), static_cast<std::uint32_t>(index_ >> 32), stream_, 0xA7A2u}},
+      static_cast<std::uint32_t>(seed_), static_cast<std::uint32_t>(seed_ >> 32));
   ++index_;
-  const synth::Double2 z = synth::normal2(r);
+  const Double2 z = normal2(r);
   spare_ = z.b;
   has_spare_ = true;
   return z.a;

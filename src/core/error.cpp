@@ -38,7 +38,9 @@ InputError InputError::at_line(std::string file, std::int64_t line, std::string 
 }
 
 ConfigError::ConfigError(std::string key, std::string reason)
-    : Error(fmt::format("config key '{}': {}", key, reason)), key_(std::move(key)) {}
+    : Error(fmt::format("config key '{}': {}", key, reason)),
+      key_(std::move(key)),
+      reason_(std::move(reason)) {}
 
 void assertion_failed(const char* expr, const char* file, int line, const std::string& msg) {
   throw InternalError(fmt::format(

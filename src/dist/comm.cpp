@@ -1,4 +1,4 @@
-// DupComm and collective error agreement.
+// DupComm: a duplicated communicator owned by a long-lived object.
 #include "aptflow/dist/comm.hpp"
 
 #include <utility>
@@ -35,12 +35,6 @@ DupComm& DupComm::operator=(DupComm&& other) noexcept {
     size_ = other.size_;
   }
   return *this;
-}
-
-bool any_rank(MPI_Comm comm, bool flag) {
-  int mine = flag ? 1 : 0, any = 0;
-  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
-  return any != 0;
 }
 
 }  // namespace aptflow::dist

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/detail/ion_record.hpp"
 #include "aptflow/dist/exchange.hpp"
 
 namespace aptflow::dist {
@@ -47,15 +48,7 @@ std::vector<float> choose_splitters(const std::vector<ZSample>& sorted, IonIndex
 
 namespace {
 
-#pragma pack(push, 1)
-struct IonRecord {
-  float x, y, z, mq;
-  IonIndex index;
-  Species species;
-  std::uint8_t pad[6];
-};
-#pragma pack(pop)
-static_assert(sizeof(IonRecord) == 32);
+using detail::IonRecord;
 
 bool before(const IonRecord& a, const IonRecord& b) { return a.z < b.z || (a.z == b.z && a.index < b.index); }
 
@@ -125,16 +118,7 @@ ZSlabDecomposition decompose_z(MPI_Comm comm_in, HostIonCloud&& local, IonIndex 
 
   // Records in input order, sorted by (z, global index).
   std::vector<IonRecord> send(static_cast<std::size_t>(n));
-  for (IonIndex i = 0; i < n; ++i) {
-    IonRecord& rec = send[i];
-    rec = IonRecord{};
-    rec.x = local.x(i);
-    rec.y = local.y(i);
-    rec.z = local.z(i);
-    rec.mq = local.mq(i);
-    rec.index = first_index + i;
-    rec.species = local.species(i);
-  }
+  for (IonIndex i = 0; i < n; ++i) send[i] = detail::ion_record(local, i, first_index + i);
   local = HostIonCloud();  // the records hold the ions now (frees them when the caller moved them in)
   std::sort(send.begin(), send.end(), before);
 
@@ -176,7 +160,7 @@ ZSlabDecomposition decompose_z(MPI_Comm comm_in, HostIonCloud&& local, IonIndex 
   std::vector<std::int64_t> recv_counts;
   std::vector<IonRecord> recv =
       alltoallv(comm, send, send_counts, &recv_counts, options.max_records_per_message);
-  send = {};
+  std::vector<IonRecord>().swap(send);  // free it (send = {} would keep the capacity)
   // One sorted run per source rank: merge them pairwise, O(m log p).
   std::vector<std::size_t> run(1, 0);
   for (int r = 0; r < p; ++r) run.push_back(run.back() + static_cast<std::size_t>(recv_counts[r]));
@@ -192,13 +176,8 @@ ZSlabDecomposition decompose_z(MPI_Comm comm_in, HostIonCloud&& local, IonIndex 
   d.owned_index_ = Kokkos::View<IonIndex*, Kokkos::HostSpace>(
       Kokkos::view_alloc("aptflow::dist::owned_index", Kokkos::WithoutInitializing), m);
   for (IonIndex k = 0; k < m; ++k) {
-    const IonRecord& rec = recv[k];
-    d.owned_.x(k) = rec.x;
-    d.owned_.y(k) = rec.y;
-    d.owned_.z(k) = rec.z;
-    d.owned_.mq(k) = rec.mq;
-    d.owned_.species(k) = rec.species;
-    d.owned_index_(k) = rec.index;
+    detail::store_ion(d.owned_, k, recv[k]);
+    d.owned_index_(k) = recv[k].index;
   }
   d.owned_counts_.resize(p);
   MPI_Allgather(&m, 1, MPI_INT64_T, d.owned_counts_.data(), 1, MPI_INT64_T, comm);

@@ -56,7 +56,7 @@ Kokkos::View<T*, Kokkos::HostSpace> to_input_order(const ZSlabDecomposition& d,
       rec.index = d.owned_index()(b + i);
       rec.value = values(b + i);
     }
-    dest = {};
+    std::vector<int>().swap(dest);  // free it (dest = {} would keep the capacity)
     const std::vector<IndexedValue<T>> recv =
         alltoallv(d.comm(), send, send_counts, nullptr, d.max_records_per_message());
     received += static_cast<IonIndex>(recv.size());

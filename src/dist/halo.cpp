@@ -7,21 +7,12 @@
 #include <vector>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/detail/ion_record.hpp"
 #include "aptflow/dist/exchange.hpp"
 
 namespace aptflow::dist {
 
-namespace {
-#pragma pack(push, 1)
-struct HaloRecord {
-  float x, y, z, mq;
-  IonIndex index;
-  Species species;
-  std::uint8_t pad[6];
-};
-#pragma pack(pop)
-static_assert(sizeof(HaloRecord) == 32);
-}  // namespace
+using detail::IonRecord;
 
 double halo_width(const SdmSpec& sdm, const WindowSpec& windows) {
   const double reach =
@@ -53,23 +44,15 @@ LocalIons exchange_halo(const ZSlabDecomposition& d, double h) {
     send_counts[q] = e[q] - b[q];
     total += send_counts[q];
   }
-  std::vector<HaloRecord> send(static_cast<std::size_t>(total));
+  std::vector<IonRecord> send(static_cast<std::size_t>(total));
   std::size_t k = 0;
   for (int q = 0; q < p; ++q)
-    for (IonIndex i = b[q]; i < e[q] && q != me; ++i) {
-      HaloRecord& r = send[k++];
-      r = HaloRecord{};
-      r.x = own.x(i);
-      r.y = own.y(i);
-      r.z = own.z(i);
-      r.mq = own.mq(i);
-      r.index = d.owned_index()(i);
-      r.species = own.species(i);
-    }
+    for (IonIndex i = b[q]; i < e[q] && q != me; ++i)
+      send[k++] = detail::ion_record(own, i, d.owned_index()(i));
   std::vector<std::int64_t> recv_counts;
-  const std::vector<HaloRecord> recv =
+  const std::vector<IonRecord> recv =
       alltoallv(d.comm(), send, send_counts, &recv_counts, d.max_records_per_message());
-  send = {};
+  std::vector<IonRecord>().swap(send);  // free it (send = {} would keep the capacity)
 
   // Source ranks below this one hold smaller z (slabs are ordered), so
   // [from lower ranks | owned | from higher ranks] is sorted by (z, index).
@@ -83,24 +66,13 @@ LocalIons exchange_halo(const ZSlabDecomposition& d, double h) {
   out.owned_begin = below;
   out.owned_end = below + n;
   out.width = h;
-  auto put = [&](IonIndex at, float x, float y, float zz, float mq, Species s, IonIndex g) {
-    out.cloud.x(at) = x;
-    out.cloud.y(at) = y;
-    out.cloud.z(at) = zz;
-    out.cloud.mq(at) = mq;
-    out.cloud.species(at) = s;
-    out.index(at) = g;
+  auto put = [&](IonIndex at, const IonRecord& r) {
+    detail::store_ion(out.cloud, at, r);
+    out.index(at) = r.index;
   };
-  for (IonIndex i = 0; i < below; ++i) {
-    const HaloRecord& r = recv[i];
-    put(i, r.x, r.y, r.z, r.mq, r.species, r.index);
-  }
-  for (IonIndex i = 0; i < n; ++i)
-    put(below + i, own.x(i), own.y(i), own.z(i), own.mq(i), own.species(i), d.owned_index()(i));
-  for (IonIndex i = below; i < static_cast<IonIndex>(recv.size()); ++i) {
-    const HaloRecord& r = recv[i];
-    put(n + i, r.x, r.y, r.z, r.mq, r.species, r.index);
-  }
+  for (IonIndex i = 0; i < below; ++i) put(i, recv[i]);
+  for (IonIndex i = 0; i < n; ++i) put(below + i, detail::ion_record(own, i, d.owned_index()(i)));
+  for (IonIndex i = below; i < static_cast<IonIndex>(recv.size()); ++i) put(n + i, recv[i]);
   return out;
 }
 

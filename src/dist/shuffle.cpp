@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/core/rng.hpp"
 #include "aptflow/dist/exchange.hpp"
-#include "aptflow/synth/rng.hpp"
 
 namespace aptflow::dist {
 
@@ -27,9 +27,9 @@ struct PosRecord {
 
 std::uint64_t shuffle_key(std::uint64_t seed, std::uint32_t k, std::int64_t g) {
   const auto ug = static_cast<std::uint64_t>(g);
-  const synth::U32x4 ctr{{static_cast<std::uint32_t>(ug), static_cast<std::uint32_t>(ug >> 32), k, 0x5348u}};
-  const synth::U32x4 r =
-      synth::philox4x32_10(ctr, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+  const U32x4 ctr{{static_cast<std::uint32_t>(ug), static_cast<std::uint32_t>(ug >> 32), k, 0x5348u}};
+  const U32x4 r =
+      philox4x32_10(ctr, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
   return (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
 }
 

@@ -3,25 +3,7 @@
 
 #include <limits>
 
-#include "aptflow/kernels/cell_list.hpp"
-
 namespace aptflow::dist {
-
-Box global_bounds(MPI_Comm comm, const HostIonCloud& local) {
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  float lo[3] = {kInf, kInf, kInf}, hi[3] = {-kInf, -kInf, -kInf};
-  if (local.size() > 0) {
-    const Box b = cloud_bounds(Kokkos::DefaultHostExecutionSpace(), local);
-    for (int a = 0; a < 3; ++a) lo[a] = b.lo[a], hi[a] = b.hi[a];
-  }
-  float glo[3], ghi[3];
-  MPI_Allreduce(lo, glo, 3, MPI_FLOAT, MPI_MIN, comm);
-  MPI_Allreduce(hi, ghi, 3, MPI_FLOAT, MPI_MAX, comm);
-  Box out;
-  if (!(glo[0] <= ghi[0])) return out;  // no ions anywhere
-  for (int a = 0; a < 3; ++a) out.lo[a] = glo[a], out.hi[a] = ghi[a];
-  return out;
-}
 
 WindowGrid global_window_grid(const ZSlabDecomposition& d, double edge, double stride) {
   return WindowGrid::over(global_bounds(d.comm(), d.owned()), edge, stride);

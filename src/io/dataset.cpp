@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/collective.hpp"
 #include "aptflow/io/detail/readers.hpp"
 #include "aptflow/io/h5.hpp"
 
@@ -426,55 +427,6 @@ void for_each_chunk(const std::string& path, const ReadOptions& opts,
 }
 
 // ------------------------------------------------------------------ MPI reading
-namespace {
-
-// Raise the error of the lowest failing rank on every rank (collective).
-void agree_on_errors(MPI_Comm comm, const std::exception_ptr& err) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int mine = err ? rank : size, lowest = size;
-  MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, comm);
-  if (lowest == size) return;
-  // Pack: kind (0 InputError, 1 other aptflow/std error), where, location, file, reason.
-  std::int64_t head[3] = {0, 0, 0};
-  std::string file, reason;
-  if (rank == lowest) {
-    try {
-      std::rethrow_exception(err);
-    } catch (const InputError& e) {
-      head[0] = 0;
-      head[1] = static_cast<std::int64_t>(e.where());
-      head[2] = e.location();
-      file = e.file();
-      reason = e.reason();
-    } catch (const std::exception& e) {
-      head[0] = 1;
-      reason = e.what();
-    }
-  }
-  MPI_Bcast(head, 3, MPI_INT64_T, lowest, comm);
-  std::int64_t lens[2] = {static_cast<std::int64_t>(file.size()), static_cast<std::int64_t>(reason.size())};
-  MPI_Bcast(lens, 2, MPI_INT64_T, lowest, comm);
-  file.resize(static_cast<std::size_t>(lens[0]));
-  reason.resize(static_cast<std::size_t>(lens[1]));
-  MPI_Bcast(file.data(), static_cast<int>(lens[0]), MPI_CHAR, lowest, comm);
-  MPI_Bcast(reason.data(), static_cast<int>(lens[1]), MPI_CHAR, lowest, comm);
-  if (rank == lowest) std::rethrow_exception(err);
-  if (head[0] == 1) throw ResourceError(fmt::format("rank {}: {}", lowest, reason));
-  switch (static_cast<InputError::Where>(head[1])) {
-    case InputError::Where::byte:
-      throw InputError::at_byte(file, head[2], reason);
-    case InputError::Where::line:
-      throw InputError::at_line(file, head[2], reason);
-    case InputError::Where::none:
-      break;
-  }
-  throw InputError(file, reason);
-}
-
-}  // namespace
-
 HostIonCloud read_dataset_mpi(MPI_Comm comm, const std::string& path, const ReadOptions& opts,
                               ReadStats* stats, IonIndex* first_ion) {
   int rank = 0, size = 1;
@@ -495,7 +447,7 @@ HostIonCloud read_dataset_mpi(MPI_Comm comm, const std::string& path, const Read
   } catch (...) {
     err = std::current_exception();
   }
-  agree_on_errors(comm, err);
+  dist::agree_on_error(comm, err);  // collective: the lowest failing rank's error on every rank
   std::int64_t local[1] = {scan.nonfinite}, total[1] = {0};
   MPI_Allreduce(local, total, 1, MPI_INT64_T, MPI_SUM, comm);
   std::int64_t fb = scan.first_bad < 0 ? std::numeric_limits<std::int64_t>::max() : scan.first_bad, gfb = 0;
@@ -523,6 +475,8 @@ struct CloudWriter::Impl {
   std::unique_ptr<detail::H5CloudSink> h5;
 
   std::uint64_t record() const { return format == Format::pos ? detail::kPosRecord : detail::kEposRecord; }
+  // POS/EPOS: local's ions at file records [at_ion, at_ion + n) (collective with comm).
+  void put(IonIndex at_ion, const HostIonCloud& local);
   void encode(const HostIonCloud& c, IonIndex first, IonIndex n) {
     buf.resize(static_cast<std::size_t>(n) * record());
     if (format == Format::pos)
@@ -597,36 +551,56 @@ void CloudWriter::append(const HostIonCloud& local) {
     return;
   }
   if (m.comm == MPI_COMM_NULL) {
-    for (IonIndex done = 0; done < n; done += kWriteBlock) {
-      const IonIndex c = std::min(kWriteBlock, n - done);
-      m.encode(local, done, c);
-      m.out->write_at(static_cast<std::uint64_t>(m.written + done) * m.record(), m.buf.data(), m.buf.size());
-    }
-    m.written += n;
+    m.put(m.written, local);
     return;
   }
   // Collective: this rank's block goes after all blocks of lower ranks.
-  IonIndex offset = 0, total = 0;
+  IonIndex offset = 0;
   MPI_Exscan(&n, &offset, 1, MPI_INT64_T, MPI_SUM, m.comm);
   int rank = 0;
   MPI_Comm_rank(m.comm, &rank);
   if (rank == 0) offset = 0;  // MPI_Exscan leaves rank 0's result undefined
-  MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, m.comm);
+  m.put(m.written + offset, local);
+}
+
+void CloudWriter::write_at(IonIndex first, const HostIonCloud& local) {
+  auto& m = *impl_;
+  if (m.closed) throw InternalError(fmt::format("CloudWriter '{}': write_at after close", m.path));
+  if (m.format == Format::h5)
+    throw InternalError(
+        fmt::format("CloudWriter '{}': write_at is for POS and EPOS; append to HDF5", m.path));
+  if (first < 0) throw InternalError(fmt::format("CloudWriter '{}': write_at record {}", m.path, first));
+  m.put(first, local);
+}
+
+void CloudWriter::Impl::put(IonIndex at_ion, const HostIonCloud& local) {
+  const IonIndex n = local.size();
+  if (comm == MPI_COMM_NULL) {
+    for (IonIndex done = 0; done < n; done += kWriteBlock) {
+      const IonIndex c = std::min(kWriteBlock, n - done);
+      encode(local, done, c);
+      out->write_at(static_cast<std::uint64_t>(at_ion + done) * record(), buf.data(), buf.size());
+    }
+    written += n;
+    return;
+  }
+  // Collective: pieces of at most kWriteBlock ions, the same number of calls on every rank.
+  IonIndex total = 0;
+  MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, comm);
   IonIndex pieces = (n + kWriteBlock - 1) / kWriteBlock, max_pieces = 0;
-  MPI_Allreduce(&pieces, &max_pieces, 1, MPI_INT64_T, MPI_MAX, m.comm);
+  MPI_Allreduce(&pieces, &max_pieces, 1, MPI_INT64_T, MPI_MAX, comm);
   bool ok = true;
   for (IonIndex p = 0; p < max_pieces; ++p) {
     const IonIndex first = std::min(p * kWriteBlock, n);
     const IonIndex c = std::min(kWriteBlock, n - first);
-    m.encode(local, first, c);
-    const MPI_Offset at =
-        static_cast<MPI_Offset>((m.written + offset + first) * static_cast<IonIndex>(m.record()));
+    encode(local, first, c);
+    const MPI_Offset at = static_cast<MPI_Offset>((at_ion + first) * static_cast<IonIndex>(record()));
     MPI_Status st;
-    int rc = MPI_File_write_at_all(m.fh, at, m.buf.data(), static_cast<int>(m.buf.size()), MPI_BYTE, &st);
+    int rc = MPI_File_write_at_all(fh, at, buf.data(), static_cast<int>(buf.size()), MPI_BYTE, &st);
     ok = ok && rc == MPI_SUCCESS;
   }
-  check_all(m.comm, ok, fmt::format("collective write of '{}' failed: check free disk space", m.path));
-  m.written += total;
+  check_all(comm, ok, fmt::format("collective write of '{}' failed: check free disk space", path));
+  written += total;
 }
 
 void CloudWriter::close() {

@@ -96,24 +96,6 @@ void FeatureWriter::write_centre_ions(const std::string& pair, std::int64_t row0
   h5::write_rows<std::int64_t>(file_, "windows/centre_ions/" + pair, hsize_t(row0), hsize_t(rows), data);
 }
 
-namespace {
-
-std::vector<std::string> children(const h5::File& f, const std::string& group) {
-  std::vector<std::string> names;
-  auto g = h5::open_object(f, group);
-  H5G_info_t info;
-  if (H5Gget_info(g, &info) < 0) return names;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    std::string s(static_cast<std::size_t>(n), '\0');
-    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size() + 1, H5P_DEFAULT);
-    names.push_back(s);
-  }
-  return names;
-}
-
-}  // namespace
-
 FeatureFileInfo read_feature_info(const std::string& path) {
   auto f = h5::File::open(path);
   if (!h5::has_attr(f.id(), "format") || h5::read_attr_string(f.id(), "format") != kFormat)
@@ -126,15 +108,15 @@ FeatureFileInfo read_feature_info(const std::string& path) {
   L.config_text = h5::read_attr_string(f.id(), "config");
   info.aptflow_version = h5::read_attr_string(f.id(), "aptflow_version");
   if (h5::exists(f, "features"))
-    for (const auto& kind : children(f, "features"))
-      for (const auto& pair : children(f, "features/" + kind)) {
+    for (const auto& kind : h5::list_group(f, "features"))
+      for (const auto& pair : h5::list_group(f, "features/" + kind)) {
         FeatureChannel c{kind, pair, {}};
         const auto d = h5::dims(f, c.path());
         for (std::size_t i = 1; i < d.size(); ++i) c.shape.push_back(static_cast<std::int64_t>(d[i]));
         L.channels.push_back(c);
       }
   if (h5::exists(f, "bins"))
-    for (const auto& kind : children(f, "bins"))
+    for (const auto& kind : h5::list_group(f, "bins"))
       L.bins.emplace_back(kind, h5::read<double>(f, "bins/" + kind));
   if (h5::exists(f, "windows/centre")) {
     L.windows = true;
@@ -155,7 +137,7 @@ FeatureFileInfo read_feature_info(const std::string& path) {
     info.labels = h5::read<std::int32_t>(f, "labels");
     L.class_names = h5::read_attr_strings(f.id(), "class_names");
     if (h5::exists(f, "params"))
-      for (const auto& p : children(f, "params")) {
+      for (const auto& p : h5::list_group(f, "params")) {
         L.params.push_back(p);
         info.params.push_back(h5::read<float>(f, "params/" + p));
       }

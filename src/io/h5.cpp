@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <numeric>
@@ -268,6 +269,56 @@ void read_rows(const File& f, const std::string& path, hsize_t row_offset, hsize
 }
 
 template <class T>
+std::vector<T> read_block(const File& f, const std::string& path, const std::vector<hsize_t>& start,
+                          const std::vector<hsize_t>& count) {
+  const auto shape = dims(f, path);
+  if (shape.size() != start.size() || shape.size() != count.size())
+    fail_read(f.path(), fmt::format("dataset '{}' has {} dimensions, a {}-D block was requested", path,
+                                    shape.size(), start.size()));
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    if (start[d] + count[d] > shape[d])
+      fail_read(f.path(), fmt::format("dataset '{}': block outside its extent along dimension {}", path, d));
+  hsize_t total = 1;
+  for (const hsize_t c : count) total *= c;
+  std::vector<T> out(total);
+  if (total == 0) return out;
+  auto d = open_dataset(f, path);
+  Handle fspace(H5Dget_space(d));
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  Handle mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+  if (H5Dread(d, native_type<T>(), mspace, fspace, H5P_DEFAULT, out.data()) < 0)
+    fail_read(f.path(), fmt::format("reading a block of '{}' failed (corrupt file?)", path));
+  return out;
+}
+
+std::vector<std::string> list_group(hid_t loc, const std::string& path) {
+  silence();
+  std::vector<std::string> names;
+  if (!exists(loc, path)) return names;
+  Handle g(H5Gopen2(loc, path.c_str(), H5P_DEFAULT));
+  if (!g.valid()) return names;
+  // H5Gget_info + H5Lget_name_by_idx: the same API in HDF5 1.10 and 1.12+.
+  H5G_info_t info;
+  if (H5Gget_info(g, &info) < 0) return names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (len < 0) continue;
+    std::string name(static_cast<std::size_t>(len) + 1, '\0');
+    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
+    name.resize(static_cast<std::size_t>(len));
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void remove(const File& f, const std::string& path) {
+  silence();
+  if (exists(f, path) && H5Ldelete(f, path.c_str(), H5P_DEFAULT) < 0)
+    fail_write(f.path(), fmt::format("cannot delete '{}'", path));
+}
+
+template <class T>
 void write(const File& f, const std::string& path, const std::vector<T>& data, std::vector<hsize_t> shape) {
   if (shape.empty()) shape = {static_cast<hsize_t>(data.size())};
   hsize_t total = std::accumulate(shape.begin(), shape.end(), hsize_t{1}, std::multiplies<>());
@@ -299,7 +350,9 @@ std::vector<T> read(const File& f, const std::string& path, std::vector<hsize_t>
   template void write_rows<T>(const File&, const std::string&, hsize_t, hsize_t, const T*);               \
   template void read_rows<T>(const File&, const std::string&, hsize_t, hsize_t, T*);                      \
   template void write<T>(const File&, const std::string&, const std::vector<T>&, std::vector<hsize_t>);   \
-  template std::vector<T> read<T>(const File&, const std::string&, std::vector<hsize_t>*);
+  template std::vector<T> read<T>(const File&, const std::string&, std::vector<hsize_t>*);                \
+  template std::vector<T> read_block<T>(const File&, const std::string&, const std::vector<hsize_t>&,     \
+                                        const std::vector<hsize_t>&);
 APTFLOW_H5_INSTANTIATE(float)
 APTFLOW_H5_INSTANTIATE(double)
 APTFLOW_H5_INSTANTIATE(std::int8_t)

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "aptflow/core/error.hpp"
-#include "aptflow/synth/rng.hpp"
+#include "aptflow/core/rng.hpp"
 #include "nn/direct_conv.hpp"
 
 namespace aptflow::nn {
@@ -789,11 +789,11 @@ bool Dropout::kept(const RunContext& ctx, std::int64_t sample, std::int64_t elem
                    double rate) {
   const auto e = static_cast<std::uint64_t>(sample * sample_size + element);
   const std::uint64_t block = e >> 2;
-  const synth::U32x4 ctr{{static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),
-                          static_cast<std::uint32_t>(ctx.step),
-                          (0xD0u << 16) | (static_cast<std::uint32_t>(ctx.layer) & 0xffffu)}};
-  const auto bits = synth::philox4x32_10(ctr, static_cast<std::uint32_t>(ctx.seed),
-                                         static_cast<std::uint32_t>(ctx.seed >> 32));
+  const U32x4 ctr{{static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),
+                   static_cast<std::uint32_t>(ctx.step),
+                   (0xD0u << 16) | (static_cast<std::uint32_t>(ctx.layer) & 0xffffu)}};
+  const auto bits =
+      philox4x32_10(ctr, static_cast<std::uint32_t>(ctx.seed), static_cast<std::uint32_t>(ctx.seed >> 32));
   const double u = (static_cast<double>(bits.v[e & 3u]) + 0.5) * 0x1.0p-32;
   return u >= rate;
 }

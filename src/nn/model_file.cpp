@@ -47,34 +47,6 @@ void load_param(const h5::File& f, const std::string& path, Param& p, const std:
   std::fill(p.grad.begin(), p.grad.end(), 0.0f);
 }
 
-// A string attribute as Keras writes it: variable-length (ASCII or UTF-8, as
-// h5py stores str) or fixed-length (bytes), scalar or a one-element array.
-// The memory type copies the file type so that HDF5 never converts between
-// character sets (which it refuses).
-std::string read_text_attr(hid_t obj, const std::string& name, const std::string& file) {
-  h5::Handle a(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
-  if (!a.valid()) throw InputError(file, fmt::format("cannot open attribute '{}'", name));
-  h5::Handle ftype(H5Aget_type(a));
-  h5::Handle space(H5Aget_space(a));
-  const hssize_t n = H5Sget_simple_extent_npoints(space);
-  if (H5Tget_class(ftype) != H5T_STRING || n < 1)
-    throw InputError(file, fmt::format("attribute '{}' is not a string", name));
-  h5::Handle mtype(H5Tcopy(ftype));
-  if (H5Tis_variable_str(ftype) > 0) {
-    std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
-    if (H5Aread(a, mtype, ptrs.data()) < 0)
-      throw InputError(file, fmt::format("reading attribute '{}' failed", name));
-    std::string out = ptrs[0] ? ptrs[0] : "";
-    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, ptrs.data());
-    return out;
-  }
-  const std::size_t len = H5Tget_size(ftype);
-  std::vector<char> buf(len * static_cast<std::size_t>(n));
-  if (H5Aread(a, mtype, buf.data()) < 0)
-    throw InputError(file, fmt::format("reading attribute '{}' failed", name));
-  return std::string(buf.data(), strnlen(buf.data(), len));
-}
-
 // ------------------------------------------------------------ Keras -> aptflow layer entries
 
 std::string keras_activation(const json& cfg, const std::string& name, const std::string& cls) {
@@ -358,7 +330,7 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
   if (!h5::has_attr(root, "model_config"))
     throw InputError(path,
                      "no root attribute 'model_config': not a Keras HDF5 model (saved with model.save?)");
-  const json config = parse_json(read_text_attr(root, "model_config", path), path, "attribute model_config");
+  const json config = parse_json(h5::read_attr_string(root, "model_config"), path, "attribute model_config");
   const std::string cls = config.value("class_name", std::string());
   if (cls != "Sequential")
     throw InputError(path,
@@ -451,10 +423,10 @@ Model import_keras(const std::string& path, const KerasImportOptions& options) {
   json training = json::object();
   training["imported_from"] = {{"format", "keras"}};
   if (h5::has_attr(root, "keras_version"))
-    training["imported_from"]["keras_version"] = read_text_attr(root, "keras_version", path);
+    training["imported_from"]["keras_version"] = h5::read_attr_string(root, "keras_version");
   if (h5::has_attr(root, "training_config")) {
     try {
-      training["keras_training_config"] = json::parse(read_text_attr(root, "training_config", path));
+      training["keras_training_config"] = json::parse(h5::read_attr_string(root, "training_config"));
     } catch (const json::exception&) {
       // informational only
     }

@@ -22,20 +22,6 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
-  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
-  return 0;
-}
-
-std::vector<std::string> children(hid_t file, const std::string& group) {
-  std::vector<std::string> names;
-  h5::Handle g(H5Gopen2(file, group.c_str(), H5P_DEFAULT));
-  if (!g.valid()) return names;
-  H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, nullptr, collect_name, &names);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // The preprocessing and why (PredictOptions::preprocessing).
 std::pair<std::string, std::string> resolve_preprocessing(const Model& model,
                                                           const std::string& override_mode,
@@ -88,7 +74,7 @@ std::map<std::string, std::vector<std::string>> list_features(const std::string&
   auto f = h5::File::open(path);
   std::map<std::string, std::vector<std::string>> out;
   if (!h5::exists(f, "/features")) return out;
-  for (const auto& kind : children(f, "/features")) out[kind] = children(f, "/features/" + kind);
+  for (const auto& kind : h5::list_group(f, "/features")) out[kind] = h5::list_group(f, "/features/" + kind);
   return out;
 }
 

@@ -12,11 +12,11 @@
 #include <set>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/core/rng.hpp"
 #include "aptflow/io/features.hpp"
 #include "aptflow/io/h5.hpp"
 #include "aptflow/nn/evaluate.hpp"
 #include "aptflow/sdm/preprocess.hpp"
-#include "aptflow/synth/rng.hpp"
 
 namespace aptflow::nn {
 
@@ -25,12 +25,11 @@ using nlohmann::json;
 // ------------------------------------------------------------------ randomness
 
 std::uint64_t train_random(std::uint64_t seed, TrainRng purpose, std::uint64_t a, std::uint64_t b) {
-  const synth::U32x4 ctr{{static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(a >> 32),
-                          static_cast<std::uint32_t>(b),
-                          (0x7Au << 24) | ((static_cast<std::uint32_t>(purpose) & 0xffu) << 16) |
-                              (static_cast<std::uint32_t>(b >> 32) & 0xffffu)}};
-  const auto r =
-      synth::philox4x32_10(ctr, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+  const U32x4 ctr{{static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(a >> 32),
+                   static_cast<std::uint32_t>(b),
+                   (0x7Au << 24) | ((static_cast<std::uint32_t>(purpose) & 0xffu) << 16) |
+                       (static_cast<std::uint32_t>(b >> 32) & 0xffffu)}};
+  const auto r = philox4x32_10(ctr, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
   return (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
 }
 

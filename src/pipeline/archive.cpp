@@ -16,6 +16,8 @@
 #include <sstream>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/collective.hpp"
+#include "aptflow/dist/detail/pack.hpp"
 #include "aptflow/io/sha256.hpp"
 #include "aptflow/pipeline/classify.hpp"
 #include "pipeline/archive_detail.hpp"
@@ -45,61 +47,9 @@ std::string toml_quote(const std::string& s) {
   return out + "\"";
 }
 
-// The error of the lowest rank that has one, on every rank of comm ("" if none).
-// Collective over comm.
-std::string agree_on_error(MPI_Comm comm, const std::string& local) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int who = local.empty() ? size : rank, first = size;
-  MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);  // collective
-  if (first == size) return {};
-  std::string msg = local;
-  int len = static_cast<int>(msg.size());
-  MPI_Bcast(&len, 1, MPI_INT, first, comm);  // collective
-  msg.resize(static_cast<std::size_t>(len));
-  MPI_Bcast(msg.data(), len, MPI_CHAR, first, comm);  // collective
-  return msg;
-}
-
-// Broadcast a string from root. Collective over comm.
-void bcast_string(MPI_Comm comm, std::string& s, int root = 0) {
-  std::int64_t len = static_cast<std::int64_t>(s.size());
-  MPI_Bcast(&len, 1, MPI_INT64_T, root, comm);  // collective
-  s.resize(static_cast<std::size_t>(len));
-  // Chunks below 2^31 bytes (MPI counts are int).
-  for (std::int64_t off = 0; off < len; off += std::int64_t{1} << 30) {
-    const int n = static_cast<int>(std::min<std::int64_t>(len - off, std::int64_t{1} << 30));
-    MPI_Bcast(s.data() + off, n, MPI_CHAR, root, comm);  // collective
-  }
-}
-
-// The work list for the other ranks: length-prefixed fields (any bytes in
-// paths and metadata survive, unlike JSON, which needs valid UTF-8).
-struct Packer {
-  std::string buf;
-  void put(std::int64_t v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
-  void put(const std::string& s) {
-    put(static_cast<std::int64_t>(s.size()));
-    buf += s;
-  }
-};
-struct Unpacker {
-  const std::string& buf;
-  std::size_t pos = 0;
-  std::int64_t i64() {
-    std::int64_t v = 0;
-    std::memcpy(&v, buf.data() + pos, sizeof v);
-    pos += sizeof v;
-    return v;
-  }
-  std::string str() {
-    const auto n = static_cast<std::size_t>(i64());
-    std::string s = buf.substr(pos, n);
-    pos += n;
-    return s;
-  }
-};
+// The work list for the other ranks: length-prefixed fields (dist/detail/pack.hpp).
+using dist::detail::Packer;
+using dist::detail::Unpacker;
 
 std::string pack_work(const ArchiveManifest& m, const std::vector<std::int64_t>& todo, std::int64_t nlarge,
                       std::int64_t resumed) {
@@ -213,7 +163,7 @@ std::string process_dataset(MPI_Comm unit, const ArchiveOptions& o, const Archiv
       attempt([&] { r.range_sha256 = archive_detail::sha256_file(e.range); });
     }
   }
-  err = agree_on_error(unit, err);
+  err = dist::first_message(unit, err);  // collective over unit
   if (err.empty()) {
     try {
       InspectOptions io;
@@ -262,7 +212,7 @@ std::string process_dataset(MPI_Comm unit, const ArchiveOptions& o, const Archiv
     const std::string cls_rel = out_rel.substr(0, out_rel.size() - 3) + ".classify.h5";
     const std::string cls = (fs::path(o.output) / cls_rel).string();
     std::string cls_tmp = urank == 0 ? archive_detail::temp_name(cls) : std::string();
-    bcast_string(unit, cls_tmp);
+    cls_tmp = dist::bcast_string(unit, cls_tmp);  // collective over unit
     try {
       const std::string text = "input = " + toml_quote(e.path) + "\nrange = " + toml_quote(e.range) +
                                "\noutput = " + toml_quote(cls_tmp) + "\n" + o.classify_text;
@@ -279,7 +229,7 @@ std::string process_dataset(MPI_Comm unit, const ArchiveOptions& o, const Archiv
     } catch (const Error& x) {
       err = std::string("classify: ") + x.what();
     }
-    err = agree_on_error(unit, err);
+    err = dist::first_message(unit, err);  // collective over unit
   }
   if (!err.empty()) {
     r.status = "failed";
@@ -487,7 +437,8 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
   std::vector<std::int64_t> todo;  // manifest rows, largest file first
   std::int64_t nlarge = 0, resumed = 0;
   const std::string hash = config_hash(o);
-  std::string setup_error, payload;
+  std::string payload;
+  std::exception_ptr setup_error;
   if (rank == 0) {
     try {
       manifest = !o.manifest.empty() ? read_manifest(o.manifest) : crawl_archive(o.root, o.output);
@@ -520,13 +471,12 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
         if (static_cast<std::uint64_t>(bytes) >= o.large_bytes) ++nlarge;
       }
       payload = pack_work(manifest, todo, nlarge, resumed);
-    } catch (const Error& e) {
-      setup_error = e.what();
+    } catch (...) {
+      setup_error = std::current_exception();
     }
   }
-  setup_error = agree_on_error(comm, setup_error);
-  if (!setup_error.empty()) throw Error(setup_error);  // names the file and what to do
-  bcast_string(comm, payload);
+  dist::agree_on_error(comm, setup_error);      // collective: names the file and what to do
+  payload = dist::bcast_string(comm, payload);  // collective
   if (rank != 0) {
     unpack_work(payload, manifest, todo, nlarge, resumed);
   }
@@ -606,9 +556,9 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
     MPI_Win_unlock(0, win);
     progress.update(done, true);
   }
-  MPI_Win_free(&win);                         // collective
-  MPI_Bcast(&done, 1, MPI_INT64_T, 0, comm);  // collective
-  fatal = agree_on_error(comm, fatal);
+  MPI_Win_free(&win);                              // collective
+  MPI_Bcast(&done, 1, MPI_INT64_T, 0, comm);       // collective
+  fatal = dist::first_message(comm, fatal);        // collective
   if (!fatal.empty()) throw ResourceError(fatal);  // on every rank; finished result files are kept
 
   ArchiveSummary s;
@@ -617,18 +567,12 @@ ArchiveSummary run_archive(MPI_Comm comm_in, const ArchiveOptions& o) {
   s.resumed = resumed;
   s.interrupted = done < ntodo;
   if (!s.interrupted) {
-    std::string err;
     std::int64_t counts[3] = {0, 0, 0};
-    if (rank == 0) {
-      try {
-        const auto c = archive_detail::write_index(o, manifest);
-        counts[0] = c.ok, counts[1] = c.failed, counts[2] = c.clusters;
-      } catch (const Error& e) {
-        err = e.what();
-      }
-    }
-    err = agree_on_error(comm, err);
-    if (!err.empty()) throw Error(err);
+    dist::collective_step(comm, [&] {
+      if (rank != 0) return;
+      const auto c = archive_detail::write_index(o, manifest);
+      counts[0] = c.ok, counts[1] = c.failed, counts[2] = c.clusters;
+    });
     MPI_Bcast(counts, 3, MPI_INT64_T, 0, comm);  // collective
     s.ok = counts[0], s.failed = counts[1], s.clusters = counts[2];
     s.index = (fs::path(o.output) / "index.h5").string();

@@ -22,6 +22,7 @@
 
 #include "aptflow/config.hpp"
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/collective.hpp"
 #include "aptflow/dist/comm.hpp"
 #include "aptflow/dist/decomposition.hpp"
 #include "aptflow/dist/exchange.hpp"
@@ -54,72 +55,6 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 using I128 = __int128;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// An exception on some ranks (err non-null there) is raised on every rank:
-// the lowest failing rank rethrows its own, the others an Error with its
-// message. Call on every rank after all of them agreed that some rank failed.
-[[noreturn]] void raise_everywhere(MPI_Comm comm, std::exception_ptr err) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int mine = err ? rank : size, first = size;
-  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
-  std::string msg;
-  if (rank == first) {
-    try {
-      std::rethrow_exception(err);
-    } catch (const std::exception& e) {
-      msg = e.what();
-    } catch (...) {
-      msg = "unknown error";
-    }
-  }
-  long len = static_cast<long>(msg.size());
-  MPI_Bcast(&len, 1, MPI_LONG, first, comm);
-  msg.resize(static_cast<std::size_t>(len));
-  MPI_Bcast(msg.data(), static_cast<int>(len), MPI_CHAR, first, comm);
-  if (rank == first) std::rethrow_exception(err);
-  throw Error(fmt::format("rank {}: {}", first, msg));
-}
-
-// Run a rank-local step on every rank; an exception on any rank is raised on
-// every rank, so that no rank is left waiting in a later collective.
-template <class F>
-void collective_step(MPI_Comm comm, F&& step) {
-  std::exception_ptr err;
-  try {
-    step();
-  } catch (...) {
-    err = std::current_exception();
-  }
-  if (dist::any_rank(comm, err != nullptr)) raise_everywhere(comm, err);
-}
-
-std::string bcast_string(MPI_Comm comm, std::string s, int root = 0) {
-  long len = static_cast<long>(s.size());
-  MPI_Bcast(&len, 1, MPI_LONG, root, comm);
-  s.resize(static_cast<std::size_t>(len));
-  MPI_Bcast(s.data(), static_cast<int>(len), MPI_CHAR, root, comm);
-  return s;
-}
-
-void sum_i128(void* in, void* inout, int* len, MPI_Datatype*) {
-  const auto* a = static_cast<const I128*>(in);
-  auto* b = static_cast<I128*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] += a[i];
-}
-
-// Exact sum over ranks (every rank gets it).
-void allreduce_i128(MPI_Comm comm, std::vector<I128>& v) {
-  MPI_Datatype t;
-  MPI_Type_contiguous(static_cast<int>(sizeof(I128)), MPI_BYTE, &t);
-  MPI_Type_commit(&t);
-  MPI_Op op;
-  MPI_Op_create(&sum_i128, 1, &op);
-  MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), t, op, comm);
-  MPI_Op_free(&op);
-  MPI_Type_free(&t);
-}
 
 int lookup_species(const RangeTable& table, const std::string& name, const std::string& range_path,
                    const char* key = "pair") {
@@ -370,7 +305,7 @@ struct Pipeline {
   }
 
   void load_checkpoint(const std::string& path) {
-    collective_step(c.comm, [&] {
+    dist::collective_step(c.comm, [&] {
       auto f = h5::File::open(path);
       const auto d = h5::dims(f, "/probability");
       if (d != std::vector<hsize_t>{static_cast<hsize_t>(grid.size()), static_cast<hsize_t>(c.K)})
@@ -429,7 +364,7 @@ struct Pipeline {
     const std::int64_t before = grid.size() - todo_all;
     c.progress->start(label, grid.size(), before);
     std::vector<SdmCells<Kokkos::HostSpace>> cells;  // one per pair
-    collective_step(c.comm, [&] {
+    dist::collective_step(c.comm, [&] {
       c.wspec.validate(grid);
       if (nloc == 0) return;
       const Box box = cloud_bounds(c.exec, local.cloud);
@@ -497,7 +432,7 @@ struct Pipeline {
         std::this_thread::sleep_for(std::chrono::milliseconds(c.opt->test_chunk_sleep_ms));
       std::int64_t v[3] = {c.opt->stop && *c.opt->stop ? 1 : 0, computed, err ? 1 : 0}, g[3] = {0, 0, 0};
       MPI_Allreduce(v, g, 3, MPI_INT64_T, MPI_SUM, c.comm);
-      if (g[2] > 0) raise_everywhere(c.comm, err);
+      if (g[2] > 0) dist::raise_first_error(c.comm, err);
       c.progress->update(before + g[1], r + 1 == rounds);
       if (g[0] > 0 && r + 1 < rounds) {
         stopped = true;
@@ -510,7 +445,7 @@ struct Pipeline {
 
   void segment() {
     const ClassifyOptions& opt = *c.opt;
-    collective_step(c.comm, [&] {
+    dist::collective_step(c.comm, [&] {
       sg = SubcellGrid::of(grid);
       if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
         throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
@@ -671,7 +606,7 @@ void write_checkpoint(const Context& c, const std::string& path, const WindowGri
                       const dist::WindowSlab& mine, const std::vector<float>& prob,
                       const std::vector<std::uint8_t>& done, const MeanSdm& part) {
   MeanSdm g = part;
-  allreduce_i128(c.comm, g.sum);
+  dist::sum_exact(c.comm, g.sum);
   MPI_Allreduce(MPI_IN_PLACE, g.count.data(), static_cast<int>(g.count.size()), MPI_INT64_T, MPI_SUM, c.comm);
   std::vector<std::int64_t> s(g.sum.size() * 2);
   for (std::size_t k = 0; k < g.sum.size(); ++k) {
@@ -700,7 +635,7 @@ void write_checkpoint(const Context& c, const std::string& path, const WindowGri
     f.close();
   }
   MPI_Barrier(c.comm);
-  collective_step(c.comm, [&] {
+  dist::collective_step(c.comm, [&] {
     if (c.rank == 0 && std::rename(tmp.c_str(), path.c_str()) != 0)
       throw ResourceError(
           fmt::format("cannot rename {} to {}: check the directory's permissions", tmp, path));
@@ -710,7 +645,7 @@ void write_checkpoint(const Context& c, const std::string& path, const WindowGri
 // Collective: does the checkpoint exist and belong to this run? ConfigError
 // (key resume) naming what changed otherwise.
 void check_identity(const Context& c, const std::string& path, const WindowGrid& grid) {
-  collective_step(c.comm, [&] {
+  dist::collective_step(c.comm, [&] {
     auto f = h5::File::open(path);
     auto grp = h5::open_object(f, "/identity");
     const Identity id = run_identity(c, grid);
@@ -918,7 +853,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   c.wspec = opt.variant == WindowVariant::feal ? WindowSpec::feal(opt.edge) : WindowSpec::cocrni(opt.edge);
   c.spec.exclude = opt.sdm_exclude;
   c.spec.arithmetic = opt.sdm_arithmetic;
-  collective_step(comm, [&] {
+  dist::collective_step(comm, [&] {
     nn::KerasImportOptions keras;
     nn::ModelFeatures kf;
     kf.kind = "z";
@@ -995,16 +930,16 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
                        "aptflow synth specimen, or drop the key");
   });
   stage("setup");
-  collective_step(comm, [&] {
+  dist::collective_step(comm, [&] {
     if (rank != 0) return;
     c.input_sha = io::sha256_file(opt.input);
     c.range_sha = io::sha256_file(opt.range);
     for (const auto& m : opt.models) c.model_sha.push_back(io::sha256_file(m));
   });
-  c.input_sha = bcast_string(comm, c.input_sha);
-  c.range_sha = bcast_string(comm, c.range_sha);
+  c.input_sha = dist::bcast_string(comm, c.input_sha);
+  c.range_sha = dist::bcast_string(comm, c.range_sha);
   c.model_sha.resize(opt.models.size());
-  for (auto& s : c.model_sha) s = bcast_string(comm, s);
+  for (auto& s : c.model_sha) s = dist::bcast_string(comm, s);
   stage("sha256");
   progress.line(fmt::format("setup: {} model(s), {} classes; SHA-256 of input, range and models {:.2f} s",
                             c.models.size(), c.K, prof.back().second));
@@ -1013,7 +948,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   // ---- read, range
   IonIndex first_ion = 0;
   HostIonCloud cloud;
-  collective_step(comm, [&] {
+  dist::collective_step(comm, [&] {
     cloud = io::read_dataset_mpi(comm, opt.input, {}, nullptr, &first_ion);
     apply_ranges(exec, cloud, make_device_range_table<Kokkos::HostSpace>(c.table));
     exec.fence();
@@ -1228,7 +1163,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   stage("control");
 
   // ---- mean SDM rows per argmax class (exact integer sums: any rank count)
-  allreduce_i128(comm, msdm.sum);
+  dist::sum_exact(comm, msdm.sum);
   MPI_Allreduce(MPI_IN_PLACE, msdm.count.data(), static_cast<int>(msdm.count.size()), MPI_INT64_T, MPI_SUM,
                 comm);
 
@@ -1416,7 +1351,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     f.close();
   }
   MPI_Barrier(comm);
-  collective_step(comm, [&] {
+  dist::collective_step(comm, [&] {
     if (rank != 0) return;
     if (!opt.truth.empty()) {  // ground truth of a synthetic specimen (docs/classify.md), in the file
       const TruthComparison tc = compare_with_truth(tmp, opt.truth);

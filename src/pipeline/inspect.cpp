@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/collective.hpp"
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/range_file.hpp"
 #include "aptflow/kernels/ranging.hpp"
@@ -91,8 +92,8 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
   std::int64_t kept = 0, dropped = 0;
 
   Kokkos::DefaultHostExecutionSpace exec;
-  std::string local_error;
-  try {
+  // An input error on any rank ends every rank with the message (never a hang).
+  dist::collective_step(comm, [&] {
     for (IonIndex begin = first; begin < last; begin += opt.chunk_ions) {
       const IonIndex count = std::min<IonIndex>(opt.chunk_ions, last - begin);
       ReadStats stats;
@@ -129,22 +130,7 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
         for (std::size_t s = 0; s < nspecies; ++s) counts[s] += c[s];
       }
     }
-  } catch (const Error& e) {
-    local_error = e.what();
-  }
-
-  // An input error on any rank ends every rank with the message (never a hang).
-  int bad = local_error.empty() ? 0 : 1, any_bad = 0;
-  MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);  // collective
-  if (any_bad) {
-    int who = bad ? rank : size, first_bad = size;
-    MPI_Allreduce(&who, &first_bad, 1, MPI_INT, MPI_MIN, comm);  // collective
-    int len = static_cast<int>(local_error.size());
-    MPI_Bcast(&len, 1, MPI_INT, first_bad, comm);  // collective
-    local_error.resize(static_cast<std::size_t>(len));
-    MPI_Bcast(local_error.data(), len, MPI_CHAR, first_bad, comm);  // collective
-    throw Error(local_error);  // already names the file, offset and reason
-  }
+  });
 
   MPI_Allreduce(MPI_IN_PLACE, lo, 3, MPI_FLOAT, MPI_MIN, comm);          // collective
   MPI_Allreduce(MPI_IN_PLACE, hi, 3, MPI_FLOAT, MPI_MAX, comm);          // collective

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/dist/collective.hpp"
 
 namespace aptflow {
 
@@ -565,12 +566,6 @@ std::vector<std::int64_t> allgather_i64(MPI_Comm comm, const std::vector<std::in
   return all;
 }
 
-void sum_int128(void* in, void* inout, int* len, MPI_Datatype*) {
-  const auto* a = static_cast<const __int128*>(in);
-  auto* b = static_cast<__int128*>(inout);
-  for (int k = 0; k < *len; ++k) b[k] += a[k];
-}
-
 }  // namespace
 
 DomainResult find_domains_mpi(MPI_Comm comm, const LabelledIons& ions, const Slab& slab,
@@ -596,17 +591,8 @@ DomainResult find_domains_mpi(MPI_Comm comm, const LabelledIons& ions, const Sla
     roots[k] = {roots_flat[2 * k], static_cast<std::int32_t>(roots_flat[2 * k + 1])};
   part.number(roots);
   DomainMoments m = part.moments();
-  if (m.v.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-    throw ResourceError("find_domains_mpi: too many domains for one reduction");
-  MPI_Datatype i128;
-  MPI_Type_contiguous(static_cast<int>(sizeof(__int128)), MPI_BYTE, &i128);
-  MPI_Type_commit(&i128);
-  MPI_Op op;
-  MPI_Op_create(&sum_int128, 1, &op);
   // Integer sums: exact, so the result does not depend on the reduction order.
-  MPI_Allreduce(MPI_IN_PLACE, m.v.data(), static_cast<int>(m.v.size()), i128, op, comm);  // collective
-  MPI_Op_free(&op);
-  MPI_Type_free(&i128);
+  dist::sum_exact(comm, m.v);  // collective
   DomainResult r;
   r.domains = domain_stats(m, roots, spec);
   r.domain = part.domain();

@@ -205,7 +205,7 @@ TruthComparison compare_with_truth(const std::string& result_h5, const std::stri
 void write_truth_comparison(const std::string& result_h5, const TruthComparison& c) {
   auto f = h5::File::open(result_h5, true);
   const std::string g = "/entry1/truth";
-  if (h5::exists(f, g)) H5Ldelete(f.id(), g.c_str(), H5P_DEFAULT);
+  h5::remove(f, g);
   {
     auto grp = h5::ensure_group(f, g);
     h5::write_attr(grp, "NX_class", std::string("NXcollection"));

@@ -97,7 +97,7 @@ ReportResult write_archive(const h5::File& f, const std::string& out_dir) {
   cx.page.heading("Embeddings");
   std::vector<hsize_t> tshape;
   const auto tsne = read_doubles_if(f, "/embedding/tsne", &tshape);
-  const auto columns = list_group(f, "/datasets/metadata");
+  const auto columns = h5::list_group(f, "/datasets/metadata");
   if (tshape.size() == 2 && tshape[0] == n && tshape[1] >= 2) {
     std::vector<double> x(n), y(n);
     for (std::size_t i = 0; i < n; ++i) x[i] = tsne[i * tshape[1]], y[i] = tsne[i * tshape[1] + 1];

@@ -83,7 +83,7 @@ void summary(Context& cx, const toml::table& cfg, const std::string& cfg_text) {
   std::int64_t nonempty = 0;
   std::vector<std::int64_t> argmax(nc, 0);
   for (hsize_t z = 0; z < nz; ++z) {
-    const auto plane = read_slab<float>(f, "/entry1/windows/probability", {z, 0, 0, 0}, {1, ny, nx, nc});
+    const auto plane = h5::read_block<float>(f, "/entry1/windows/probability", {z, 0, 0, 0}, {1, ny, nx, nc});
     for (hsize_t w = 0; w < ny * nx; ++w) {
       const float* p = plane.data() + w * nc;
       if (nc == 0 || std::isnan(p[0])) continue;
@@ -235,12 +235,12 @@ void probability_slices(Context& cx, const std::vector<int>& matrix) {
         return s.empty() ? std::string("none") : s;
       }()));
   const hsize_t iy = ny / 2;
-  const auto xz = read_slab<float>(f, path, {0, iy, 0, 0}, {nz, 1, nx, nc});
+  const auto xz = h5::read_block<float>(f, path, {0, iy, 0, 0}, {nz, 1, nx, nc});
   std::vector<hsize_t> zs;
   for (int k = 1; k <= 3; ++k) zs.push_back(std::min<hsize_t>(nz - 1, nz * static_cast<hsize_t>(k) / 4));
   zs.erase(std::unique(zs.begin(), zs.end()), zs.end());
   std::vector<std::vector<float>> xy;
-  for (hsize_t z : zs) xy.push_back(read_slab<float>(f, path, {z, 0, 0, 0}, {1, ny, nx, nc}));
+  for (hsize_t z : zs) xy.push_back(h5::read_block<float>(f, path, {z, 0, 0, 0}, {1, ny, nx, nc}));
 
   for (hsize_t c = 0; c < nc; ++c) {
     if (std::find(matrix.begin(), matrix.end(), static_cast<int>(c)) != matrix.end()) continue;

@@ -14,53 +14,6 @@
 
 namespace aptflow::report::detail {
 
-template <class T>
-std::vector<T> read_slab(const h5::File& f, const std::string& path, const std::vector<hsize_t>& start,
-                         const std::vector<hsize_t>& count) {
-  const auto shape = h5::dims(f, path);
-  if (shape.size() != start.size() || shape.size() != count.size())
-    throw InputError(f.path(), fmt::format("dataset '{}' has {} dimensions, a {}-D block was requested", path,
-                                           shape.size(), start.size()));
-  for (std::size_t d = 0; d < shape.size(); ++d)
-    if (start[d] + count[d] > shape[d])
-      throw InputError(f.path(),
-                       fmt::format("dataset '{}': block outside its extent along dimension {}", path, d));
-  const hsize_t total = std::accumulate(count.begin(), count.end(), hsize_t{1}, std::multiplies<>());
-  std::vector<T> out(total);
-  if (total == 0) return out;
-  auto d = h5::open_object(f, path);
-  h5::Handle fspace(H5Dget_space(d));
-  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
-  h5::Handle mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
-  if (H5Dread(d, h5::native_type<T>(), mspace, fspace, H5P_DEFAULT, out.data()) < 0)
-    throw InputError(f.path(), fmt::format("reading a block of '{}' failed (corrupt file?)", path));
-  return out;
-}
-template std::vector<float> read_slab<float>(const h5::File&, const std::string&, const std::vector<hsize_t>&,
-                                             const std::vector<hsize_t>&);
-template std::vector<double> read_slab<double>(const h5::File&, const std::string&,
-                                               const std::vector<hsize_t>&, const std::vector<hsize_t>&);
-
-std::vector<std::string> list_group(const h5::File& f, const std::string& path) {
-  std::vector<std::string> names;
-  if (!h5::exists(f, path)) return names;
-  h5::Handle g(H5Gopen2(f, path.c_str(), H5P_DEFAULT));
-  if (!g.valid()) return names;
-  // H5Gget_info + H5Lget_name_by_idx: the same API in HDF5 1.10 and 1.12+.
-  H5G_info_t info;
-  if (H5Gget_info(g, &info) < 0) return names;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    if (len < 0) continue;
-    std::string name(static_cast<std::size_t>(len) + 1, '\0');
-    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
-    name.resize(static_cast<std::size_t>(len));
-    names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 std::vector<double> read_doubles_if(const h5::File& f, const std::string& path, std::vector<hsize_t>* shape) {
   if (!h5::exists(f, path)) {
     if (shape) shape->clear();

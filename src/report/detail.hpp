@@ -1,6 +1,6 @@
 #pragma once
-// Internals of aptflow report: HDF5 reading helpers (hyperslabs, group
-// listings, optional datasets) and the HTML page builder.
+// Internals of aptflow report: optional-dataset readers over io/h5.hpp and the
+// HTML page builder.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,12 +11,6 @@
 
 namespace aptflow::report::detail {
 
-// Block [start, start + count) of an n-D dataset, converted to T (C order).
-template <class T>
-std::vector<T> read_slab(const h5::File& f, const std::string& path, const std::vector<hsize_t>& start,
-                         const std::vector<hsize_t>& count);
-// Names of the links in a group (sorted by name); empty when it is missing.
-std::vector<std::string> list_group(const h5::File& f, const std::string& path);
 // Whole dataset as double, or empty when it is missing.
 std::vector<double> read_doubles_if(const h5::File& f, const std::string& path,
                                     std::vector<hsize_t>* shape = nullptr);

@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "aptflow/core/error.hpp"
-#include "aptflow/synth/rng.hpp"
+#include "aptflow/core/rng.hpp"
 
 namespace aptflow::synth {
 

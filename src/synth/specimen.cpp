@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "aptflow/core/error.hpp"
-#include "aptflow/synth/rng.hpp"
+#include "aptflow/core/rng.hpp"
 
 namespace aptflow::synth {
 

@@ -1,13 +1,23 @@
-// MPI composition grid: every rank voxelises its share of one random cloud;
-// the summed grid (all / slabs) and the parallel HDF5 file must equal the
-// serial grid of the whole cloud, whatever the number of ranks.
+// Distributed composition grid (np 1, 2, 4): sum_slab_rows against a serial
+// sum on random ordered row ranges (ties, gaps, ranks without rows), and
+// run_voxelize (read, range, z slabs, boundary planes, one parallel file)
+// against the serial kernel on the whole cloud, whatever the number of ranks.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
+#include "aptflow/core/bounds.hpp"
+#include "aptflow/core/error.hpp"
+#include "aptflow/dist/slab_rows.hpp"
+#include "aptflow/io/dataset.hpp"
+#include "aptflow/io/h5.hpp"
+#include "aptflow/io/range_file.hpp"
+#include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/voxelize.hpp"
+#include "aptflow/pipeline/voxelize.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -15,98 +25,144 @@ namespace {
 using aptflow::HostIonCloud;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 
-// The same cloud on every rank (fixed seed).
-HostIonCloud whole_cloud(std::int64_t n) {
+int rank_of() { return aptflow::test::world_rank(); }
+int size_of() { return aptflow::test::world_size(); }
+
+// Random row ranges in rank order as z slabs make them: each rank's first row
+// is at or after the previous holding rank's last row; some ranks hold none.
+TEST(SlabRowsMpi, SumsEqualSerialSum) {
+  const int p = size_of(), me = rank_of();
+  const std::int64_t L = 3;
+  for (unsigned trial = 0; trial < 40; ++trial) {
+    std::mt19937 rng(100 + trial);  // the same on every rank
+    const std::int64_t total = 1 + rng() % 12;
+    std::vector<std::int64_t> first(p, 0), rows(p, 0);
+    std::int64_t at = 0;
+    for (int r = 0; r < p; ++r) {
+      if (rng() % 4 == 0 || at >= total) continue;                               // no rows
+      const std::int64_t b = std::min<std::int64_t>(total - 1, at + rng() % 3);  // gaps allowed
+      const std::int64_t e = std::min<std::int64_t>(total, b + 1 + rng() % 4);
+      first[r] = b, rows[r] = e - b;
+      at = rng() % 2 ? e - 1 : e;  // the next rank may share the boundary row
+    }
+    // Values of rank r's row k: a function of (trial, r, k, j).
+    auto value = [&](int r, std::int64_t k, std::int64_t j) {
+      return (trial + 1) * 1000003 * (r + 1) + 7 * k + j;
+    };
+    std::vector<std::int64_t> held(static_cast<std::size_t>(rows[me] * L));
+    for (std::int64_t k = 0; k < rows[me]; ++k)
+      for (std::int64_t j = 0; j < L; ++j) held[k * L + j] = value(me, first[me] + k, j);
+    const auto got = aptflow::dist::sum_slab_rows(MPI_COMM_WORLD, total, L, first[me], rows[me], held.data());
+    // Owned ranges tile [0, total) in rank order.
+    std::vector<std::int64_t> f(p), n(p);
+    MPI_Allgather(&got.first, 1, MPI_INT64_T, f.data(), 1, MPI_INT64_T, MPI_COMM_WORLD);
+    MPI_Allgather(&got.rows, 1, MPI_INT64_T, n.data(), 1, MPI_INT64_T, MPI_COMM_WORLD);
+    std::int64_t next = 0;
+    bool any = false;
+    for (int r = 0; r < p; ++r) {
+      if (n[r] == 0) continue;
+      EXPECT_EQ(f[r], next) << "trial " << trial << " rank " << r;
+      next = f[r] + n[r];
+      any = true;
+    }
+    if (any) EXPECT_EQ(next, total) << "trial " << trial;
+    ASSERT_EQ(got.values.size(), static_cast<std::size_t>(got.rows * L));
+    for (std::int64_t k = got.first; k < got.first + got.rows; ++k)
+      for (std::int64_t j = 0; j < L; ++j) {
+        std::int64_t want = 0;
+        for (int r = 0; r < p; ++r)
+          if (k >= first[r] && k < first[r] + rows[r]) want += value(r, k, j);
+        EXPECT_EQ(got.values[(k - got.first) * L + j], want) << "trial " << trial << " row " << k;
+      }
+  }
+}
+
+TEST(SlabRowsMpi, UnorderedRangesAreABug) {
+  const int p = size_of(), me = rank_of();
+  if (p < 2) GTEST_SKIP() << "needs two ranks";
+  // Rank 0 holds rows [5, 8), rank 1 rows [0, 2): not the order of z slabs.
+  const std::int64_t first = me == 0 ? 5 : (me == 1 ? 0 : 0), rows = me == 0 ? 3 : (me == 1 ? 2 : 0);
+  std::vector<std::int64_t> held(static_cast<std::size_t>(rows), 1);
+  EXPECT_THROW(aptflow::dist::sum_slab_rows(MPI_COMM_WORLD, 8, 1, first, rows, held.data()),
+               aptflow::InternalError);
+}
+
+// A random cloud (the same on every rank) with z in [zlo, zhi).
+HostIonCloud cloud_of(std::int64_t n, float zlo, float zhi, unsigned seed) {
   HostIonCloud c(n, "test.whole");
-  std::mt19937_64 rng(2024);
-  std::uniform_real_distribution<float> ux(-9.5f, 6.25f), uy(-3.0f, 8.0f), uz(11.0f, 40.0f);
-  std::uniform_int_distribution<int> us(0, 3);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> ux(-9.5f, 6.25f), uy(-3.0f, 8.0f), uz(zlo, zhi);
+  const float mq[4] = {5.0f, 13.5f, 27.0f, 58.2f};  // unranged, then ion types 1..3
   for (std::int64_t i = 0; i < n; ++i) {
     c.x(i) = ux(rng);
     c.y(i) = uy(rng);
     c.z(i) = uz(rng);
-    c.mq(i) = 1.0f;
-    c.species(i) = static_cast<aptflow::Species>(us(rng));
+    c.mq(i) = mq[rng() % 4];
   }
   return c;
 }
 
-// This rank's share: ions i with i % p == r, except that the last rank of
-// three or more gets nothing (a rank without ions must still take part).
-HostIonCloud my_share(const HostIonCloud& all, int rank, int size) {
-  const int owners = size >= 3 ? size - 1 : size;
-  std::vector<std::int64_t> mine;
-  if (rank < owners)
-    for (std::int64_t i = rank; i < all.size(); i += owners) mine.push_back(i);
-  HostIonCloud c(static_cast<std::int64_t>(mine.size()), "test.share");
-  for (std::size_t k = 0; k < mine.size(); ++k) {
-    c.x(k) = all.x(mine[k]);
-    c.y(k) = all.y(mine[k]);
-    c.z(k) = all.z(mine[k]);
-    c.mq(k) = all.mq(mine[k]);
-    c.species(k) = all.species(mine[k]);
-  }
-  return c;
-}
-
-TEST(VoxelMpi, CompositionIsRankIndependent) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  auto all = whole_cloud(20000);
-  auto share = my_share(all, rank, size);
-  const aptflow::CompositionSpec spec{0.8, 3};
-  auto serial = aptflow::voxelize_composition(Exec(), all, spec);
-  const auto& g = serial.geometry;
-  const std::int64_t plane = g.ny * g.nx * g.channels;
-
-  auto full =
-      aptflow::voxelize_composition_mpi(Exec(), share, spec, MPI_COMM_WORLD, aptflow::CompositionReduce::all);
-  EXPECT_EQ(full.geometry.nx, g.nx);
-  EXPECT_EQ(full.geometry.ny, g.ny);
-  EXPECT_EQ(full.geometry.nz, g.nz);
-  for (int a = 0; a < 3; ++a) EXPECT_EQ(full.geometry.origin[a], g.origin[a]);
-  ASSERT_TRUE(full.whole());
-  ASSERT_EQ(full.counts.size(), serial.counts.size());
-  std::int64_t mismatches = 0;
-  for (std::size_t k = 0; k < serial.counts.size(); ++k)
-    mismatches += full.counts.data()[k] != serial.counts.data()[k];
-  EXPECT_EQ(mismatches, 0);
-
-  auto slab = aptflow::voxelize_composition_mpi(Exec(), share, spec, MPI_COMM_WORLD,
-                                                aptflow::CompositionReduce::slabs);
-  EXPECT_EQ(slab.z_begin, g.nz * rank / size);
-  EXPECT_EQ(slab.planes(), g.nz * (rank + 1) / size - g.nz * rank / size);
-  mismatches = 0;
-  for (std::int64_t k = 0; k < slab.planes() * plane; ++k)
-    mismatches += slab.counts.data()[k] != serial.counts.data()[slab.z_begin * plane + k];
-  EXPECT_EQ(mismatches, 0);
-
-  // Parallel HDF5: both a replicated whole grid and slabs give the serial file.
+// run_voxelize on POS + RRNG written by rank 0 equals the serial kernel on
+// the whole ranged cloud: a deep specimen (slabs many planes thick) and a
+// thin one (every rank's ions in the same one or two planes).
+TEST(VoxelizeMpi, FileEqualsSerialGrid) {
   aptflow::test::TempDir dir;
-  const std::vector<std::string> names{"Ni", "Al", "Cr"};
-  for (const auto* grid : {&full, &slab}) {
-    const auto path = (dir / "vox.h5").string();
-    {
-      auto f = aptflow::h5::File::create(path, MPI_COMM_WORLD);
-      aptflow::write_composition(f, *grid, names);
+  aptflow::RangeTable table;
+  table.source = "test";
+  const char* names[3] = {"Al", "Mg", "Ni"};
+  const double lo[3] = {13.0, 26.5, 57.5};
+  for (int t = 0; t < 3; ++t) {
+    aptflow::IonType it;
+    it.name = names[t];
+    it.composition = {{names[t], 1}};
+    table.ion_types.push_back(it);
+    table.ranges.push_back({lo[t], lo[t] + 1.0, t, 0});
+  }
+  const auto rrng = (dir / "t.rrng").string();
+  struct Case {
+    std::int64_t n;
+    float zlo, zhi;
+    double edge;
+  };
+  for (const Case& k : {Case{20000, 11.0f, 40.0f, 0.8}, Case{3001, 2.0f, 2.9f, 1.0}}) {
+    HostIonCloud whole = cloud_of(k.n, k.zlo, k.zhi, 2024 + static_cast<unsigned>(k.n));
+    const auto pos = (dir / "t.pos").string();
+    const auto out = (dir / "t.h5").string();
+    if (rank_of() == 0) {
+      aptflow::io::write_pos(pos, whole);
+      aptflow::write_rrng(rrng, table);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    auto f = aptflow::h5::File::open(path);
-    auto counts = aptflow::h5::read<std::int64_t>(f, "/voxels/counts");
+    aptflow::VoxelizeOptions o;
+    o.input = pos;
+    o.range = rrng;
+    o.output = out;
+    o.edge = k.edge;
+    const auto s = aptflow::run_voxelize(MPI_COMM_WORLD, o);
+    EXPECT_EQ(s.ions, k.n);
+
+    // The serial reference: the whole cloud ranged and counted on one grid.
+    const auto ranged = aptflow::io::read_dataset(pos);
+    aptflow::apply_ranges(Exec(), ranged, aptflow::make_device_range_table<Kokkos::HostSpace>(table));
+    const auto serial = aptflow::voxelize_composition(Exec(), ranged, aptflow::CompositionSpec{k.edge, 3});
+    const auto& g = serial.geometry;
+    EXPECT_EQ(s.geometry.nz, g.nz);
+    auto f = aptflow::h5::File::open(out);
+    std::vector<hsize_t> shape;
+    const auto counts = aptflow::h5::read<std::int64_t>(f, "/voxels/counts", &shape);
+    EXPECT_EQ(shape, (std::vector<hsize_t>{hsize_t(g.nz), hsize_t(g.ny), hsize_t(g.nx), 4}));
     ASSERT_EQ(counts.size(), serial.counts.size());
-    mismatches = 0;
-    for (std::size_t k = 0; k < counts.size(); ++k) mismatches += counts[k] != serial.counts.data()[k];
-    EXPECT_EQ(mismatches, 0);
-    auto comp = aptflow::h5::read<float>(f, "/voxels/composition");
-    ASSERT_EQ(comp.size(), static_cast<std::size_t>(g.voxels() * 3));
-    for (std::int64_t v = 0; v < g.voxels(); v += 7) {
-      const std::int64_t* c = serial.counts.data() + v * 4;
-      const std::int64_t ranged = c[1] + c[2] + c[3];
-      if (ranged > 0) EXPECT_FLOAT_EQ(comp[v * 3 + 1], float(double(c[2]) / double(ranged)));
+    std::int64_t mismatches = 0, total = 0;
+    for (std::size_t v = 0; v < counts.size(); ++v) {
+      mismatches += counts[v] != serial.counts.data()[v];
+      total += counts[v];
     }
+    EXPECT_EQ(mismatches, 0);
+    EXPECT_EQ(total, k.n);
+    EXPECT_EQ(aptflow::h5::read<double>(f, "/voxels/origin"),
+              (std::vector<double>{g.origin[0], g.origin[1], g.origin[2]}));
     EXPECT_EQ(aptflow::h5::read_strings(f, "/voxels/species_names"),
-              (std::vector<std::string>{"unranged", "Ni", "Al", "Cr"}));
+              (std::vector<std::string>{"unranged", "Al", "Mg", "Ni"}));
     f.close();
     MPI_Barrier(MPI_COMM_WORLD);
   }

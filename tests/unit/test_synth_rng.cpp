@@ -7,9 +7,9 @@
 #include <set>
 #include <vector>
 
-#include "aptflow/synth/rng.hpp"
+#include "aptflow/core/rng.hpp"
 
-using namespace aptflow::synth;
+using namespace aptflow;
 
 namespace {
 

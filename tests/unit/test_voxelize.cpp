@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/io/composition.hpp"
+#include "aptflow/io/h5.hpp"
 #include "aptflow/kernels/voxelize.hpp"
 #include "test_util.hpp"
 
@@ -310,7 +312,14 @@ TEST(VoxelComposition, WritesHdf5Layout) {
   const auto path = (dir / "vox.h5").string();
   {
     auto f = aptflow::h5::File::create(path);
-    aptflow::write_composition(f, grid, {"Fe", "Al", "Cr"});
+    aptflow::io::CompositionRows rows;
+    const auto& g = grid.geometry;
+    for (int a = 0; a < 3; ++a) rows.origin[a] = g.origin[a];
+    rows.edge = g.edge;
+    rows.nx = g.nx, rows.ny = g.ny, rows.nz = g.nz, rows.channels = g.channels;
+    rows.planes = g.nz;
+    rows.counts = grid.counts.data();
+    aptflow::io::write_composition(f, rows, {"Fe", "Al", "Cr"});
   }
   auto f = aptflow::h5::File::open(path);
   std::vector<hsize_t> shape;

@@ -3,7 +3,7 @@
 // clustering and the adjusted Rand index. Rows of every matrix are samples
 // (datasets), columns are features (spectrum bins). Deterministic: the same
 // input and seed give the same bytes (random numbers come from Philox-4x32-10,
-// aptflow/synth/rng.hpp, keyed by the seed; all arithmetic is single-threaded
+// aptflow/core/rng.hpp, keyed by the seed; all arithmetic is single-threaded
 // Eigen). docs/meta-analysis.md describes methods, defaults and costs.
 //
 // Errors: a matrix with NaN/Inf, too few samples or a bad parameter throws

@@ -41,9 +41,11 @@ class ConfigError : public Error {
  public:
   ConfigError(std::string key, std::string reason);
   const std::string& key() const noexcept { return key_; }
+  const std::string& reason() const noexcept { return reason_; }
 
  private:
   std::string key_;
+  std::string reason_;
 };
 
 // Out of memory, disk, devices; an MPI or HDF5 call that failed.

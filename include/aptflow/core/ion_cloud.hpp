@@ -5,6 +5,7 @@
 // (0 = unranged). Ion counts are 64-bit everywhere.
 #include <Kokkos_Core.hpp>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 namespace aptflow {
@@ -59,10 +60,19 @@ struct IonCloud {
 
 using HostIonCloud = IonCloud<Kokkos::HostSpace>;
 
-// Axis-aligned bounding box in nm.
+// Axis-aligned bounding box in nm. The bounds of no ions are the empty box
+// (lo = +inf, hi = -inf on every axis: the identity of merge), never a box at
+// the origin; core/bounds.hpp computes and merges bounds.
 struct Box {
   float lo[3] = {0, 0, 0};
   float hi[3] = {0, 0, 0};
+
+  static Box empty() {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    return Box{{inf, inf, inf}, {-inf, -inf, -inf}};
+  }
+  // True when some axis has lo > hi (the bounds of no ions).
+  bool is_empty() const { return !(lo[0] <= hi[0] && lo[1] <= hi[1] && lo[2] <= hi[2]); }
 };
 
 }  // namespace aptflow

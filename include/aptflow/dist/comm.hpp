@@ -4,6 +4,8 @@
 // messages the caller sends on the communicator it passed in.
 #include <mpi.h>
 
+#include "aptflow/dist/collective.hpp"  // any_rank and the other small collectives
+
 namespace aptflow::dist {
 
 class DupComm {
@@ -28,10 +30,5 @@ class DupComm {
   int rank_ = 0;
   int size_ = 1;
 };
-
-// Collective over comm: true on every rank when flag is true on any rank.
-// Errors found on some ranks are raised on all of them through it, so that no
-// rank is left waiting in a later collective.
-bool any_rank(MPI_Comm comm, bool flag);
 
 }  // namespace aptflow::dist

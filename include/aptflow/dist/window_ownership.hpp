@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/dist/collective.hpp"  // global_bounds
 #include "aptflow/dist/decomposition.hpp"
 #include "aptflow/kernels/windows.hpp"
 
@@ -20,11 +21,6 @@ struct WindowSlab {
   std::int64_t iz_begin = 0, iz_end = 0;  // owned z planes
   std::int64_t first = 0, count = 0;      // owned windows, grid numbering
 };
-
-// Collective over comm: bounding box of the ions of all ranks (min / max per
-// axis; ranks without ions take no part; no ions at all: a zero box, as
-// cloud_bounds).
-Box global_bounds(MPI_Comm comm, const HostIonCloud& local);
 
 // Collective over decomposition.comm(): WindowGrid::over(global bounds of the
 // owned ions, edge, stride); the same grid on every rank.

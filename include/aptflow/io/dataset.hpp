@@ -125,6 +125,11 @@ class CloudWriter {
   CloudWriter& operator=(const CloudWriter&) = delete;
 
   void append(const HostIonCloud& local);
+  // POS and EPOS: this rank's ions go to file records [first, first + n)
+  // (collective with comm: the ranks' ranges are disjoint; a rank may pass
+  // none), so that data made in rounds keeps a layout independent of the
+  // number of ranks (synthetic specimens). Do not mix with append().
+  void write_at(IonIndex first, const HostIonCloud& local);
   // Ions written so far (all ranks together).
   IonIndex written() const;
   void close();

@@ -109,6 +109,19 @@ void write_rows(const File& f, const std::string& path, hsize_t row_offset, hsiz
 // read_rows: read rows [row_offset, row_offset + rows) into data (independent I/O).
 template <class T>
 void read_rows(const File& f, const std::string& path, hsize_t row_offset, hsize_t rows, T* data);
+// read_block: the block [start, start + count) of an N-dimensional dataset,
+// C order (InputError naming file and path when it lies outside the extent).
+template <class T>
+std::vector<T> read_block(const File& f, const std::string& path, const std::vector<hsize_t>& start,
+                          const std::vector<hsize_t>& count);
+
+// ---- groups
+// Names of the links (groups, datasets) in the group at path, sorted; empty
+// when there is no such group.
+std::vector<std::string> list_group(hid_t loc, const std::string& path);
+// Delete the link at path (and so the object, when nothing else links to it)
+// if it exists.
+void remove(const File& f, const std::string& path);
 
 // ---- strings and attributes
 void write_strings(const File& f, const std::string& path, const std::vector<std::string>& values);

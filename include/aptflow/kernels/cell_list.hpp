@@ -18,6 +18,7 @@
 #include <string>
 #include <type_traits>
 
+#include "aptflow/core/bounds.hpp"  // cloud_bounds
 #include "aptflow/core/ion_cloud.hpp"
 
 namespace aptflow {
@@ -59,7 +60,8 @@ struct CellGrid {
 };
 
 // Cubic cells of edge r_cut * (1 + 1e-4) / cells_per_rcut covering box (at
-// least one cell per axis), searched cells_per_rcut cells on each side.
+// least one cell per axis; an empty box, the bounds of no ions, gives one
+// cell at the origin), searched cells_per_rcut cells on each side.
 // cells_per_rcut in 1..3. Throws ConfigError or ResourceError (too many cells).
 CellGrid make_cell_grid(const Box& box, double r_cut, int cells_per_rcut = 2);
 
@@ -74,30 +76,6 @@ struct CellList {
 
   std::int64_t size() const { return static_cast<std::int64_t>(ion.extent(0)); }
 };
-
-// Bounding box of all ions of the cloud (lo = min, hi = max per axis); an
-// empty cloud gives a zero box.
-template <class Exec, class Mem>
-Box cloud_bounds(const Exec& exec, const IonCloud<Mem>& cloud) {
-  Box b;
-  const IonIndex n = cloud.size();
-  if (n == 0) return b;
-  const Kokkos::View<float*, Mem> axes[3] = {cloud.x, cloud.y, cloud.z};
-  for (int a = 0; a < 3; ++a) {
-    auto v = axes[a];
-    typename Kokkos::MinMax<float>::value_type mm;
-    Kokkos::parallel_reduce(
-        "aptflow::cell_list::bounds", Kokkos::RangePolicy<Exec>(exec, 0, n),
-        KOKKOS_LAMBDA(const IonIndex i, typename Kokkos::MinMax<float>::value_type& r) {
-          if (v(i) < r.min_val) r.min_val = v(i);
-          if (v(i) > r.max_val) r.max_val = v(i);
-        },
-        Kokkos::MinMax<float>(mm));
-    b.lo[a] = mm.min_val;
-    b.hi[a] = mm.max_val;
-  }
-  return b;
-}
 
 // Counting sort of the ions with cloud.species == species (all ions when
 // species < 0) into the cells of grid: count, exclusive scan, scatter.

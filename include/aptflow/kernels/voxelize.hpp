@@ -7,8 +7,9 @@
 //     channels last as Keras' Conv3D (data_format="channels_last") expects.
 // (b) Whole-dataset composition grid: counts per ion type (species 0 =
 //     unranged, 1..ntypes) on a regular grid of voxel edge e, layout
-//     (nz, ny, nx, ntypes + 1), with an MPI-parallel variant (each rank bins
-//     its own ions, the integer grids are summed) and an HDF5 writer.
+//     (nz, ny, nx, ntypes + 1), whole or a block of z planes (the MPI driver,
+//     pipeline/voxelize.hpp, gives each rank the planes of its z slab; the
+//     HDF5 layout is written by io/composition.hpp).
 //
 // Voxel index convention everywhere: i = floor((p - lower_corner) / voxel_edge)
 // evaluated in double precision from the float ion coordinate, so an ion on a
@@ -17,28 +18,17 @@
 // Kernels take the execution space first and are instantiated for
 // Kokkos::DefaultExecutionSpace and Kokkos::DefaultHostExecutionSpace; ion
 // and result Views live in that space's memory space.
-#include <mpi.h>
-
 #include <Kokkos_Core.hpp>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "aptflow/core/bounds.hpp"
 #include "aptflow/core/ion_cloud.hpp"
-#include "aptflow/io/h5.hpp"
+#include "aptflow/kernels/cell_list.hpp"
 
 namespace aptflow {
-
-// ----------------------------------------------------------------- bounds
-
-// Axis-aligned bounds of the ion positions (nm). For an empty cloud lo = +inf
-// and hi = -inf on every axis (the identity of a min/max reduction), so that
-// bounds of several parts can be merged with merge_bounds().
-template <class ExecSpace>
-Box compute_bounds(const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud);
-Box merge_bounds(const Box& a, const Box& b);
-// Global bounds over all ranks of comm (collective: MPI_Allreduce MIN/MAX).
-Box allreduce_bounds(const Box& local, MPI_Comm comm);
 
 // ------------------------------------------------- (a) window occupancy grids
 
@@ -57,8 +47,9 @@ using WindowCentres = Kokkos::View<const float* [3], Kokkos::LayoutRight, Memory
 template <class MemorySpace>
 using WindowVoxels = Kokkos::View<float*****, Kokkos::LayoutRight, MemorySpace>;
 
-// Bins the ions of the requested species once (a private cell list of cell
-// edge >= E) so that successive chunks of windows can be voxelised cheaply.
+// Bins the ions of the requested species once (a cell list of cell edge >= E,
+// kernels/cell_list.hpp) so that successive chunks of windows can be
+// voxelised cheaply.
 // Voxel (iz, iy, ix) of window w spans, along x,
 //   [cx - E/2 + ix * E/G, cx - E/2 + (ix + 1) * E/G)
 // (likewise y, z); ions outside the cube are ignored, windows may lie partly
@@ -78,21 +69,17 @@ class WindowVoxelizer {
 
   const WindowVoxelSpec& spec() const { return spec_; }
   int channels() const { return static_cast<int>(spec_.species.size()); }
-  std::int64_t binned_ions() const { return static_cast<std::int64_t>(x_.extent(0)); }
+  std::int64_t binned_ions() const { return cells_.size(); }
   // Cell-list geometry (for tests and profiling).
-  double cell_edge() const { return cell_edge_; }
-  std::int64_t num_cells() const { return ncell_[0] * ncell_[1] * ncell_[2]; }
+  double cell_edge() const { return cells_.grid.edge; }
+  std::int64_t num_cells() const { return cells_.grid.num_cells(); }
 
  private:
   ExecSpace exec_;
   WindowVoxelSpec spec_;
-  double lo_[3] = {0, 0, 0};  // cell-list origin (min of the binned ions), nm
-  double cell_edge_ = 1;
-  std::int64_t ncell_[3] = {0, 0, 0};  // x, y, z
-  // Binned ions sorted by cell (cell id = (cz * ny + cy) * nx + cx).
-  Kokkos::View<float*, memory_space> x_, y_, z_;
+  // The binned ions in cell order (origin = their minimum) and their channels.
+  CellList<memory_space> cells_;
   Kokkos::View<int*, memory_space> channel_;
-  Kokkos::View<std::int64_t*, memory_space> cell_start_;  // num_cells + 1 offsets
 };
 
 // One-shot convenience: bin, allocate and fill.
@@ -117,12 +104,18 @@ struct CompositionGeometry {
   std::int64_t nx = 0, ny = 0, nz = 0;
   int channels = 1;
   std::int64_t voxels() const { return nx * ny * nz; }
+  // The z plane of a position, exactly as the kernel computes it (may lie
+  // outside [0, nz) for a position outside the grid).
+  std::int64_t plane_of(float z) const {
+    return static_cast<std::int64_t>(std::floor((double(z) - origin[2]) / edge));
+  }
 };
+// Empty bounds (no ions) give a grid of 0 voxels.
 CompositionGeometry composition_geometry(const Box& bounds, const CompositionSpec& spec);
 
 // counts(z - z_begin, y, x, species) for the z planes [z_begin, z_begin +
 // counts.extent(0)) of the grid. A whole grid has z_begin = 0 and nz planes;
-// the MPI slab variant gives each rank a contiguous block of planes.
+// the MPI driver gives each rank a contiguous block of planes.
 template <class MemorySpace>
 struct CompositionGrid {
   CompositionGeometry geometry;
@@ -134,9 +127,10 @@ struct CompositionGrid {
 };
 
 // Voxelise the cloud on the grid given by its own bounds (or by geometry, e.g.
-// global bounds). Throws InputError when an ion's species id exceeds
-// spec.num_types (range table and cloud do not match); positions must be
-// finite and, for the geometry overload, inside the grid (InputError if not).
+// global bounds; or only the z planes [z_begin, z_begin + planes) of it).
+// Throws InputError when an ion's species id exceeds spec.num_types (range
+// table and cloud do not match); positions must be finite and, for the
+// geometry overloads, inside the grid (the planes) (InputError if not).
 template <class ExecSpace>
 CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
     const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud,
@@ -145,30 +139,9 @@ template <class ExecSpace>
 CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
     const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud,
     const CompositionGeometry& geometry);
-
-enum class CompositionReduce {
-  all,    // every rank gets the whole summed grid (MPI_Allreduce)
-  slabs,  // rank r gets planes [nz*r/p, nz*(r+1)/p) of the summed grid (MPI_Reduce per slab)
-};
-// MPI-parallel composition grid: global bounds (MPI_Allreduce), each rank
-// voxelises its own ions, the int64 grids are summed across comm. Collective
-// over comm. The result is identical for any number of ranks.
 template <class ExecSpace>
-CompositionGrid<Kokkos::HostSpace> voxelize_composition_mpi(
+CompositionGrid<typename ExecSpace::memory_space> voxelize_composition(
     const ExecSpace& exec, const IonCloud<typename ExecSpace::memory_space>& cloud,
-    const CompositionSpec& spec, MPI_Comm comm, CompositionReduce mode = CompositionReduce::all);
-
-// Write a composition grid under group (default "/voxels"):
-//   counts        int64  (nz, ny, nx, ntypes + 1)  channel 0 = unranged
-//   composition   float32 (nz, ny, nx, ntypes)     count / ranged count, NaN if no ranged ion
-//   origin        float64 (3)  x, y, z of the lower corner of voxel (0,0,0), nm
-//   edge          float64 (1)  voxel edge, nm
-//   species_names strings (ntypes + 1): "unranged", type_names...
-// type_names has ntypes entries (RangeTable ion type names). For a parallel
-// file this is collective: ranks holding a whole grid write an even share of
-// its z planes, ranks holding slabs write their slab. A serial file needs a
-// whole grid.
-void write_composition(const h5::File& file, const CompositionGrid<Kokkos::HostSpace>& grid,
-                       const std::vector<std::string>& type_names, const std::string& group = "/voxels");
+    const CompositionGeometry& geometry, std::int64_t z_begin, std::int64_t planes);
 
 }  // namespace aptflow

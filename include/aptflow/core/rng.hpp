@@ -1,5 +1,5 @@
 #pragma once
-// Counter-based random numbers for synthetic data: Philox-4x32-10 (Salmon et
+// Counter-based random numbers (synthetic data, training, shuffles): Philox-4x32-10 (Salmon et
 // al., "Parallel random numbers: as easy as 1, 2, 3", SC'11), implemented
 // here from the published round function and constants.
 //
@@ -17,7 +17,7 @@
 #include <cmath>
 #include <cstdint>
 
-namespace aptflow::synth {
+namespace aptflow {
 
 struct U32x4 {
   std::uint32_t v[4];
@@ -96,4 +96,4 @@ KOKKOS_INLINE_FUNCTION Double2 normal2(const U32x4& r) {
 // Bound on |normal variate| from normal2 (sqrt(-2 ln 2^-53) = 8.57).
 inline constexpr double kMaxNormal = 8.66;
 
-}  // namespace aptflow::synth
+}  // namespace aptflow
