@@ -1,7 +1,11 @@
 // aptflow command-line entry point: one program, one verb per sub-command.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <memory>
 
 #include "aptflow/config.hpp"
 #include "aptflow/core/error.hpp"
@@ -9,6 +13,11 @@
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  // Diagnostics (spdlog warnings, range-file notes, progress) go to stderr:
+  // stdout carries only a verb's report, and with --json exactly one JSON
+  // document (spdlog's default logger would write to stdout).
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   aptflow::Runtime runtime(argc, argv);
   CLI::App app{"aptflow: machine-learning-enhanced atom probe tomography at cluster scale"};
   app.set_version_flag("--version",
