@@ -369,7 +369,7 @@ TEST(RangeParsing, RngAndEnvErrorsNameTheLine) {
   expect_input_error(R("2 x\n"), 1, "two whole numbers", "bad header");
   expect_input_error(R(head + ". 1 2 1 0\n"), 7, "truncated", "missing row");
   expect_input_error(R(head + ". 1 2 1 0\n. 3 4 1\n"), 8, "found 3 fields", "short row");
-  expect_input_error(R(head + ". 1 2 1 0\n. 3 4 0 0\n"), 8, "all counts are 0", "no ion");
+  expect_input_error(R(head + ". 1 2 0 0\n. 3 4 0 0\n"), 8, "no mass ranges", "only rows without ions");
   expect_input_error(R(head + ". 1 2 1 0\n. 4 3 0 1\n"), 8, "not below", "lo > hi");
   expect_input_error(R(head + ". 1 2 1 0\n. nan 3 0 1\n"), 8, "not a finite number", "NaN");
   expect_input_error(R(head + ". 1 2 1 0\n. -3 3 0 1\n"), 8, "negative", "negative");

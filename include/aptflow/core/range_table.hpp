@@ -41,4 +41,10 @@ struct RangeTable {
   }
 };
 
+// Check the RangeTable invariants (ranges sorted by lo, lo < hi, finite,
+// lo >= 0, non-overlapping, ion_type in range, unique non-empty names,
+// positive composition counts, at most 65534 ion types). Throws InputError
+// naming table.source.
+void validate_range_table(const RangeTable& table);
+
 }  // namespace aptflow
