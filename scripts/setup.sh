@@ -5,6 +5,7 @@
 set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang-format
+  clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes of the reader fuzz tests (tests/fuzz)
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   libtrilinos-kokkos-dev
