@@ -12,6 +12,7 @@
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -49,8 +50,13 @@ void keep_best(double& best, double v) {
 
 // A realistic Al-Li-Mg-like spectrum: 12 ranged peaks plus background.
 void make_inputs(std::int64_t ions, const std::filesystem::path& dir) {
-  g_pos = (dir / "bench_read_range.pos").string();
-  g_rng = (dir / "bench_read_range.rrng").string();
+  // The 10^8-ion file is kept for later runs; smaller ones (--smoke, --ions)
+  // get a name of their own: concurrent runs in one $TMPDIR must not delete
+  // each other's input.
+  const std::string tag =
+      ions == 100'000'000 ? "" : "_" + std::to_string(ions) + "_" + std::to_string(getpid());
+  g_pos = (dir / ("bench_read_range" + tag + ".pos")).string();
+  g_rng = (dir / ("bench_read_range" + tag + ".rrng")).string();
   aptflow::RangeTable table;
   const char* names[] = {"H", "Li", "C", "O", "Mg", "Al", "Si", "Fe", "Ni", "Cu", "Zn", "Zr"};
   const double masses[] = {1.008,  7.016,  12.0,   15.995, 23.985, 26.982,
@@ -263,6 +269,9 @@ int main(int argc, char** argv) {
   if (g_best_cli > 0)
     std::printf("  ratio CLI/cat        wall %.2f   CPU %.2f\n", g_best_cat / g_best_cli,
                 g_cpu_cat / g_cpu_cli);
-  if (ions < 100'000'000) std::filesystem::remove(g_pos);
+  if (ions != 100'000'000) {
+    std::filesystem::remove(g_pos);
+    std::filesystem::remove(g_rng);
+  }
   return 0;
 }

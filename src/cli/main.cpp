@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 
@@ -13,6 +14,12 @@
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {
+  // Started without mpirun/srun (a singleton), Open MPI would fork an orted
+  // daemon in MPI_Init (about 0.4 s of wall time per command); aptflow never
+  // spawns processes, so the singleton runs isolated. Launchers set their
+  // own variables and are left alone; an explicit setting wins.
+  if (!std::getenv("OMPI_COMM_WORLD_SIZE") && !std::getenv("PMIX_RANK") && !std::getenv("PMI_RANK"))
+    setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
   // Diagnostics (spdlog warnings, range-file notes, progress) go to stderr:
   // stdout carries only a verb's report, and with --json exactly one JSON
   // document (spdlog's default logger would write to stdout).

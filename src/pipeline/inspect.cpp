@@ -59,15 +59,16 @@ struct Accumulators {
   std::vector<std::int64_t> hist, counts, spectrum, windows;
   std::vector<std::uint32_t> bins;    // scratch: histogram bin per ion of a block
   std::vector<std::int64_t> counts4;  // four interleaved species histograms (summed into counts at the end)
+  std::vector<std::int64_t> hist4;    // four interleaved peak histograms (summed into hist at the end)
   std::int64_t kept = 0, dropped = 0;
 };
 
 // Running minimum and maximum of v[0, n). Per element the same selection as
-// `v < lo ? v : lo` (minps/maxps compute exactly that); the four lanes are
+// `v < lo ? v : lo` (minps/maxps compute exactly that); the lanes are
 // combined at the end. Inputs are finite (non-finite ions are dropped or
 // raise before); a zero minimum may come out as 0.0 where a strictly
 // sequential scan would keep -0.0 (equal values).
-void min_max(const float* v, IonIndex n, float& lo_io, float& hi_io) {
+void min_max_sse(const float* v, IonIndex n, float& lo_io, float& hi_io) {
   IonIndex i = 0;
   float lo = lo_io, hi = hi_io;
 #if defined(__SSE__)
@@ -94,33 +95,61 @@ void min_max(const float* v, IonIndex n, float& lo_io, float& hi_io) {
   lo_io = lo, hi_io = hi;
 }
 
-// Peak-histogram bins of mq[0, n) by multiplication (see accumulate); true
-// when some product lies within 1e-6 of an integer (then the caller redoes
-// the block with the division).
-bool bins_by_product_scalar(const float* mq, IonIndex n, double inv, float top, std::uint32_t nbins,
-                            std::uint32_t* bins) {
-  std::int32_t near = 0;
+// The bin of one in-range m/q with the division (the definition).
+inline std::uint32_t bin_by_division(float q, double bin, std::uint32_t nbins) {
+  const auto b = static_cast<std::size_t>(static_cast<double>(q) / bin);
+  return b < nbins ? static_cast<std::uint32_t>(b) : nbins;
+}
+
+// Peak-histogram bins of mq[0, n) by multiplication (see accumulate); an ion
+// whose product lies within 1e-6 of an integer is redone with the division.
+void bins_by_product_scalar(const float* mq, IonIndex n, double bin, double inv, float top,
+                            std::uint32_t nbins, std::uint32_t* bins) {
   for (IonIndex i = 0; i < n; ++i) {
     const float q = mq[i];
     const bool in = q >= 0.0f && q < top;
     const double k = static_cast<double>(in ? q : 0.0f) * inv;
     const auto b = static_cast<std::int32_t>(k);
     const double frac = k - static_cast<double>(b);
-    near |= static_cast<std::int32_t>(in) & ((frac < 1e-6) | (frac > 1.0 - 1e-6));
     bins[i] = in && static_cast<std::uint32_t>(b) < nbins ? static_cast<std::uint32_t>(b) : nbins;
+    if (in && (frac < 1e-6 || frac > 1.0 - 1e-6)) bins[i] = bin_by_division(q, bin, nbins);
   }
-  return near != 0;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// The same with AVX2, four ions per step (float -> double, multiply,
+__attribute__((target("avx2"))) void min_max_avx2(const float* v, IonIndex n, float& lo_io, float& hi_io) {
+  IonIndex i = 0;
+  float lo = lo_io, hi = hi_io;
+  if (n >= 16) {
+    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (; i + 8 <= n; i += 8) {
+      const __m256 x = _mm256_loadu_ps(v + i);
+      vlo = _mm256_min_ps(x, vlo);
+      vhi = _mm256_max_ps(x, vhi);
+    }
+    float l[8], h[8];
+    _mm256_storeu_ps(l, vlo);
+    _mm256_storeu_ps(h, vhi);
+    for (int k = 0; k < 8; ++k) {
+      lo = l[k] < lo ? l[k] : lo;
+      hi = h[k] > hi ? h[k] : hi;
+    }
+  }
+  for (; i < n; ++i) {
+    lo = v[i] < lo ? v[i] : lo;
+    hi = v[i] > hi ? v[i] : hi;
+  }
+  lo_io = lo, hi_io = hi;
+}
+
+// The bins with AVX2, four ions per step (float -> double, multiply,
 // truncate, compare): identical bins.
-__attribute__((target("avx2"))) bool bins_by_product_avx2(const float* mq, IonIndex n, double inv, float top,
-                                                          std::uint32_t nbins, std::uint32_t* bins) {
+__attribute__((target("avx2"))) void bins_by_product_avx2(const float* mq, IonIndex n, double bin, double inv,
+                                                          float top, std::uint32_t nbins,
+                                                          std::uint32_t* bins) {
   const __m128 zero = _mm_setzero_ps(), vtop = _mm_set1_ps(top);
   const __m256d vinv = _mm256_set1_pd(inv), eps = _mm256_set1_pd(1e-6), one_eps = _mm256_set1_pd(1.0 - 1e-6);
   const __m128i vn = _mm_set1_epi32(static_cast<std::int32_t>(nbins));
-  __m256d near = _mm256_setzero_pd();
   IonIndex i = 0;
   for (; i + 4 <= n; i += 4) {
     const __m128 q = _mm_loadu_ps(mq + i);
@@ -130,29 +159,41 @@ __attribute__((target("avx2"))) bool bins_by_product_avx2(const float* mq, IonIn
     const __m256d frac = _mm256_sub_pd(k, _mm256_cvtepi32_pd(b));
     const __m256d close =
         _mm256_or_pd(_mm256_cmp_pd(frac, eps, _CMP_LT_OQ), _mm256_cmp_pd(frac, one_eps, _CMP_GT_OQ));
-    near = _mm256_or_pd(
-        near, _mm256_and_pd(close, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_castps_si128(in)))));
+    const __m256d near =
+        _mm256_and_pd(close, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_castps_si128(in))));
     // b < nbins as unsigned: b is >= 0 here (k >= 0).
     const __m128i ok = _mm_and_si128(_mm_castps_si128(in), _mm_cmplt_epi32(b, vn));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(bins + i), _mm_blendv_epi8(vn, b, ok));
+    if (const int m = _mm256_movemask_pd(near))  // rare: a product within 1e-6 of an integer
+      for (int l = 0; l < 4; ++l)
+        if (m & (1 << l)) bins[i + l] = bin_by_division(mq[i + l], bin, nbins);
   }
-  const bool tail = bins_by_product_scalar(mq + i, n - i, inv, top, nbins, bins + i);
-  return tail || _mm256_movemask_pd(near) != 0;
+  bins_by_product_scalar(mq + i, n - i, bin, inv, top, nbins, bins + i);
 }
 #endif
 
-bool bins_by_product(const float* mq, IonIndex n, double inv, float top, std::uint32_t nbins,
-                     std::uint32_t* bins) {
+void min_max(const float* v, IonIndex n, float& lo, float& hi) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return bins_by_product_avx2(mq, n, inv, top, nbins, bins);
+  if (avx2) return min_max_avx2(v, n, lo, hi);
 #endif
-  return bins_by_product_scalar(mq, n, inv, top, nbins, bins);
+  min_max_sse(v, n, lo, hi);
+}
+
+void bins_by_product(const float* mq, IonIndex n, double bin, float top, std::uint32_t nbins,
+                     std::uint32_t* bins) {
+  const double inv = 1.0 / bin;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return bins_by_product_avx2(mq, n, bin, inv, top, nbins, bins);
+#endif
+  bins_by_product_scalar(mq, n, bin, inv, top, nbins, bins);
 }
 
 // One block of decoded ions: bounds, m/q range, peak histogram, optional
 // spectrum and windows, and with a range table the species counts. Separate
-// tight loops (min/max vectorise; the histograms are scatter loops).
+// tight loops (min/max and the bins vectorise; the histograms are scatter
+// loops into four interleaved copies, summed at the end).
 void accumulate(const HostIonCloud& c, IonIndex n, const InspectOptions& opt,
                 const DeviceRangeTable<Kokkos::HostSpace>* table, Accumulators& a) {
   const float* p[3] = {c.x.data(), c.y.data(), c.z.data()};
@@ -162,25 +203,24 @@ void accumulate(const HostIonCloud& c, IonIndex n, const InspectOptions& opt,
   // Peak histogram over [0, kSpectrumMaxDa): bin = floor(m/q / bin), the
   // quotient rounded in double precision (the same bins as before the fused
   // pass, to the last ion). Computed as m/q * (1 / bin): the product differs
-  // from the rounded quotient by a few ulp (< 1e-10 below 2^31), so the two
+  // from the rounded quotient by a few ulp (< 1e-6 below 2^31), so the two
   // floors agree unless the product lies within 1e-6 of an integer; those
   // rare ions are redone with the division. The quotient is below 2^31
   // (nbins < 2^31): int32 conversions vectorise.
-  const std::size_t nbins = a.hist.size() - 1;  // the last slot collects the ions outside
-  const double bin = opt.spectrum_bin, inv = 1.0 / bin;
+  const std::size_t nh = a.hist.size();  // nbins + the slot of the ions outside
   a.bins.resize(static_cast<std::size_t>(n));
   std::uint32_t* bins = a.bins.data();
-  const float top = static_cast<float>(kSpectrumMaxDa);
-  const bool near = bins_by_product(mq, n, inv, top, static_cast<std::uint32_t>(nbins), bins);
-  if (near)
-    for (IonIndex i = 0; i < n; ++i) {
-      const float q = mq[i];
-      if (!(q >= 0.0f && q < top)) continue;
-      const auto b = static_cast<std::size_t>(static_cast<double>(q) / bin);
-      bins[i] = b < nbins ? static_cast<std::uint32_t>(b) : static_cast<std::uint32_t>(nbins);
-    }
-  std::int64_t* hist = a.hist.data();
-  for (IonIndex i = 0; i < n; ++i) ++hist[bins[i]];
+  bins_by_product(mq, n, opt.spectrum_bin, static_cast<float>(kSpectrumMaxDa),
+                  static_cast<std::uint32_t>(nh - 1), bins);
+  std::int64_t* h = a.hist4.data();
+  IonIndex i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++h[bins[i]];
+    ++h[nh + bins[i + 1]];
+    ++h[2 * nh + bins[i + 2]];
+    ++h[3 * nh + bins[i + 3]];
+  }
+  for (; i < n; ++i) ++h[bins[i]];
   if (!a.spectrum.empty()) {
     const std::size_t nb2 = a.spectrum.size();
     for (IonIndex i = 0; i < n; ++i) {
@@ -271,6 +311,7 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
     throw ConfigError("spectrum_bin", fmt::format("must be at least 1e-6 Da, got {}", opt.spectrum_bin));
   const auto nbins = static_cast<std::size_t>(std::ceil(kSpectrumMaxDa / opt.spectrum_bin));
   a.hist.assign(nbins + 1, 0);
+  a.hist4.assign(4 * (nbins + 1), 0);
   a.counts.assign(nspecies, 0);
   const std::size_t nbins2 =
       opt.spectrum ? static_cast<std::size_t>(std::max<std::int64_t>(opt.spectrum->bins, 0)) : 0;
@@ -279,7 +320,7 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
 
   // Small blocks: the raw bytes, the decoded block and the histogram scratch
   // stay in the cache between the passes.
-  const IonIndex block = std::min<IonIndex>(opt.chunk_ions, IonIndex{1} << 15);
+  const IonIndex block = std::min<IonIndex>(opt.chunk_ions, IonIndex{1} << 13);
   std::string local_error;
   try {
     HostIonCloud buf;
@@ -296,6 +337,7 @@ InspectResult inspect_dataset(MPI_Comm comm, const std::string& path, const Insp
   }
 
   raise_first_error(comm, local_error);
+  for (std::size_t k = 0; k < a.hist4.size(); ++k) a.hist[k % a.hist.size()] += a.hist4[k];
   a.hist.pop_back();
   for (std::size_t k = 0; k < a.counts4.size(); ++k)
     a.counts[k % a.counts.size()] += a.counts4[k];  // the slot of ions outside [0, kSpectrumMaxDa)
