@@ -22,7 +22,7 @@ void validate_range_table(const RangeTable& t) {
     if (!names.insert(it.name).second)
       throw InputError(src, fmt::format("two ion types are named '{}'; names must be unique", it.name));
     for (const auto& [el, n] : it.composition)
-      if (n <= 0 || el.empty())
+      if (n <= 0 || n > kMaxAtomsPerElement || el.empty())
         throw InputError(src,
                          fmt::format("ion type '{}' has an invalid composition entry {}:{}", it.name, el, n));
   }

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -25,6 +26,15 @@ namespace aptflow::detail {
 
 int RangeTableBuilder::intern_type(const Composition& composition, const std::string& custom_name,
                                    const std::string& color, double volume, std::int64_t line) {
+  // The same element from several columns or formula parts adds up (RNG: H2 and H
+  // in one row); the sum must stay a count every reader accepts.
+  std::map<std::string, std::int64_t> atoms;
+  for (const auto& [el, n] : composition)
+    if ((atoms[el] += n) > kMaxAtomsPerElement)
+      throw error_at(line,
+                     fmt::format("the ion holds more than {} {} atoms (at most {} atoms of one element per "
+                                 "ion are supported); fix the counts",
+                                 kMaxAtomsPerElement, el, kMaxAtomsPerElement));
   const Composition comp = canonical_composition(composition);
   const std::string key = type_key(comp, custom_name);
   if (auto it = by_key_.find(key); it != by_key_.end()) {

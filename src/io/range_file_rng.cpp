@@ -174,7 +174,7 @@ void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTa
     std::int64_t custom_count = 0;
     for (std::size_t c = 0; c < nc; ++c) {
       const auto v = detail::parse_count(tok[first_count + c]);
-      if (!v || *v < 0 || *v > 10000)
+      if (!v || *v < 0 || *v > kMaxAtomsPerElement)
         throw InputError::at_line(src, row.number,
                                   fmt::format("count '{}' for ion '{}' is not a whole number >= 0",
                                               std::string(tok[first_count + c]), cols[c].name));
@@ -186,7 +186,16 @@ void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTa
         custom_count = *v;
         continue;
       }
-      for (const auto& [el, k] : *cols[c].composition) comp.emplace_back(el, static_cast<int>(k * *v));
+      for (const auto& [el, k] : *cols[c].composition) {
+        // A formula column (H2) times its count: the builder checks the sum per element.
+        if (k * *v > kMaxAtomsPerElement)
+          throw InputError::at_line(
+              src, row.number,
+              fmt::format("{} x '{}' holds {} {} atoms; at most {} atoms of one element "
+                          "per ion are supported: fix the count",
+                          *v, cols[c].name, k * *v, el, kMaxAtomsPerElement));
+        comp.emplace_back(el, static_cast<int>(k * *v));
+      }
     }
     if (n_nonzero == 0) {
       // 3Depict drops such rows; in a double RNG the polyatomic block may range them.

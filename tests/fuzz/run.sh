@@ -2,8 +2,9 @@
 # aptflow's libFuzzer targets (tests/fuzz/README.md).
 #   run.sh build BUILD_DIR                 configure + build the clang ASan/UBSan targets in BUILD_DIR
 #   run.sh run BUILD_DIR TARGET SECONDS    fuzz TARGET (pos epos apt ato text h5 nxapm rrng rng env) for
-#                                          SECONDS, starting from tests/fuzz/corpus/TARGET (read-only: new
-#                                          inputs go to BUILD_DIR/corpus/TARGET); extra arguments go to libFuzzer
+#                                          SECONDS, starting from tests/fuzz/corpus/TARGET and
+#                                          tests/fuzz/regressions/TARGET (read-only: new inputs go to
+#                                          BUILD_DIR/corpus/TARGET); extra arguments go to libFuzzer
 #   run.sh regress BUILD_DIR TARGET        run TARGET once over its committed seeds and regression inputs
 # Exit 77 (ctest: skipped) when clang or its libFuzzer runtime is missing.
 set -euo pipefail
@@ -42,7 +43,9 @@ case "$cmd" in
     export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
     export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
     export OMP_NUM_THREADS=1
-    "$exe" "$work" "$here/corpus/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    seeds=("$here/corpus/$target")
+    if [ -d "$here/regressions/$target" ]; then seeds+=("$here/regressions/$target"); fi
+    "$exe" "$work" "${seeds[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -max_len="${FUZZ_MAX_LEN:-8192}" -print_final_stats=1 -artifact_prefix="$build/artifacts/${target}-" "$@"
     ;;
   regress)

@@ -193,3 +193,38 @@ TEST(RangeQuirks, EnvLeadingSpacesCommentsAndCustomIons) {
   expect_table(t, {{1.0, 1.1, "Hyd"}, {15.88, 16.84, "O"}}, "env");
   EXPECT_DOUBLE_EQ(t.ion_types[0].volume, 0.02);  // A^3 -> nm^3
 }
+
+// ---- atom-count limit (fuzz finding, rng: an accepted RNG table the RRNG reader rejected)
+
+TEST(RangeQuirks, AtomsOfOneElementPerIonStayWithinTheLimitEveryReaderAccepts) {
+  // The same element from two columns adds up: 2 x 'H2' + 1 x 'H' = 5 H (accepted,
+  // and the table reads back from RRNG); 4000 x 'H2' + 2001 x 'H' = 10001 H is more
+  // than any reader accepts, so the RNG reader rejects it at its row.
+  const auto rng = [](int h2, int h) {
+    return "2 2\nH2\nH2 0.2 1.0 1.0\nH\nH 0.8 0.8 0.0\n----------- H2 H\n. 1.0 1.1 0 1\n. 5.0 5.1 " +
+           std::to_string(h2) + " " + std::to_string(h) + "\n";
+  };
+  const auto ok = aptflow::parse_rng_string(rng(2, 1), "h.rng");
+  expect_table(ok, {{1.0, 1.1, "H"}, {5.0, 5.1, "H5"}}, "H2 + H");
+  const auto back = aptflow::parse_rrng_string(aptflow::format_rrng(ok), "h.rrng");
+  expect_table(back, {{1.0, 1.1, "H"}, {5.0, 5.1, "H5"}}, "read back");
+  const auto at_limit = aptflow::parse_rng_string(rng(4000, 2000), "h.rng");
+  EXPECT_EQ(at_limit.ion_types[at_limit.ranges[1].ion_type].composition,
+            (Composition{{"H", aptflow::kMaxAtomsPerElement}}));
+  expect_line_error([&] { aptflow::parse_rng_string(rng(4000, 2001), "h.rng"); }, 8,
+                    "more than 10000 H atoms");
+  // One column alone: 5001 x 'H2'.
+  expect_line_error([&] { aptflow::parse_rng_string(rng(5001, 0), "h.rng"); }, 8, "10002 H atoms");
+  // RRNG: the same element twice in a range line adds up too.
+  expect_line_error(
+      [] {
+        aptflow::parse_rrng_string(
+            "[Ions]\nNumber=1\nIon1=H\n[Ranges]\nNumber=1\nRange1=1.0 1.1 H:6000 H:6000\n", "h.rrng");
+      },
+      6, "more than 10000 H atoms");
+  // A table from elsewhere (HDF5 ranging) is checked by validate_range_table.
+  RangeTable t;
+  t.ion_types.push_back({"Hx", {{"H", aptflow::kMaxAtomsPerElement + 1}}, "", 0});
+  t.ranges.push_back({1.0, 1.1, 0, 0});
+  EXPECT_THROW(aptflow::validate_range_table(t), InputError);
+}
