@@ -25,7 +25,8 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-aptflow::RangeTable parse(const std::string& target, const std::string& text, const aptflow::RangeOptions& o) {
+aptflow::RangeTable parse(const std::string& target, const std::string& text,
+                          const aptflow::RangeOptions& o) {
   if (target == "rrng") return aptflow::parse_rrng_string(text, "regression.rrng", o);
   if (target == "rng") return aptflow::parse_rng_string(text, "regression.rng", o);
   return aptflow::parse_env_string(text, "regression.env", o);

@@ -56,7 +56,8 @@ std::vector<float> edge_and_random_mq(double bin, std::int64_t random_ions, unsi
   const auto nbins = static_cast<std::int64_t>(std::ceil(1000.0 / bin));
   // Edge clusters in the lower half, at least 12 bins apart; random ions in the upper half.
   std::uniform_int_distribution<int> copies(1, 4);
-  for (std::int64_t k = 6; k < nbins / 2 && mq.size() < 60000; k += 12 + static_cast<std::int64_t>(rng() % 50)) {
+  for (std::int64_t k = 6; k < nbins / 2 && mq.size() < 60000;
+       k += 12 + static_cast<std::int64_t>(rng() % 50)) {
     const float e = static_cast<float>(static_cast<double>(k) * bin);
     const float below = std::nextafter(e, 0.0f), above = std::nextafter(e, 2000.0f);
     for (float q : {below, e, above, std::nextafter(below, 0.0f), std::nextafter(above, 2000.0f)})
