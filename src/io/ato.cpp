@@ -85,18 +85,10 @@ std::string plausible(const AtoLayout& L, const unsigned char* data, std::uint64
     }
     float x, y, z, m;
     decode_core(L, p, x, y, z, m);
-    if (std::fabs(x) > kMaxAbsPositionNm || std::fabs(y) > kMaxAbsPositionNm ||
-        std::fabs(z) > kMaxAbsPositionNm)
-      return fmt::format("record {} has a position beyond {} nm", r, kMaxAbsPositionNm);
-    if (!(m >= kMinMassToCharge && m <= kMaxMassToCharge))
-      return fmt::format("record {} has m/q {} outside [{}, {}] Da", r, m, kMinMassToCharge,
-                         kMaxMassToCharge);
+    if (auto why = implausible_record(r, x, y, z, m); !why.empty()) return why;
     spread.add(x, y, z);
   }
-  if (too_many_nonfinite(nonfinite, records))
-    return fmt::format("{} of {} sampled records hold NaN or Inf", nonfinite, records);
-  if (!spread.ok()) return "the sampled positions do not spread (all records at one point)";
-  return "";
+  return implausible_sample(nonfinite, records, spread);
 }
 
 // Parse the header and size; decide the byte order. Returns a layout with

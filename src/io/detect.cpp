@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "aptflow/core/error.hpp"
@@ -85,6 +86,22 @@ std::vector<unsigned char> sample_records(const detail::RawFile& f, std::uint64_
 }  // namespace
 
 namespace detail {
+std::string implausible_record(std::uint64_t r, float x, float y, float z, float m) {
+  if (std::fabs(x) > kMaxAbsPositionNm || std::fabs(y) > kMaxAbsPositionNm ||
+      std::fabs(z) > kMaxAbsPositionNm)
+    return fmt::format("record {} has a position beyond {} nm", r, kMaxAbsPositionNm);
+  if (!(m >= kMinMassToCharge && m <= kMaxMassToCharge))
+    return fmt::format("record {} has m/q {} outside [{}, {}] Da", r, m, kMinMassToCharge, kMaxMassToCharge);
+  return "";
+}
+
+std::string implausible_sample(std::uint64_t nonfinite, std::uint64_t records, const SpreadCheck& spread) {
+  if (too_many_nonfinite(nonfinite, records))
+    return fmt::format("{} of {} sampled records hold NaN or Inf", nonfinite, records);
+  if (!spread.ok()) return "the sampled positions do not spread (all records at one point)";
+  return "";
+}
+
 std::string LayoutMarks::why_not() const {
   if (n < kSpreadMinRecords) return "";
   const double f = static_cast<double>(n);

@@ -148,19 +148,12 @@ std::string pos_plausible(const unsigned char* p, std::uint64_t records) {
       continue;
     }
     const float x = load_be_float(p), y = load_be_float(p + 4), z = load_be_float(p + 8);
-    if (std::fabs(x) > kMaxAbsPositionNm || std::fabs(y) > kMaxAbsPositionNm ||
-        std::fabs(z) > kMaxAbsPositionNm)
-      return fmt::format("record {} has a position beyond {} nm", r, kMaxAbsPositionNm);
     const float m = load_be_float(p + 12);
-    if (!(m >= kMinMassToCharge && m <= kMaxMassToCharge))
-      return fmt::format("record {} has m/q {} outside [{}, {}] Da", r, m, kMinMassToCharge,
-                         kMaxMassToCharge);
+    if (auto why = implausible_record(r, x, y, z, m); !why.empty()) return why;
     spread.add(x, y, z);
     marks.add(load_be_u32(p), load_be_u32(p + 4), load_be_u32(p + 8), load_be_u32(p + 12), m);
   }
-  if (too_many_nonfinite(nonfinite, records))
-    return fmt::format("{} of {} sampled records hold NaN or Inf", nonfinite, records);
-  if (!spread.ok()) return "the sampled positions do not spread (all records at one point)";
+  if (auto why = implausible_sample(nonfinite, records, spread); !why.empty()) return why;
   return marks.why_not();
 }
 

@@ -203,6 +203,7 @@ TEST(CliJson, StdoutHoldsOneJsonDocumentWarningsGoToStderr) {
   const std::vector<std::string> cmds = {
       fmt::format("{} inspect {} --range {} --json", exe(), pos, rrng),
       fmt::format("{} convert {} {} --range {} --json", exe(), pos, (dir / "b.h5").string(), rrng),
+      fmt::format("{} cluster {} --range {} --json", exe(), pos, rrng),
   };
   for (const auto& cmd : cmds) {
     const auto r = run_split(cmd, dir.path());

@@ -200,6 +200,13 @@ struct SpreadCheck {
   }
 };
 
+// Shared by the record detectors (POS, EPOS, ATO): empty when record r's
+// decoded position and m/q lie in the plausible ranges above, else the reason.
+std::string implausible_record(std::uint64_t r, float x, float y, float z, float m);
+// The verdict over a whole sample after the per-record checks: too many
+// non-finite records or no spread, else empty.
+std::string implausible_sample(std::uint64_t nonfinite, std::uint64_t records, const SpreadCheck& spread);
+
 // Big-endian / little-endian loads.
 inline std::uint32_t load_be_u32(const unsigned char* p) {
   std::uint32_t w;
