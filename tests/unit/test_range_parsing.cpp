@@ -18,6 +18,7 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/range_file.hpp"
+#include "log_capture.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -27,29 +28,7 @@ using aptflow::InputError;
 using aptflow::OverlapPolicy;
 using aptflow::RangeOptions;
 using aptflow::RangeTable;
-
-class LogCapture {
- public:
-  LogCapture() : old_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    sink->set_pattern("%l %v");
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(old_); }
-  std::string text() const { return out_.str(); }
-  int count(const std::string& needle) const {
-    const std::string s = out_.str();
-    int n = 0;
-    for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
-    return n;
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> old_;
-};
+using aptflow::test::LogCapture;
 
 // Parse and expect an InputError at `line` whose message contains `needle`.
 template <class F>

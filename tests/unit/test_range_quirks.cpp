@@ -10,28 +10,14 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/range_file.hpp"
+#include "log_capture.hpp"
 
 namespace {
 
 using aptflow::Composition;
 using aptflow::InputError;
 using aptflow::RangeTable;
-
-// Captures spdlog output (warnings) while alive.
-class LogCapture {
- public:
-  LogCapture() : old_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    sink->set_pattern("%l %v");
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-  }
-  ~LogCapture() { spdlog::set_default_logger(old_); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> old_;
-};
+using aptflow::test::LogCapture;
 
 struct Expected {
   double lo, hi;
