@@ -18,6 +18,7 @@ DEMO=(
 )
 REST=(
   clang-format hdf5-tools zlib1g-dev
+  clang libclang-rt-14-dev  # libFuzzer + ASan/UBSan runtimes of the reader fuzz tests (tests/fuzz)
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-scipy python3-torch
   slurmctld slurmd slurm-client munge

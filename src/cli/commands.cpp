@@ -11,6 +11,7 @@ void set_exit_code(int code) { g_exit_code = code; }
 
 void register_all(CLI::App& app) {
   register_inspect(app);
+  register_convert(app);
   register_synth(app);
   register_sdm(app);
   register_voxelize(app);

@@ -10,6 +10,7 @@ void set_exit_code(int code);
 
 // One function per verb (defined in src/cli/<verb>.cpp).
 void register_inspect(CLI::App& app);
+void register_convert(CLI::App& app);
 void register_synth(CLI::App& app);  // synth library | specimen
 void register_sdm(CLI::App& app);
 void register_voxelize(CLI::App& app);

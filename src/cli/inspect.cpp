@@ -12,17 +12,25 @@ void register_inspect(CLI::App& app) {
   struct Args {
     std::string file;
     std::string range;
+    std::string format;
     bool json = false;
     bool drop_nonfinite = false;
     int peaks = 10;
   };
   auto args = std::make_shared<Args>();
-  auto* sub = app.add_subcommand(
-      "inspect",
-      "Summarise an APT dataset (POS, EPOS, AP Suite APT or aptflow HDF5): format, ion count, bounds, m/q "
-      "range, strongest mass-spectrum peaks; with --range the counts per ion type and the composition");
+  auto* sub = app.add_subcommand("inspect",
+                                 "Summarise an APT dataset (POS, EPOS, AP Suite APT, ATO, text, aptflow "
+                                 "HDF5, NeXus NXapm, Cameca HDF5): "
+                                 "format, sections, ion count, bounds, m/q range, strongest mass-spectrum "
+                                 "peaks; with --range the counts "
+                                 "per ion type and the composition");
   sub->add_option("file", args->file, "dataset file (format detected from its content)")->required();
-  sub->add_option("--range,-r", args->range, "range file (RRNG, RNG or ENV)");
+  sub->add_option(
+      "--range,-r", args->range,
+      "range file (RRNG, RNG, ENV) or a point-cloud file with ranging (NXapm, Cameca or aptflow HDF5)");
+  sub->add_option(
+      "--format", args->format,
+      "force the dataset's format instead of detecting it: pos, epos, apt, ato, text, h5, nxapm, cameca");
   sub->add_flag("--json", args->json, "print one JSON object instead of the text report");
   sub->add_flag("--drop-nonfinite", args->drop_nonfinite,
                 "drop ions with NaN/Inf coordinates or m/q (counted) instead of failing");
@@ -31,6 +39,7 @@ void register_inspect(CLI::App& app) {
   sub->callback([args] {
     InspectOptions opt;
     if (!args->range.empty()) opt.range_file = args->range;
+    if (!args->format.empty()) opt.format = io::parse_format(args->format, "--format");
     opt.drop_nonfinite = args->drop_nonfinite;
     opt.max_peaks = args->peaks;
     const auto r = inspect_dataset(MPI_COMM_WORLD, args->file, opt);

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,7 +46,19 @@ RawFile::RawFile(const std::string& path) : path_(path) {
 }
 
 RawFile::~RawFile() {
+  if (map_) ::munmap(const_cast<unsigned char*>(map_), static_cast<std::size_t>(size_));
   if (fd_ >= 0) ::close(fd_);
+}
+
+const unsigned char* RawFile::mapped() const {
+  if (!map_tried_) {
+    map_tried_ = true;
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, static_cast<std::size_t>(size_), PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (p != MAP_FAILED) map_ = static_cast<const unsigned char*>(p);
+    }
+  }
+  return map_;
 }
 
 void RawFile::read_at(std::uint64_t offset, std::uint64_t n, void* dst) const {
@@ -115,6 +128,14 @@ std::unique_ptr<IonReader> open_reader(const std::string& path, Format format) {
       return open_apt_reader(path);
     case Format::h5:
       return open_h5_reader(path);
+    case Format::ato:
+      return open_ato_reader(path);
+    case Format::text:
+      return open_text_reader(path);
+    case Format::nxapm:
+      return open_nxapm_reader(path);
+    case Format::cameca:
+      return open_cameca_reader(path);
   }
   throw InternalError("open_reader: unknown format");
 }
@@ -122,103 +143,6 @@ std::unique_ptr<IonReader> open_reader(const std::string& path, Format format) {
 }  // namespace detail
 
 using detail::IonReader;
-
-// ------------------------------------------------------------------ formats
-std::string_view format_name(Format format) {
-  switch (format) {
-    case Format::pos:
-      return "pos";
-    case Format::epos:
-      return "epos";
-    case Format::apt:
-      return "apt";
-    case Format::h5:
-      return "h5";
-  }
-  return "?";
-}
-
-Format parse_format(std::string_view name, const std::string& key) {
-  std::string s(name);
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (s == "pos") return Format::pos;
-  if (s == "epos") return Format::epos;
-  if (s == "apt") return Format::apt;
-  if (s == "h5" || s == "hdf5") return Format::h5;
-  throw ConfigError(key, fmt::format("unknown point-cloud format '{}': use pos, epos, apt or h5", name));
-}
-
-namespace {
-
-std::string lower_extension(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  auto dot = path.find_last_of('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string e = path.substr(dot + 1);
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
-  return e;
-}
-
-}  // namespace
-
-Format detect_format(const std::string& path) {
-  detail::RawFile f(path);
-  const std::uint64_t size = f.size();
-  if (size == 0)
-    throw InputError::at_byte(path, 0, "file is empty (0 bytes): nothing to read; check the export");
-  unsigned char head[8] = {};
-  f.read_at(0, std::min<std::uint64_t>(size, 8), head);
-  static const unsigned char hdf5_sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-  if (size >= 8 && std::memcmp(head, hdf5_sig, 8) == 0) return Format::h5;
-  if (size >= 4 && std::memcmp(head, "APT\0", 4) == 0) return Format::apt;
-
-  const std::string ext = lower_extension(path);
-  // The name promises a container format whose signature is missing: say so
-  // instead of decoding the bytes as POS/EPOS.
-  if (ext == "apt")
-    throw InputError::at_byte(path, 0,
-                              "no \"APT\\0\" signature: not an AP Suite APT file (corrupt, or exported "
-                              "in another format?)");
-  if (ext == "h5" || ext == "hdf5")
-    throw InputError::at_byte(path, 0, "no HDF5 signature: not an HDF5 file (corrupt or truncated?)");
-  const bool pos_div = size % detail::kPosRecord == 0;
-  const bool epos_div = size % detail::kEposRecord == 0;
-  auto size_error = [&](Format fmt_) {
-    const std::uint64_t rec = fmt_ == Format::pos ? detail::kPosRecord : detail::kEposRecord;
-    return InputError::at_byte(
-        path, static_cast<std::int64_t>(size - size % rec),
-        fmt::format("{} file size {} is not a multiple of {} bytes (truncated?): the last record is "
-                    "incomplete; re-export the file or check its format",
-                    fmt_ == Format::pos ? "POS" : "EPOS", size, rec));
-  };
-  if (!pos_div && !epos_div) {
-    if (ext == "epos") throw size_error(Format::epos);
-    if (ext == "pos") throw size_error(Format::pos);
-    throw InputError::at_byte(
-        path, 0,
-        fmt::format(
-            "unknown format: no HDF5 signature, no \"APT\\0\" magic, and the size {} is a multiple of "
-            "neither 16 (POS) nor 44 (EPOS) bytes: a truncated POS/EPOS file or not an APT dataset",
-            size));
-  }
-  // Plausibility of the first records under each interpretation.
-  const std::uint64_t sample_bytes = std::min<std::uint64_t>(size, 4096 * detail::kEposRecord);
-  std::vector<unsigned char> sample(sample_bytes);
-  f.read_at(0, sample_bytes, sample.data());
-  const bool pos_ok = pos_div && detail::pos_plausible(sample.data(), sample_bytes / detail::kPosRecord);
-  const bool epos_ok = epos_div && detail::epos_plausible(sample.data(), sample_bytes / detail::kEposRecord);
-  if (pos_div && !epos_div) {
-    if (!pos_ok && ext == "epos") throw size_error(Format::epos);
-    return Format::pos;
-  }
-  if (epos_div && !pos_div) {
-    if (!epos_ok && ext == "pos") throw size_error(Format::pos);
-    return Format::epos;
-  }
-  if (pos_ok != epos_ok) return pos_ok ? Format::pos : Format::epos;
-  if (ext == "pos") return Format::pos;
-  return Format::epos;
-}
 
 DatasetInfo probe_dataset(const std::string& path, std::optional<Format> format) {
   const Format f = format ? *format : detect_format(path);
@@ -229,6 +153,7 @@ DatasetInfo probe_dataset(const std::string& path, std::optional<Format> format)
   info.ions = r->size();
   info.bytes = r->file_bytes();
   info.has_extras = r->has_extras();
+  info.sections = r->sections();
   return info;
 }
 
@@ -296,6 +221,8 @@ InputError nonfinite_error(const IonReader& r, const std::string& path, const Sc
       "{} record(s) with NaN or Inf in x, y, z or m/q (the first is ion {}): drop them with ReadOptions "
       "nonfinite = drop (CLI: --drop-nonfinite) or repair the file",
       scan.nonfinite, scan.first_bad);
+  const std::int64_t line = r.line_of(scan.first_bad);
+  if (line > 0) return InputError::at_line(path, line, reason);
   const std::int64_t at = r.byte_offset_of(scan.first_bad);
   if (at < 0) return InputError(path, reason);
   return InputError::at_byte(path, at, reason);
@@ -400,6 +327,74 @@ HostIonCloud read_dataset(const std::string& path, const ReadOptions& opts, Read
   return out;
 }
 
+// ------------------------------------------------------------------ DatasetReader
+struct DatasetReader::Impl {
+  std::string path;
+  ReadOptions opts;
+  std::unique_ptr<IonReader> r;
+  DatasetInfo info;
+};
+
+DatasetReader::DatasetReader(const std::string& path, const ReadOptions& opts)
+    : impl_(std::make_unique<Impl>()) {
+  check_chunk(opts);
+  impl_->path = path;
+  impl_->opts = opts;
+  impl_->info.format = opts.format ? *opts.format : detect_format(path);
+  impl_->r = detail::open_reader(path, impl_->info.format);
+  auto& info = impl_->info;
+  info.path = path;
+  info.ions = impl_->r->size();
+  info.bytes = impl_->r->file_bytes();
+  info.has_extras = impl_->r->has_extras();
+  info.sections = impl_->r->sections();
+}
+DatasetReader::~DatasetReader() = default;
+DatasetReader::DatasetReader(DatasetReader&&) noexcept = default;
+DatasetReader& DatasetReader::operator=(DatasetReader&&) noexcept = default;
+
+const DatasetInfo& DatasetReader::info() const { return impl_->info; }
+IonIndex DatasetReader::size() const { return impl_->info.ions; }
+
+HostIonCloud DatasetReader::read(IonIndex first, IonIndex count, ReadStats* stats) {
+  Scan scan;
+  HostIonCloud out = read_range_scan(*impl_->r, impl_->path, first, count, impl_->opts, scan);
+  if (stats) {
+    stats->nonfinite += scan.nonfinite;
+    if (impl_->opts.nonfinite == NonFinite::drop) stats->dropped += scan.nonfinite;
+  }
+  if (scan.nonfinite > 0 && impl_->opts.nonfinite == NonFinite::error)
+    throw nonfinite_error(*impl_->r, impl_->path, scan);
+  return out;
+}
+
+IonIndex DatasetReader::read_into(IonIndex first, IonIndex count, HostIonCloud& buf, ReadStats* stats) {
+  auto& r = *impl_->r;
+  if (first < 0 || count < 0 || first > r.size() || count > r.size() - first)
+    throw InputError(impl_->path,
+                     fmt::format("ions [{}, {}) requested but the file holds {} ions: check the range", first,
+                                 first + count, r.size()));
+  const bool need_extras = r.has_extras();
+  if (buf.size() < count || (need_extras && buf.extras.tof.extent(0) < buf.x.extent(0)) ||
+      (!need_extras && buf.extras.tof.extent(0) > 0)) {
+    buf = allocate_for(r, std::max<IonIndex>(count, buf.size()));
+  }
+  Scan scan;
+  IonIndex kept = 0;
+  for (IonIndex done = 0; done < count; done += impl_->opts.chunk_ions) {
+    const IonIndex n = std::min(impl_->opts.chunk_ions, count - done);
+    r.read(first + done, n, buf, kept);
+    kept += filter_block(buf, kept, n, first + done, scan);
+  }
+  if (stats) {
+    stats->nonfinite += scan.nonfinite;
+    if (impl_->opts.nonfinite == NonFinite::drop) stats->dropped += scan.nonfinite;
+  }
+  if (scan.nonfinite > 0 && impl_->opts.nonfinite == NonFinite::error)
+    throw nonfinite_error(r, impl_->path, scan);
+  return kept;
+}
+
 void for_each_chunk(const std::string& path, const ReadOptions& opts,
                     const std::function<void(const HostIonCloud& chunk, IonIndex first_ion)>& visit,
                     ReadStats* stats) {
@@ -461,31 +456,6 @@ HostIonCloud read_dataset_mpi(MPI_Comm comm, const std::string& path, const Read
 }
 
 // ------------------------------------------------------------------ writers
-struct CloudWriter::Impl {
-  std::string path;
-  Format format = Format::pos;
-  MPI_Comm comm = MPI_COMM_NULL;
-  IonIndex written = 0;
-  bool closed = false;
-  // pos/epos
-  std::unique_ptr<detail::OutFile> out;  // serial
-  MPI_File fh = MPI_FILE_NULL;           // parallel
-  std::vector<unsigned char> buf;
-  // h5
-  std::unique_ptr<detail::H5CloudSink> h5;
-
-  std::uint64_t record() const { return format == Format::pos ? detail::kPosRecord : detail::kEposRecord; }
-  // POS/EPOS: local's ions at file records [at_ion, at_ion + n) (collective with comm).
-  void put(IonIndex at_ion, const HostIonCloud& local);
-  void encode(const HostIonCloud& c, IonIndex first, IonIndex n) {
-    buf.resize(static_cast<std::size_t>(n) * record());
-    if (format == Format::pos)
-      detail::encode_pos(c, first, n, buf.data());
-    else
-      detail::encode_epos(c, first, n, buf.data());
-  }
-};
-
 namespace {
 constexpr IonIndex kWriteBlock = IonIndex{1} << 18;  // ions per write call
 
@@ -494,34 +464,125 @@ void check_all(MPI_Comm comm, bool ok, const std::string& what) {
   MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, comm);
   if (!all) throw ResourceError(what);
 }
+
+// One text line per ion: the shortest decimal form that reads back to the same float.
+void encode_text(const HostIonCloud& c, IonIndex first, IonIndex count, std::string& out) {
+  out.clear();
+  auto it = std::back_inserter(out);
+  for (IonIndex i = first; i < first + count; ++i)
+    fmt::format_to(it, "{},{},{},{}\n", c.x(i), c.y(i), c.z(i), c.mq(i));
+}
+constexpr const char* kTextHeader = "x,y,z,mq\n";
+
+// MPI-IO file as a ByteSink for independent writes (APT headers on rank 0).
+class MpiSink final : public detail::ByteSink {
+ public:
+  MpiSink(MPI_File fh, std::string path) : fh_(fh), path_(std::move(path)) {}
+  void write_at(std::uint64_t offset, const void* src, std::uint64_t n) override {
+    MPI_Status st;
+    if (MPI_File_write_at(fh_, static_cast<MPI_Offset>(offset), src, static_cast<int>(n), MPI_BYTE, &st) !=
+        MPI_SUCCESS)
+      throw ResourceError(
+          fmt::format("writing '{}' at byte {} failed: check free disk space", path_, offset));
+  }
+
+ private:
+  MPI_File fh_;
+  std::string path_;
+};
 }  // namespace
 
+struct CloudWriter::Impl {
+  std::string path;
+  Format format = Format::pos;
+  MPI_Comm comm = MPI_COMM_NULL;
+  IonIndex written = 0;
+  bool closed = false;
+  bool extras = false;
+  // byte-stream formats (pos, epos, text, apt)
+  std::unique_ptr<detail::OutFile> out;  // serial
+  MPI_File fh = MPI_FILE_NULL;           // parallel
+  std::vector<unsigned char> buf;
+  std::string text;
+  std::uint64_t text_bytes = 0;  // text: bytes written so far (all ranks)
+  // apt
+  IonIndex total = -1;
+  detail::AptLayout apt;
+  float box[6] = {0, 0, 0, 0, 0, 0};
+  bool have_box = false;
+  // h5, nxapm
+  std::unique_ptr<detail::H5CloudSink> h5;
+
+  int rank() const {
+    int r = 0;
+    if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &r);
+    return r;
+  }
+  std::uint64_t record() const { return format == Format::pos ? detail::kPosRecord : detail::kEposRecord; }
+  void encode(const HostIonCloud& c, IonIndex first, IonIndex n) {
+    buf.resize(static_cast<std::size_t>(n) * record());
+    if (format == Format::pos)
+      detail::encode_pos(c, first, n, buf.data());
+    else
+      detail::encode_epos(c, first, n, buf.data());
+  }
+  // This rank writes `bytes` at `at`: serially, or as one collective call of
+  // every rank (pieces: the number of calls every rank makes, >= 1).
+  bool put(std::uint64_t at, const void* data, std::uint64_t bytes) {
+    if (comm == MPI_COMM_NULL) {
+      out->write_at(at, data, bytes);
+      return true;
+    }
+    MPI_Status st;
+    return MPI_File_write_at_all(fh, static_cast<MPI_Offset>(at), data, static_cast<int>(bytes), MPI_BYTE,
+                                 &st) == MPI_SUCCESS;
+  }
+};
+
 CloudWriter::CloudWriter(const std::string& path, Format format, MPI_Comm comm, bool extras,
-                         const RangeTable* ranges)
+                         const RangeTable* ranges, IonIndex total)
     : impl_(std::make_unique<Impl>()) {
-  impl_->path = path;
-  impl_->format = format;
-  if (format == Format::apt)
+  auto& m = *impl_;
+  m.path = path;
+  m.format = format;
+  m.extras = extras;
+  m.total = total;
+  if (!format_writable(format))
     throw ConfigError("format",
-                      "the streaming writer cannot write APT (sections need the total ion count "
-                      "up front): use write_apt or choose pos, epos or h5");
-  if (comm != MPI_COMM_NULL) MPI_Comm_dup(comm, &impl_->comm);
-  if (format == Format::h5) {
-    impl_->h5 = detail::make_h5_sink(path, impl_->comm, extras, ranges);
+                      fmt::format("aptflow cannot write {} files: choose pos, epos, apt, text, h5 or nxapm",
+                                  format_name(format)));
+  if (format == Format::apt && total < 0)
+    throw ConfigError(
+        "format",
+        "the streaming APT writer needs the total ion count up front (its sections are per field): "
+        "pass it as CloudWriter's `total`, use write_apt, or choose pos, epos, text, h5 or nxapm");
+  if (comm != MPI_COMM_NULL) MPI_Comm_dup(comm, &m.comm);
+  if (format == Format::h5 || format == Format::nxapm) {
+    m.h5 = format == Format::h5 ? detail::make_h5_sink(path, m.comm, extras, ranges)
+                                : detail::make_nxapm_sink(path, m.comm, ranges);
     return;
   }
-  if (impl_->comm == MPI_COMM_NULL) {
-    impl_->out = std::make_unique<detail::OutFile>(path);
-    return;
+  if (m.comm == MPI_COMM_NULL) {
+    m.out = std::make_unique<detail::OutFile>(path);
+  } else {
+    // Collective open; truncate whatever was there.
+    int rc = MPI_File_open(m.comm, path.c_str(), MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &m.fh);
+    check_all(
+        m.comm, rc == MPI_SUCCESS,
+        fmt::format("cannot create '{}' with MPI-IO: check that the directory exists and is writable", path));
+    rc = MPI_File_set_size(m.fh, 0);
+    check_all(m.comm, rc == MPI_SUCCESS, fmt::format("cannot truncate '{}' with MPI-IO", path));
   }
-  // Collective open; truncate whatever was there.
-  int rc =
-      MPI_File_open(impl_->comm, path.c_str(), MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &impl_->fh);
-  check_all(
-      impl_->comm, rc == MPI_SUCCESS,
-      fmt::format("cannot create '{}' with MPI-IO: check that the directory exists and is writable", path));
-  rc = MPI_File_set_size(impl_->fh, 0);
-  check_all(impl_->comm, rc == MPI_SUCCESS, fmt::format("cannot truncate '{}' with MPI-IO", path));
+  if (format == Format::text) {
+    if (m.rank() == 0) {
+      if (m.out)
+        m.out->write_at(0, kTextHeader, std::strlen(kTextHeader));
+      else
+        MpiSink(m.fh, path).write_at(0, kTextHeader, std::strlen(kTextHeader));
+    }
+    m.text_bytes = std::strlen(kTextHeader);
+  }
+  if (format == Format::apt) m.apt = detail::apt_layout(total, extras);
 }
 
 CloudWriter::~CloudWriter() {
@@ -543,64 +604,102 @@ void CloudWriter::append(const HostIonCloud& local) {
   auto& m = *impl_;
   if (m.closed) throw InternalError(fmt::format("CloudWriter '{}': append after close", m.path));
   const IonIndex n = local.size();
-  if (m.format == Format::h5) {
+  if (m.h5) {
     m.h5->append(local);
     IonIndex total = n;
     if (m.comm != MPI_COMM_NULL) MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, m.comm);
     m.written += total;
     return;
   }
-  if (m.comm == MPI_COMM_NULL) {
-    m.put(m.written, local);
-    return;
+  // This rank's block goes after all blocks of lower ranks.
+  IonIndex offset = 0, total = n;
+  if (m.comm != MPI_COMM_NULL) {
+    MPI_Exscan(&n, &offset, 1, MPI_INT64_T, MPI_SUM, m.comm);
+    if (m.rank() == 0) offset = 0;  // MPI_Exscan leaves rank 0's result undefined
+    MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, m.comm);
   }
-  // Collective: this rank's block goes after all blocks of lower ranks.
-  IonIndex offset = 0;
-  MPI_Exscan(&n, &offset, 1, MPI_INT64_T, MPI_SUM, m.comm);
-  int rank = 0;
-  MPI_Comm_rank(m.comm, &rank);
-  if (rank == 0) offset = 0;  // MPI_Exscan leaves rank 0's result undefined
-  m.put(m.written + offset, local);
+  if (m.format == Format::apt && m.written + total > m.total)
+    throw InternalError(fmt::format("CloudWriter '{}': {} ions appended to an APT file announced with {}",
+                                    m.path, m.written + total, m.total));
+  IonIndex pieces = (n + kWriteBlock - 1) / kWriteBlock, max_pieces = pieces;
+  if (m.comm != MPI_COMM_NULL) MPI_Allreduce(&pieces, &max_pieces, 1, MPI_INT64_T, MPI_MAX, m.comm);
+  bool ok = true;
+  if (m.format == Format::text) {
+    // Byte sizes differ per ion: format first, then place the blocks.
+    std::uint64_t local_bytes = 0, byte_offset = 0, total_bytes = 0;
+    std::vector<std::string> blocks(static_cast<std::size_t>(pieces));
+    for (IonIndex p = 0; p < pieces; ++p) {
+      const IonIndex first = p * kWriteBlock;
+      encode_text(local, first, std::min(kWriteBlock, n - first), blocks[static_cast<std::size_t>(p)]);
+      local_bytes += blocks[static_cast<std::size_t>(p)].size();
+    }
+    total_bytes = local_bytes;
+    if (m.comm != MPI_COMM_NULL) {
+      MPI_Exscan(&local_bytes, &byte_offset, 1, MPI_UINT64_T, MPI_SUM, m.comm);
+      if (m.rank() == 0) byte_offset = 0;
+      MPI_Allreduce(&local_bytes, &total_bytes, 1, MPI_UINT64_T, MPI_SUM, m.comm);
+    }
+    std::uint64_t at = m.text_bytes + byte_offset;
+    for (IonIndex p = 0; p < max_pieces; ++p) {
+      const std::string empty;
+      const std::string& b = p < pieces ? blocks[static_cast<std::size_t>(p)] : empty;
+      ok = m.put(at, b.data(), b.size()) && ok;
+      at += b.size();
+    }
+    m.text_bytes += total_bytes;
+  } else if (m.format == Format::apt) {
+    detail::apt_box_update(local, m.box, m.have_box);
+    for (int k = 0; k < m.apt.sections; ++k) {
+      const std::uint64_t rec = detail::apt_record_bytes(k);
+      for (IonIndex p = 0; p < max_pieces; ++p) {
+        const IonIndex first = std::min(p * kWriteBlock, n);
+        const IonIndex c = std::min(kWriteBlock, n - first);
+        m.buf.resize(static_cast<std::size_t>(c) * rec);
+        detail::encode_apt_section(k, local, first, c, m.buf.data());
+        ok = m.put(m.apt.data_at[k] + static_cast<std::uint64_t>(m.written + offset + first) * rec,
+                   m.buf.data(), m.buf.size()) &&
+             ok;
+      }
+    }
+  } else {
+    for (IonIndex p = 0; p < max_pieces; ++p) {
+      const IonIndex first = std::min(p * kWriteBlock, n);
+      const IonIndex c = std::min(kWriteBlock, n - first);
+      m.encode(local, first, c);
+      ok = m.put(static_cast<std::uint64_t>(m.written + offset + first) * m.record(), m.buf.data(),
+                 m.buf.size()) &&
+           ok;
+    }
+  }
+  if (m.comm != MPI_COMM_NULL)
+    check_all(m.comm, ok, fmt::format("collective write of '{}' failed: check free disk space", m.path));
+  m.written += total;
 }
 
 void CloudWriter::write_at(IonIndex first, const HostIonCloud& local) {
   auto& m = *impl_;
   if (m.closed) throw InternalError(fmt::format("CloudWriter '{}': write_at after close", m.path));
-  if (m.format == Format::h5)
-    throw InternalError(
-        fmt::format("CloudWriter '{}': write_at is for POS and EPOS; append to HDF5", m.path));
+  if (m.format != Format::pos && m.format != Format::epos)
+    throw InternalError(fmt::format("CloudWriter '{}': write_at is for POS and EPOS; append to {} files",
+                                    m.path, format_name(m.format)));
   if (first < 0) throw InternalError(fmt::format("CloudWriter '{}': write_at record {}", m.path, first));
-  m.put(first, local);
-}
-
-void CloudWriter::Impl::put(IonIndex at_ion, const HostIonCloud& local) {
+  // Pieces of at most kWriteBlock ions, the same number of calls on every rank.
   const IonIndex n = local.size();
-  if (comm == MPI_COMM_NULL) {
-    for (IonIndex done = 0; done < n; done += kWriteBlock) {
-      const IonIndex c = std::min(kWriteBlock, n - done);
-      encode(local, done, c);
-      out->write_at(static_cast<std::uint64_t>(at_ion + done) * record(), buf.data(), buf.size());
-    }
-    written += n;
-    return;
+  IonIndex total = n, pieces = (n + kWriteBlock - 1) / kWriteBlock, max_pieces = pieces;
+  if (m.comm != MPI_COMM_NULL) {
+    MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, m.comm);
+    MPI_Allreduce(&pieces, &max_pieces, 1, MPI_INT64_T, MPI_MAX, m.comm);
   }
-  // Collective: pieces of at most kWriteBlock ions, the same number of calls on every rank.
-  IonIndex total = 0;
-  MPI_Allreduce(&n, &total, 1, MPI_INT64_T, MPI_SUM, comm);
-  IonIndex pieces = (n + kWriteBlock - 1) / kWriteBlock, max_pieces = 0;
-  MPI_Allreduce(&pieces, &max_pieces, 1, MPI_INT64_T, MPI_MAX, comm);
   bool ok = true;
   for (IonIndex p = 0; p < max_pieces; ++p) {
-    const IonIndex first = std::min(p * kWriteBlock, n);
-    const IonIndex c = std::min(kWriteBlock, n - first);
-    encode(local, first, c);
-    const MPI_Offset at = static_cast<MPI_Offset>((at_ion + first) * static_cast<IonIndex>(record()));
-    MPI_Status st;
-    int rc = MPI_File_write_at_all(fh, at, buf.data(), static_cast<int>(buf.size()), MPI_BYTE, &st);
-    ok = ok && rc == MPI_SUCCESS;
+    const IonIndex at = std::min(p * kWriteBlock, n);
+    const IonIndex c = std::min(kWriteBlock, n - at);
+    m.encode(local, at, c);
+    ok = m.put(static_cast<std::uint64_t>(first + at) * m.record(), m.buf.data(), m.buf.size()) && ok;
   }
-  check_all(comm, ok, fmt::format("collective write of '{}' failed: check free disk space", path));
-  written += total;
+  if (m.comm != MPI_COMM_NULL)
+    check_all(m.comm, ok, fmt::format("collective write of '{}' failed: check free disk space", m.path));
+  m.written += total;
 }
 
 void CloudWriter::close() {
@@ -609,7 +708,44 @@ void CloudWriter::close() {
   m.closed = true;
   if (m.h5) {
     m.h5->close();
-  } else if (m.out) {
+    return;
+  }
+  if (m.format == Format::apt) {
+    if (m.written != m.total)
+      throw InternalError(fmt::format("CloudWriter '{}': {} ions appended to an APT file announced with {}",
+                                      m.path, m.written, m.total));
+    float lo[3], hi[3];
+    for (int k = 0; k < 3; ++k) {
+      lo[k] = m.have_box ? m.box[k] : std::numeric_limits<float>::infinity();
+      hi[k] = m.have_box ? m.box[3 + k] : -std::numeric_limits<float>::infinity();
+    }
+    int have = m.have_box ? 1 : 0;
+    if (m.comm != MPI_COMM_NULL) {
+      MPI_Allreduce(MPI_IN_PLACE, lo, 3, MPI_FLOAT, MPI_MIN, m.comm);   // collective
+      MPI_Allreduce(MPI_IN_PLACE, hi, 3, MPI_FLOAT, MPI_MAX, m.comm);   // collective
+      MPI_Allreduce(MPI_IN_PLACE, &have, 1, MPI_INT, MPI_MAX, m.comm);  // collective
+    }
+    float box[6] = {0, 0, 0, 0, 0, 0};
+    if (have)
+      for (int k = 0; k < 3; ++k) box[k] = lo[k], box[3 + k] = hi[k];
+    bool ok = true;
+    if (m.rank() == 0) {
+      try {
+        if (m.out) {
+          detail::write_apt_headers(*m.out, m.path, m.total, m.extras, box);
+        } else {
+          MpiSink sink(m.fh, m.path);
+          detail::write_apt_headers(sink, m.path, m.total, m.extras, box);
+        }
+      } catch (const ResourceError&) {
+        if (m.comm == MPI_COMM_NULL) throw;
+        ok = false;
+      }
+    }
+    if (m.comm != MPI_COMM_NULL)
+      check_all(m.comm, ok, fmt::format("writing the APT headers of '{}' failed", m.path));
+  }
+  if (m.out) {
     m.out->close();
   } else if (m.fh != MPI_FILE_NULL) {
     int rc = MPI_File_close(&m.fh);
@@ -630,8 +766,20 @@ void write_epos(const std::string& path, const HostIonCloud& cloud) {
   w.close();
 }
 
+void write_text(const std::string& path, const HostIonCloud& cloud) {
+  CloudWriter w(path, Format::text);
+  w.append(cloud);
+  w.close();
+}
+
 void write_h5_cloud(const std::string& path, const HostIonCloud& cloud, const RangeTable* ranges) {
   CloudWriter w(path, Format::h5, MPI_COMM_NULL, cloud.has_extras(), ranges);
+  w.append(cloud);
+  w.close();
+}
+
+void write_nxapm(const std::string& path, const HostIonCloud& cloud, const RangeTable* ranges) {
+  CloudWriter w(path, Format::nxapm, MPI_COMM_NULL, false, ranges);
   w.append(cloud);
   w.close();
 }
@@ -647,7 +795,17 @@ void write_dataset(const std::string& path, Format format, const HostIonCloud& c
       return write_apt(path, cloud);
     case Format::h5:
       return write_h5_cloud(path, cloud, ranges);
+    case Format::nxapm:
+      return write_nxapm(path, cloud, ranges);
+    case Format::text:
+      return write_text(path, cloud);
+    case Format::ato:
+    case Format::cameca:
+      break;
   }
+  throw ConfigError("format",
+                    fmt::format("aptflow cannot write {} files: choose pos, epos, apt, text, h5 or nxapm",
+                                format_name(format)));
 }
 
 }  // namespace aptflow::io

@@ -14,11 +14,6 @@ namespace aptflow::io::detail {
 
 namespace {
 
-inline std::uint32_t load_be_u32(const unsigned char* p) {
-  std::uint32_t w;
-  std::memcpy(&w, p, 4);
-  return __builtin_bswap32(w);
-}
 inline float load_be_float(const unsigned char* p) { return std::bit_cast<float>(load_be_u32(p)); }
 inline void store_be_u32(unsigned char* p, std::uint32_t v) {
   v = __builtin_bswap32(v);
@@ -51,11 +46,17 @@ class EposReader final : public IonReader {
     const bool extras = out.extras.tof.extent(0) > 0;
     constexpr IonIndex block = IonIndex{1} << 15;  // 1.4 MB per pread
     auto& e = out.extras;
+    const unsigned char* map = file_.mapped();  // decode from the page cache when the file maps
     for (IonIndex done = 0; done < count; done += block) {
       const IonIndex n = std::min(block, count - done);
-      buf_.resize(static_cast<std::size_t>(n) * kEposRecord);
-      file_.read_at(static_cast<std::uint64_t>(first + done) * kEposRecord, buf_.size(), buf_.data());
-      const unsigned char* p = buf_.data();
+      const std::uint64_t offset = static_cast<std::uint64_t>(first + done) * kEposRecord;
+      const unsigned char* base = map ? map + offset : nullptr;
+      if (!base) {
+        buf_.resize(static_cast<std::size_t>(n) * kEposRecord);
+        file_.read_at(offset, buf_.size(), buf_.data());
+        base = buf_.data();
+      }
+      const unsigned char* p = base;
       const IonIndex o = at + done;
       for (IonIndex i = 0; i < n; ++i, p += kEposRecord) {
         out.x(o + i) = load_be_float(p);
@@ -65,7 +66,7 @@ class EposReader final : public IonReader {
         out.species(o + i) = 0;
       }
       if (!extras) continue;
-      p = buf_.data();
+      p = base;
       for (IonIndex i = 0; i < n; ++i, p += kEposRecord) {
         e.tof(o + i) = load_be_float(p + 16);
         e.v_dc(o + i) = load_be_float(p + 20);
@@ -111,13 +112,31 @@ void encode_epos(const HostIonCloud& c, IonIndex first, IonIndex count, unsigned
   }
 }
 
-bool epos_plausible(const unsigned char* p, std::uint64_t records) {
+std::string epos_plausible(const unsigned char* p, std::uint64_t records) {
+  SpreadCheck spread;
+  LayoutMarks marks;
+  std::uint64_t nonfinite = 0;
   for (std::uint64_t r = 0; r < records; ++r, p += kEposRecord) {
-    for (int k = 0; k < 9; ++k)
-      if (nonfinite_bits(load_be_u32(p + 4 * k))) return false;  // no float compare: sNaN would trap
-    if (load_be_u32(p + 40) > 65536u) return false;
+    bool bad = false;
+    for (int k = 0; k < 4; ++k)  // no float compare before this: a signalling NaN would trap
+      bad = bad || nonfinite_bits(load_be_u32(p + 4 * k));
+    if (bad) {
+      ++nonfinite;
+      continue;
+    }
+    for (int k = 4; k < 9; ++k)
+      if (nonfinite_bits(load_be_u32(p + 4 * k)))
+        return fmt::format("record {} holds NaN or Inf in an extra", r);
+    const float x = load_be_float(p), y = load_be_float(p + 4), z = load_be_float(p + 8);
+    const float m = load_be_float(p + 12);
+    if (auto why = implausible_record(r, x, y, z, m); !why.empty()) return why;
+    if (load_be_u32(p + 40) > 65536u)
+      return fmt::format("record {} has {} ions in one pulse", r, load_be_u32(p + 40));
+    spread.add(x, y, z);
+    marks.add(load_be_u32(p), load_be_u32(p + 4), load_be_u32(p + 8), load_be_u32(p + 12), m);
   }
-  return true;
+  if (auto why = implausible_sample(nonfinite, records, spread); !why.empty()) return why;
+  return marks.why_not();
 }
 
 }  // namespace aptflow::io::detail

@@ -162,6 +162,58 @@ bool is_hdf5(const std::string& path) {
   return std::memcmp(buf, sig, 8) == 0;
 }
 
+namespace {
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* data) {
+  static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+// H5I_GROUP, H5I_DATASET, ... of the object at path; H5I_BADID when there is none.
+H5I_type_t object_type(hid_t loc, const std::string& path) {
+  if (!exists(loc, path)) return H5I_BADID;
+  Handle o(H5Oopen(loc, path.c_str(), H5P_DEFAULT));
+  if (!o.valid()) return H5I_BADID;
+  return H5Iget_type(o);
+}
+}  // namespace
+
+std::vector<std::string> list_group(hid_t loc, const std::string& path) {
+  silence();
+  std::vector<std::string> names;
+  if (path != "/" && !is_group(loc, path)) return names;
+  Handle g(H5Gopen2(loc, path.c_str(), H5P_DEFAULT));
+  if (!g.valid()) return names;
+  hsize_t idx = 0;
+  H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names);
+  return names;
+}
+
+bool is_group(hid_t loc, const std::string& path) {
+  silence();
+  return path == "/" || object_type(loc, path) == H5I_GROUP;
+}
+
+bool is_dataset(hid_t loc, const std::string& path) {
+  silence();
+  return object_type(loc, path) == H5I_DATASET;
+}
+
+std::string type_name(const File& f, const std::string& path) {
+  auto d = open_dataset(f, path);
+  Handle t(H5Dget_type(d));
+  const auto cls = H5Tget_class(t);
+  const auto bits = 8 * H5Tget_size(t);
+  switch (cls) {
+    case H5T_FLOAT:
+      return fmt::format("float{}", bits);
+    case H5T_INTEGER:
+      return fmt::format("{}int{}", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
+    case H5T_STRING:
+      return "string";
+    default:
+      return "other";
+  }
+}
+
 bool exists(hid_t loc, const std::string& path) {
   silence();
   std::string cur;
@@ -291,27 +343,6 @@ std::vector<T> read_block(const File& f, const std::string& path, const std::vec
   return out;
 }
 
-std::vector<std::string> list_group(hid_t loc, const std::string& path) {
-  silence();
-  std::vector<std::string> names;
-  if (!exists(loc, path)) return names;
-  Handle g(H5Gopen2(loc, path.c_str(), H5P_DEFAULT));
-  if (!g.valid()) return names;
-  // H5Gget_info + H5Lget_name_by_idx: the same API in HDF5 1.10 and 1.12+.
-  H5G_info_t info;
-  if (H5Gget_info(g, &info) < 0) return names;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    if (len < 0) continue;
-    std::string name(static_cast<std::size_t>(len) + 1, '\0');
-    H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT);
-    name.resize(static_cast<std::size_t>(len));
-    names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 void remove(const File& f, const std::string& path) {
   silence();
   if (exists(f, path) && H5Ldelete(f, path.c_str(), H5P_DEFAULT) < 0)
@@ -417,6 +448,33 @@ void write_strings(const File& f, const std::string& path, const std::vector<std
   auto dxpl = xfer_for(f);
   if (H5Dwrite(d, type, mspace, fspace, dxpl, buf.data()) < 0)
     fail_write(f.path(), fmt::format("writing strings '{}' failed", path));
+}
+
+void write_string(const File& f, const std::string& path, const std::string& value) {
+  silence();
+  auto parent = parent_of(path);
+  if (!parent.empty()) ensure_group(f, parent);
+  if (exists(f, path)) H5Ldelete(f, path.c_str(), H5P_DEFAULT);
+  Handle type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type, std::max<std::size_t>(value.size(), 1));
+  H5Tset_strpad(type, H5T_STR_NULLPAD);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  Handle space(H5Screate(H5S_SCALAR));
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl, 0);
+  Handle d(H5Dcreate2(f, path.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+  if (!d.valid()) fail_write(f.path(), fmt::format("cannot create dataset '{}'", path));
+  std::string buf = value;
+  buf.resize(std::max<std::size_t>(value.size(), 1), '\0');
+  Handle mspace(H5Screate(H5S_SCALAR));
+  Handle fspace(H5Dget_space(d));
+  if (my_rank(f) != 0) {
+    H5Sselect_none(mspace);
+    H5Sselect_none(fspace);
+  }
+  auto dxpl = xfer_for(f);
+  if (H5Dwrite(d, type, mspace, fspace, dxpl, buf.data()) < 0)
+    fail_write(f.path(), fmt::format("writing string '{}' failed", path));
 }
 
 std::vector<std::string> read_strings(const File& f, const std::string& path) {

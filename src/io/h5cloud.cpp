@@ -10,6 +10,8 @@
 //   /ranges/ion_type_names, /ranges/ion_type_composition (k) strings (optional)
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <bit>
 #include <sstream>
 
 #include "aptflow/core/error.hpp"
@@ -36,68 +38,104 @@ std::uint32_t* int_extra(HostIonCloud& c, int k) {
   return k == 0 ? c.extras.pulses_since_last.data() : c.extras.multiplicity.data();
 }
 
+// Where a point cloud lives inside an HDF5 file.
+struct H5Layout {
+  Format format = Format::h5;
+  std::string positions, mq;  // (n, 3) and (n) datasets
+  std::string species;        // (n) uint16 or "" (species 0)
+  std::string extras;         // group of the aptflow extras ("/ions/") or "" (none)
+};
+
+// Unit of a dataset's "units" attribute -> factor to nm / Da; throws InputError.
+float unit_factor(const h5::File& f, const std::string& path, bool position) {
+  auto d = h5::open_object(f, path);
+  if (!h5::has_attr(d, "units")) return 1.f;
+  std::string u = h5::read_attr_string(d, "units");
+  std::string low = u;
+  std::transform(low.begin(), low.end(), low.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (position) {
+    if (low == "nm" || low == "nanometer" || low == "nanometre") return 1.f;
+    if (low == "a" || low == "angstrom" || low == "\xc3\xa5" || low == "\xe2\x84\xab") return 0.1f;
+    if (low == "pm") return 1e-3f;
+  } else if (low == "da" || low == "u" || low == "amu" || low.empty()) {
+    return 1.f;
+  }
+  throw InputError(f.path(), fmt::format("dataset '{}' has units = '{}'; aptflow reads {}: convert the file",
+                                         path, u, position ? "nm, A or pm" : "Da"));
+}
+
 class H5Reader final : public IonReader {
  public:
-  explicit H5Reader(const std::string& path) : raw_(path), file_(h5::File::open(path)) {
-    auto root = h5::open_object(file_, "/");
-    if (h5::has_attr(root, "format")) {
-      const auto f = h5::read_attr_string(root, "format");
-      if (f != kFormatName)
-        throw InputError(path, fmt::format("HDF5 file has format = '{}', not an aptflow point cloud ('{}'): "
-                                           "pass a POS/EPOS/APT file or an aptflow ions file",
-                                           f, kFormatName));
-    }
-    if (h5::has_attr(root, "version") && h5::read_attr_int(root, "version") > kVersion)
-      throw InputError(path,
-                       fmt::format("aptflow point cloud version {} is newer than this aptflow reads ({}): "
-                                   "update aptflow",
-                                   h5::read_attr_int(root, "version"), kVersion));
-    if (!h5::exists(file_, "/ions/position") || !h5::exists(file_, "/ions/mq"))
-      throw InputError(path,
-                       "HDF5 file has no /ions/position and /ions/mq: not an aptflow point cloud; "
-                       "convert it with write_h5_cloud or pass a POS/EPOS/APT file");
-    const auto pd = h5::dims(file_, "/ions/position");
+  H5Reader(const std::string& path, H5Layout layout)
+      : raw_(path), file_(h5::File::open(path)), L_(std::move(layout)) {
+    if (!h5::is_dataset(file_, L_.positions) || !h5::is_dataset(file_, L_.mq))
+      throw InputError(path, fmt::format("HDF5 file has no {} and {}: not a {} point cloud", L_.positions,
+                                         L_.mq, format_name(L_.format)));
+    const auto pd = h5::dims(file_, L_.positions);
     if (pd.size() != 2 || pd[1] != 3)
-      throw InputError(path, "/ions/position must have shape (n, 3): not an aptflow point cloud");
+      throw InputError(path, fmt::format("{} must have shape (n, 3): not a point cloud", L_.positions));
     n_ = static_cast<IonIndex>(pd[0]);
-    check_1d("/ions/mq");
-    has_species_ = h5::exists(file_, "/ions/species");
-    if (has_species_) check_1d("/ions/species");
-    for (int k = 0; k < 5; ++k) {
-      has_float_[k] = h5::exists(file_, std::string("/ions/") + kFloatExtras[k]);
-      if (has_float_[k]) check_1d(std::string("/ions/") + kFloatExtras[k]);
-      extras_ = extras_ || has_float_[k];
-    }
-    for (int k = 0; k < 2; ++k) {
-      has_int_[k] = h5::exists(file_, std::string("/ions/") + kIntExtras[k]);
-      if (has_int_[k]) check_1d(std::string("/ions/") + kIntExtras[k]);
-      extras_ = extras_ || has_int_[k];
+    check_1d(L_.mq);
+    pos_scale_ = unit_factor(file_, L_.positions, true);
+    unit_factor(file_, L_.mq, false);
+    has_species_ = !L_.species.empty() && h5::exists(file_, L_.species);
+    if (has_species_) check_1d(L_.species);
+    if (!L_.extras.empty()) {
+      for (int k = 0; k < 5; ++k) {
+        has_float_[k] = h5::exists(file_, L_.extras + kFloatExtras[k]);
+        if (has_float_[k]) check_1d(L_.extras + kFloatExtras[k]);
+        extras_ = extras_ || has_float_[k];
+      }
+      for (int k = 0; k < 2; ++k) {
+        has_int_[k] = h5::exists(file_, L_.extras + kIntExtras[k]);
+        if (has_int_[k]) check_1d(L_.extras + kIntExtras[k]);
+        extras_ = extras_ || has_int_[k];
+      }
     }
     // Contiguous position data has a byte offset (for error messages).
-    h5::Handle d(H5Dopen2(file_, "/ions/position", H5P_DEFAULT));
+    h5::Handle d(H5Dopen2(file_, L_.positions.c_str(), H5P_DEFAULT));
     // A corrupt shape must not make us allocate terabytes: the stored bytes
     // must account for the ions (exactly without filters; compression up to 1000x).
     if (d.valid() && n_ > 0) {
       h5::Handle dcpl(H5Dget_create_plist(d));
       const bool filtered = dcpl.valid() && H5Pget_nfilters(dcpl) > 0;
+      h5::Handle type(H5Dget_type(d));
+      const double elem = static_cast<double>(std::max<std::size_t>(H5Tget_size(type), 1));
       const double stored = static_cast<double>(H5Dget_storage_size(d));
-      const double needed = 12.0 * static_cast<double>(n_);
+      const double needed = 3.0 * elem * static_cast<double>(n_);
       if (stored < (filtered ? needed / 1000.0 : needed))
         throw InputError(path,
-                         fmt::format("/ions/position claims {} ions but stores only {} bytes: truncated or "
-                                     "corrupt file, rewrite it",
-                                     n_, static_cast<std::uint64_t>(stored)));
+                         fmt::format("{} claims {} ions but stores only {} bytes: truncated or corrupt file, "
+                                     "rewrite it",
+                                     L_.positions, n_, static_cast<std::uint64_t>(stored)));
+      haddr_t off = H5Dget_offset(d);
+      if (off != HADDR_UNDEF && !filtered && elem == 4) pos_offset_ = static_cast<std::int64_t>(off);
     }
-    haddr_t off = d.valid() ? H5Dget_offset(d) : HADDR_UNDEF;
-    pos_offset_ = off == HADDR_UNDEF ? -1 : static_cast<std::int64_t>(off);
   }
 
-  Format format() const override { return Format::h5; }
+  Format format() const override { return L_.format; }
   IonIndex size() const override { return n_; }
   bool has_extras() const override { return extras_; }
   std::uint64_t file_bytes() const override { return raw_.size(); }
   std::int64_t byte_offset_of(IonIndex ion) const override {
     return pos_offset_ < 0 ? -1 : pos_offset_ + 12 * static_cast<std::int64_t>(ion);
+  }
+  std::vector<std::string> sections() const override {
+    std::vector<std::string> s;
+    auto describe = [&](const std::string& p, const std::string& what) {
+      const auto d = h5::dims(file_, p);
+      std::string shape;
+      for (auto v : d) shape += (shape.empty() ? "" : " x ") + std::to_string(v);
+      s.push_back(fmt::format("{} ({}, {}): {}", p, shape, h5::type_name(file_, p), what));
+    };
+    describe(L_.positions, pos_scale_ == 1.f ? "x, y, z (nm)" : "x, y, z (converted to nm)");
+    describe(L_.mq, "m/q (Da)");
+    if (has_species_) describe(L_.species, "species");
+    for (int k = 0; k < 5; ++k)
+      if (has_float_[k]) describe(L_.extras + kFloatExtras[k], kFloatExtras[k]);
+    for (int k = 0; k < 2; ++k)
+      if (has_int_[k]) describe(L_.extras + kIntExtras[k], kIntExtras[k]);
+    return s;
   }
 
   void read(IonIndex first, IonIndex count, HostIonCloud& out, IonIndex at) override {
@@ -105,28 +143,31 @@ class H5Reader final : public IonReader {
     if (count == 0) return;
     const auto f = static_cast<hsize_t>(first), c = static_cast<hsize_t>(count);
     buf_.resize(3 * static_cast<std::size_t>(count));
-    h5::read_rows<float>(file_, "/ions/position", f, c, buf_.data());
+    h5::read_rows<float>(file_, L_.positions, f, c, buf_.data());
     for (IonIndex i = 0; i < count; ++i) {
       out.x(at + i) = buf_[3 * i];
       out.y(at + i) = buf_[3 * i + 1];
       out.z(at + i) = buf_[3 * i + 2];
     }
-    h5::read_rows<float>(file_, "/ions/mq", f, c, out.mq.data() + at);
+    if (pos_scale_ != 1.f)
+      for (IonIndex i = at; i < at + count; ++i)
+        for (float* v : {&out.x(i), &out.y(i), &out.z(i)})
+          if (!nonfinite_bits(std::bit_cast<std::uint32_t>(*v))) *v *= pos_scale_;
+    h5::read_rows<float>(file_, L_.mq, f, c, out.mq.data() + at);
     if (has_species_)
-      h5::read_rows<Species>(file_, "/ions/species", f, c, out.species.data() + at);
+      h5::read_rows<Species>(file_, L_.species, f, c, out.species.data() + at);
     else
       std::fill_n(out.species.data() + at, count, Species{0});
     if (out.extras.tof.extent(0) == 0) return;
     for (int k = 0; k < 5; ++k) {
       if (has_float_[k])
-        h5::read_rows<float>(file_, std::string("/ions/") + kFloatExtras[k], f, c, float_extra(out, k) + at);
+        h5::read_rows<float>(file_, L_.extras + kFloatExtras[k], f, c, float_extra(out, k) + at);
       else
         std::fill_n(float_extra(out, k) + at, count, 0.f);
     }
     for (int k = 0; k < 2; ++k) {
       if (has_int_[k])
-        h5::read_rows<std::uint32_t>(file_, std::string("/ions/") + kIntExtras[k], f, c,
-                                     int_extra(out, k) + at);
+        h5::read_rows<std::uint32_t>(file_, L_.extras + kIntExtras[k], f, c, int_extra(out, k) + at);
       else
         std::fill_n(int_extra(out, k) + at, count, 0u);
     }
@@ -136,38 +177,138 @@ class H5Reader final : public IonReader {
   void check_1d(const std::string& name) {
     const auto d = h5::dims(file_, name);
     if (d.size() != 1 || static_cast<IonIndex>(d[0]) != n_)
-      throw InputError(
-          raw_.path(),
-          fmt::format("dataset '{}' must have shape ({}) like /ions/position: inconsistent file, "
-                      "rewrite it",
-                      name, n_));
+      throw InputError(raw_.path(),
+                       fmt::format("dataset '{}' must have shape ({}) like {}: inconsistent file, "
+                                   "rewrite it",
+                                   name, n_, L_.positions));
   }
 
   RawFile raw_;  // checks existence/permissions first, gives the size
   h5::File file_;
+  H5Layout L_;
   IonIndex n_ = 0;
+  float pos_scale_ = 1.f;
   bool has_species_ = false, extras_ = false;
   bool has_float_[5] = {}, has_int_[2] = {};
   std::int64_t pos_offset_ = -1;
   std::vector<float> buf_;
 };
 
+// The aptflow-ions layout after its own checks (format attribute, version).
+H5Layout aptflow_layout(const h5::File& f) {
+  auto root = h5::open_object(f, "/");
+  if (h5::has_attr(root, "format")) {
+    const auto fm = h5::read_attr_string(root, "format");
+    if (fm != kFormatName)
+      throw InputError(f.path(),
+                       fmt::format("HDF5 file has format = '{}', not an aptflow point cloud ('{}'): "
+                                   "pass a point-cloud file",
+                                   fm, kFormatName));
+  }
+  if (h5::has_attr(root, "version") && h5::read_attr_int(root, "version") > kVersion)
+    throw InputError(f.path(),
+                     fmt::format("aptflow point cloud version {} is newer than this aptflow reads ({}): "
+                                 "update aptflow",
+                                 h5::read_attr_int(root, "version"), kVersion));
+  return {Format::h5, "/ions/position", "/ions/mq", "/ions/species", "/ions/"};
+}
+
+bool has_aptflow_layout(const h5::File& f) {
+  auto root = h5::open_object(f, "/");
+  if (h5::has_attr(root, "format")) {
+    // A string attribute; anything else is not ours.
+    try {
+      return h5::read_attr_string(root, "format") == kFormatName;
+    } catch (const InputError&) {
+      return false;
+    }
+  }
+  return h5::exists(f, "/ions/position");
+}
+
+}  // namespace
+
+// NXapm point clouds: /<entry>/<atom_probe*> groups that hold
+// reconstruction/reconstructed_positions and mass_to_charge_conversion/mass_to_charge.
+std::vector<std::string> nxapm_clouds(const h5::File& f) {
+  std::vector<std::string> out;
+  for (const auto& e : h5::list_group(f, "/")) {
+    const std::string entry = "/" + e;
+    if (!h5::is_group(f, entry)) continue;
+    for (const auto& a : h5::list_group(f, entry)) {
+      if (a.rfind("atom_probe", 0) != 0) continue;
+      const std::string g = entry + "/" + a;
+      if (h5::is_dataset(f, g + "/reconstruction/reconstructed_positions") &&
+          h5::is_dataset(f, g + "/mass_to_charge_conversion/mass_to_charge"))
+        out.push_back(g);
+    }
+  }
+  return out;
+}
+
+std::string hdf5_format_attribute(const std::string& path) {
+  auto f = h5::File::open(path);
+  auto root = h5::open_object(f, "/");
+  if (!h5::has_attr(root, "format")) return "";
+  try {
+    return h5::read_attr_string(root, "format");
+  } catch (const InputError&) {
+    return "";
+  }
+}
+
+std::vector<Format> hdf5_layouts(const std::string& path) {
+  RawFile raw(path);
+  auto f = h5::File::open(path);
+  std::vector<Format> out;
+  if (has_aptflow_layout(f)) out.push_back(Format::h5);
+  if (!nxapm_clouds(f).empty()) out.push_back(Format::nxapm);
+  if (h5::is_dataset(f, "/xyz") && h5::is_dataset(f, "/mass")) out.push_back(Format::cameca);
+  return out;
+}
+
+namespace {
+
 // ---------------------------------------------------------------- writer
 class H5Sink final : public H5CloudSink {
  public:
-  H5Sink(const std::string& path, MPI_Comm comm, bool extras, const RangeTable* ranges)
-      : path_(path), comm_(comm), extras_(extras), file_(h5::File::create(path, comm)) {
+  // format h5: the aptflow-ions layout; nxapm: NeXus NXapm (positions, m/q,
+  // ranging and iontypes when ranges are given; no extras).
+  H5Sink(const std::string& path, MPI_Comm comm, bool extras, const RangeTable* ranges, Format format)
+      : path_(path),
+        comm_(comm),
+        extras_(extras && format == Format::h5),
+        format_(format),
+        file_(h5::File::create(path, comm)) {
     if (ranges) ranges_ = *ranges, have_ranges_ = true;
-    auto root = h5::open_object(file_, "/");
-    h5::write_attr(root, "format", std::string(kFormatName));
-    h5::write_attr(root, "version", kVersion);
-    h5::ensure_group(file_, "/ions");
-    create<float>("/ions/position", 3, "nm");
-    create<float>("/ions/mq", 0, "Da");
-    create<Species>("/ions/species", 0, "");
+    if (format_ == Format::h5) {
+      positions_ = "/ions/position", mq_ = "/ions/mq", species_ = "/ions/species";
+      auto root = h5::open_object(file_, "/");
+      h5::write_attr(root, "format", std::string(kFormatName));
+      h5::write_attr(root, "version", kVersion);
+      h5::ensure_group(file_, "/ions");
+    } else {
+      if (have_ranges_ && ranges_.num_types() > 255)
+        throw InputError(ranges_.source,
+                         fmt::format("{} ion types; NXapm stores at most 255 (iontypes is uint8): "
+                                     "write aptflow HDF5 instead",
+                                     ranges_.num_types()));
+      const std::string g = std::string(kNxapmGroup);
+      nxapm_groups(file_, have_ranges_);
+      positions_ = g + "/reconstruction/reconstructed_positions";
+      mq_ = g + "/mass_to_charge_conversion/mass_to_charge";
+      if (have_ranges_) species_ = g + "/ranging/peak_identification/iontypes";
+    }
+    create<float>(positions_, 3, "nm", h5::native_type<float>());
+    create<float>(mq_, 0, "Da", h5::native_type<float>());
+    if (!species_.empty())
+      create<Species>(species_, 0, format_ == Format::h5 ? "" : "NX_UNITLESS",
+                      format_ == Format::h5 ? h5::native_type<Species>() : H5T_STD_U8LE);
     if (extras_) {
-      for (int k = 0; k < 5; ++k) create<float>(std::string("/ions/") + kFloatExtras[k], 0, kFloatUnits[k]);
-      for (int k = 0; k < 2; ++k) create<std::uint32_t>(std::string("/ions/") + kIntExtras[k], 0, "");
+      for (int k = 0; k < 5; ++k)
+        create<float>(std::string("/ions/") + kFloatExtras[k], 0, kFloatUnits[k], h5::native_type<float>());
+      for (int k = 0; k < 2; ++k)
+        create<std::uint32_t>(std::string("/ions/") + kIntExtras[k], 0, "", h5::native_type<std::uint32_t>());
     }
   }
 
@@ -193,9 +334,9 @@ class H5Sink final : public H5CloudSink {
     }
     const auto row = static_cast<hsize_t>(written_ + offset);
     const auto rows = static_cast<hsize_t>(n);
-    put<float>("/ions/position", new_rows, row, rows, pos.data());
-    put<float>("/ions/mq", new_rows, row, rows, local.mq.data());
-    put<Species>("/ions/species", new_rows, row, rows, local.species.data());
+    put<float>(positions_, new_rows, row, rows, pos.data());
+    put<float>(mq_, new_rows, row, rows, local.mq.data());
+    if (!species_.empty()) put<Species>(species_, new_rows, row, rows, local.species.data());
     if (extras_) {
       auto& c = const_cast<HostIonCloud&>(local);
       for (int k = 0; k < 5; ++k)
@@ -211,6 +352,12 @@ class H5Sink final : public H5CloudSink {
   void close() override {
     if (closed_) return;
     closed_ = true;
+    if (format_ == Format::nxapm) {
+      if (have_ranges_) write_nxapm_ranging(file_, std::string(kNxapmGroup) + "/ranging", ranges_);
+      file_.flush();
+      file_.close();
+      return;
+    }
     auto root = h5::open_object(file_, "/");
     h5::write_attr(root, "ions", static_cast<std::int64_t>(written_));
     if (have_ranges_) {
@@ -245,14 +392,14 @@ class H5Sink final : public H5CloudSink {
 
  private:
   template <class T>
-  void create(const std::string& name, hsize_t cols, const std::string& units) {
+  void create(const std::string& name, hsize_t cols, const std::string& units, hid_t file_type) {
     const int rank = cols ? 2 : 1;
     hsize_t dims[2] = {0, cols}, maxd[2] = {H5S_UNLIMITED, cols}, chunk[2] = {kChunkRows, cols};
     h5::Handle space(H5Screate_simple(rank, dims, maxd));
     h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
     H5Pset_chunk(dcpl, rank, chunk);
-    h5::Handle d(
-        H5Dcreate2(file_, name.c_str(), h5::native_type<T>(), space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
+    H5Pset_obj_track_times(dcpl, 0);  // no time stamps: the same data gives the same bytes
+    h5::Handle d(H5Dcreate2(file_, name.c_str(), file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
     if (!d.valid())
       throw ResourceError(
           fmt::format("HDF5 file '{}': cannot create dataset '{}' (disk full?)", path_, name));
@@ -295,7 +442,9 @@ class H5Sink final : public H5CloudSink {
   std::string path_;
   MPI_Comm comm_;
   bool extras_;
+  Format format_;
   h5::File file_;
+  std::string positions_, mq_, species_;
   RangeTable ranges_;
   bool have_ranges_ = false;
   bool closed_ = false;
@@ -305,21 +454,57 @@ class H5Sink final : public H5CloudSink {
 }  // namespace
 
 std::unique_ptr<IonReader> open_h5_reader(const std::string& path) {
-  return std::make_unique<H5Reader>(path);
+  RawFile raw(path);
+  auto f = h5::File::open(path);
+  if (!has_aptflow_layout(f))
+    throw InputError(path,
+                     "HDF5 file has no /ions/position and /ions/mq: not an aptflow point cloud; "
+                     "convert it with aptflow convert or pass another point-cloud file");
+  return std::make_unique<H5Reader>(path, aptflow_layout(f));
+}
+
+std::unique_ptr<IonReader> open_nxapm_reader(const std::string& path) {
+  RawFile raw(path);
+  auto f = h5::File::open(path);
+  const auto clouds = nxapm_clouds(f);
+  if (clouds.empty())
+    throw InputError(
+        path,
+        "no NXapm point cloud: no /<entry>/atom_probe*/ group with reconstruction/reconstructed_positions "
+        "and mass_to_charge_conversion/mass_to_charge");
+  if (clouds.size() > 1)
+    throw InputError(path,
+                     fmt::format("the NXapm file holds {} point clouds ({}); aptflow reads files with one: "
+                                 "extract one with h5copy",
+                                 clouds.size(), fmt::join(clouds, ", ")));
+  const std::string& g = clouds.front();
+  return std::make_unique<H5Reader>(path,
+                                    H5Layout{Format::nxapm, g + "/reconstruction/reconstructed_positions",
+                                             g + "/mass_to_charge_conversion/mass_to_charge", "", ""});
+}
+
+std::unique_ptr<IonReader> open_cameca_reader(const std::string& path) {
+  return std::make_unique<H5Reader>(path, H5Layout{Format::cameca, "/xyz", "/mass", "", ""});
 }
 
 std::unique_ptr<H5CloudSink> make_h5_sink(const std::string& path, MPI_Comm comm, bool extras,
                                           const RangeTable* ranges) {
-  return std::make_unique<H5Sink>(path, comm, extras, ranges);
+  return std::make_unique<H5Sink>(path, comm, extras, ranges, Format::h5);
+}
+
+std::unique_ptr<H5CloudSink> make_nxapm_sink(const std::string& path, MPI_Comm comm,
+                                             const RangeTable* ranges) {
+  return std::make_unique<H5Sink>(path, comm, false, ranges, Format::nxapm);
 }
 
 }  // namespace aptflow::io::detail
 
 namespace aptflow::io {
 
-std::optional<RangeTable> read_h5_ranges(const std::string& path) {
-  detail::RawFile raw(path);
-  auto f = h5::File::open(path);
+namespace {
+// aptflow's /ranges group.
+std::optional<RangeTable> read_aptflow_ranges(const h5::File& f) {
+  const std::string& path = f.path();
   if (!h5::exists(f, "/ranges/lo")) return std::nullopt;
   const auto lo = h5::read<double>(f, "/ranges/lo");
   const auto hi = h5::read<double>(f, "/ranges/hi");
@@ -361,7 +546,37 @@ std::optional<RangeTable> read_h5_ranges(const std::string& path) {
     r.ion_type = type[i];
     t.ranges.push_back(r);
   }
+  validate_range_table(t);
   return t;
+}
+}  // namespace
+
+namespace detail {
+std::optional<RangeTable> read_dataset_ranges(const std::string& path, const RangeOptions& opt) {
+  RawFile raw(path);
+  if (!h5::is_hdf5(path)) return std::nullopt;
+  auto f = h5::File::open(path);
+  std::vector<std::pair<std::string, RangeTable>> found;
+  if (auto t = read_aptflow_ranges(f)) found.emplace_back("/ranges (aptflow)", *t);
+  for (const auto& g : nxapm_clouds(f))
+    if (auto t = read_nxapm_ranges(f, g, opt)) found.emplace_back(g + "/ranging", *t);
+  if (h5::is_dataset(f, "/xyz") && h5::is_dataset(f, "/mass") && !h5::exists(f, "/ranges/lo"))
+    if (auto t = read_cameca_ranges(f, opt)) found.emplace_back("/ranges/range_N (Cameca)", *t);
+  if (found.empty()) return std::nullopt;
+  if (found.size() > 1) {
+    std::vector<std::string> where;
+    for (const auto& [w, t] : found) where.push_back(w);
+    throw InputError(path,
+                     fmt::format("the file holds {} sets of ranging definitions ({}); aptflow reads files "
+                                 "with one: extract one with h5copy",
+                                 found.size(), fmt::join(where, ", ")));
+  }
+  return found.front().second;
+}
+}  // namespace detail
+
+std::optional<RangeTable> read_h5_ranges(const std::string& path) {
+  return detail::read_dataset_ranges(path, {});
 }
 
 }  // namespace aptflow::io

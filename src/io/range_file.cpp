@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include "aptflow/io/detail/readers.hpp"
+#include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
 #include "io/range_file_detail.hpp"
 
@@ -112,6 +114,13 @@ std::optional<std::int64_t> parse_integer(std::string_view token) {
   return v;
 }
 
+std::optional<std::int64_t> parse_count(std::string_view token) {
+  if (auto i = parse_integer(token)) return i;
+  const auto v = parse_number(token);
+  if (!v || *v < -1e9 || *v > 1e9 || *v != std::floor(*v)) return std::nullopt;
+  return static_cast<std::int64_t>(*v);
+}
+
 double parse_mass(std::string_view token, const std::string& source, std::int64_t line, const char* what) {
   const auto v = parse_number(token);
   if (!v)
@@ -152,6 +161,17 @@ constexpr std::array<const char*, 120> kElements = {
     "Pa", "U",  "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db",
     "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og", "D",  "T"};
 }  // namespace
+
+namespace detail {
+int atomic_number(const std::string& symbol) {
+  for (std::size_t i = 0; i < kElements.size(); ++i)
+    if (symbol == kElements[i]) return i < 118 ? static_cast<int>(i) + 1 : 1;  // D, T: hydrogen
+  return 0;
+}
+std::string element_symbol(int z) {
+  return z >= 1 && z <= 118 ? kElements[static_cast<std::size_t>(z - 1)] : "";
+}
+}  // namespace detail
 
 bool is_element_symbol(const std::string& symbol) {
   return std::any_of(kElements.begin(), kElements.end(), [&](const char* e) { return symbol == e; });
@@ -250,22 +270,31 @@ RangeFormat detect_from_lines(const std::vector<detail::TextLine>& lines, const 
     const auto t = trim(l.text);
     if (detail::iequals(t, "[Ions]") || detail::iequals(t, "[Ranges]")) return RangeFormat::rrng;
   }
+  // The first lines that are not blank and not '#' comments.
   std::vector<std::string_view> content;
+  bool starts_with_comment = false, seen_any = false;
   for (const auto& l : lines) {
     const auto t = trim(l.text);
-    if (!t.empty()) content.push_back(t);
+    if (t.empty()) continue;
+    if (!seen_any) starts_with_comment = t.front() == '#';
+    seen_any = true;
+    if (t.front() == '#') continue;
+    content.push_back(t);
     if (content.size() >= 3) break;
   }
   if (!content.empty()) {
-    // ENV: GPM's header comments and "Rev_2.0" version line.
-    if (content[0].front() == '#' || detail::starts_with_icase(content[0], "Rev_")) return RangeFormat::env;
-    // RNG: "<ions> <ranges>", then an ion name alone on its line.
+    // ENV: "Rev_2.0" version line.
+    if (detail::starts_with_icase(content[0], "Rev_")) return RangeFormat::env;
+    // "<ions> <ranges>", then an ion name alone on its line (RNG) or an
+    // element line '<name> <r> <g> <b>' (ENV).
     const auto head = detail::split_ws(content[0]);
     if (head.size() == 2 && detail::parse_integer(head[0]) && detail::parse_integer(head[1])) {
       if (content.size() >= 2 && detail::split_ws(content[1]).size() == 1) return RangeFormat::rng;
       if (content.size() >= 2 && detail::split_ws(content[1]).size() >= 4) return RangeFormat::env;
     }
   }
+  // GPM's ENV files open with '#' header comments.
+  if (starts_with_comment) return RangeFormat::env;
   const std::string ext = lower_extension(name_hint);
   if (ext == ".rrng") return RangeFormat::rrng;
   if (ext == ".rng") return RangeFormat::rng;
@@ -322,6 +351,13 @@ RangeTable read_range_file(const std::string& path, const RangeOptions& opt) {
   if (!fs::is_regular_file(st))
     throw InputError(path,
                      "is not a regular file (a pipe or device?); give a range file (.rrng, .rng, .env)");
+  // A point-cloud file with ranging (NXapm, Cameca HDF5, aptflow HDF5) is a range source too.
+  if (h5::is_hdf5(path)) {
+    if (auto t = io::detail::read_dataset_ranges(path, opt)) return *t;
+    throw InputError(path,
+                     "HDF5 file without ranging definitions (no NXapm ranging/peak_identification, no Cameca "
+                     "/ranges/range_N, no aptflow /ranges): give a range file (.rrng, .rng, .env)");
+  }
   const auto size = fs::file_size(path, ec);
   constexpr std::uintmax_t kMaxBytes = 64ull << 20;
   if (!ec && size > kMaxBytes)
@@ -336,38 +372,7 @@ RangeTable read_range_file(const std::string& path, const RangeOptions& opt) {
   return parse_range_string(ss.str(), path, opt);
 }
 
-// ------------------------------------------------------------------ validation, writing
-
-void validate_range_table(const RangeTable& t) {
-  const std::string src = t.source.empty() ? std::string("<range table>") : t.source;
-  if (t.ion_types.size() > 65534u)
-    throw InputError(
-        src, fmt::format("{} ion types; species ids are 16-bit, at most 65534 ion types are supported",
-                         t.ion_types.size()));
-  std::set<std::string> names;
-  for (std::size_t k = 0; k < t.ion_types.size(); ++k) {
-    const auto& it = t.ion_types[k];
-    if (it.name.empty()) throw InputError(src, fmt::format("ion type {} has an empty name", k));
-    if (!names.insert(it.name).second)
-      throw InputError(src, fmt::format("two ion types are named '{}'; names must be unique", it.name));
-    for (const auto& [el, n] : it.composition)
-      if (n <= 0 || el.empty())
-        throw InputError(src,
-                         fmt::format("ion type '{}' has an invalid composition entry {}:{}", it.name, el, n));
-  }
-  for (std::size_t i = 0; i < t.ranges.size(); ++i) {
-    const auto& r = t.ranges[i];
-    if (!std::isfinite(r.lo) || !std::isfinite(r.hi) || r.lo < 0 || !(r.lo < r.hi))
-      throw InputError(
-          src, fmt::format("range {} [{}, {}) is not a valid interval (need 0 <= lo < hi)", i, r.lo, r.hi));
-    if (r.ion_type < 0 || static_cast<std::size_t>(r.ion_type) >= t.ion_types.size())
-      throw InputError(src, fmt::format("range {} refers to ion type {} but there are {}", i, r.ion_type,
-                                        t.ion_types.size()));
-    if (i > 0 && t.ranges[i - 1].hi > r.lo)
-      throw InputError(src, fmt::format("ranges {} [{}, {}) and {} [{}, {}) are not sorted and disjoint",
-                                        i - 1, t.ranges[i - 1].lo, t.ranges[i - 1].hi, i, r.lo, r.hi));
-  }
-}
+// ------------------------------------------------------------------ writing
 
 std::string format_rrng(const RangeTable& t) {
   validate_range_table(t);

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -25,6 +26,15 @@ namespace aptflow::detail {
 
 int RangeTableBuilder::intern_type(const Composition& composition, const std::string& custom_name,
                                    const std::string& color, double volume, std::int64_t line) {
+  // The same element from several columns or formula parts adds up (RNG: H2 and H
+  // in one row); the sum must stay a count every reader accepts.
+  std::map<std::string, std::int64_t> atoms;
+  for (const auto& [el, n] : composition)
+    if ((atoms[el] += n) > kMaxAtomsPerElement)
+      throw error_at(line,
+                     fmt::format("the ion holds more than {} {} atoms (at most {} atoms of one element per "
+                                 "ion are supported); fix the counts",
+                                 kMaxAtomsPerElement, el, kMaxAtomsPerElement));
   const Composition comp = canonical_composition(composition);
   const std::string key = type_key(comp, custom_name);
   if (auto it = by_key_.find(key); it != by_key_.end()) {
@@ -45,8 +55,8 @@ int RangeTableBuilder::intern_type(const Composition& composition, const std::st
   t.volume = volume;
   for (const auto& other : types_)
     if (other.name == t.name)
-      throw InputError::at_line(
-          source_, line,
+      throw error_at(
+          line,
           fmt::format("ion name '{}' is used for two different ion types ({} and {}); give "
                       "them distinct names",
                       t.name, other.composition.empty() ? "no composition" : formula_of(other.composition),
@@ -60,6 +70,11 @@ int RangeTableBuilder::intern_type(const Composition& composition, const std::st
 
 void RangeTableBuilder::declare(const std::string& name) { declared_keys_.push_back(name); }
 
+InputError RangeTableBuilder::error_at(std::int64_t where, const std::string& reason) const {
+  if (label_ == "line") return InputError::at_line(source_, where, reason);
+  return InputError(source_, fmt::format("{} {}: {}", label_, where, reason));
+}
+
 void RangeTableBuilder::add_range(double lo, double hi, int type, std::int64_t line, bool restated) {
   APTFLOW_ASSERT(lo < hi && lo >= 0, "parser must check lo < hi");
   APTFLOW_ASSERT(type >= 0 && static_cast<std::size_t>(type) < types_.size(), "ion type id out of range");
@@ -68,8 +83,8 @@ void RangeTableBuilder::add_range(double lo, double hi, int type, std::int64_t l
 
 RangeTable RangeTableBuilder::finish(std::int64_t last_line) {
   if (raw_.empty())
-    throw InputError::at_line(
-        source_, last_line, "no mass ranges found; a range file needs at least one range (truncated file?)");
+    throw error_at(last_line,
+                   "no mass ranges found; a range file needs at least one range (truncated file?)");
 
   // ---- 1. identical repeats -------------------------------------------------
   std::vector<std::size_t> idx(raw_.size());
@@ -128,7 +143,7 @@ RangeTable RangeTableBuilder::finish(std::int64_t last_line) {
       Group& g = groups.back();
       if (merge_example.empty())
         merge_example =
-            fmt::format(" (first: lines {} and {}, '{}')", std::min(rs[g.members.front()].line, r.line),
+            fmt::format(" (first: {}s {} and {}, '{}')", label_, std::min(rs[g.members.front()].line, r.line),
                         std::max(rs[g.members.front()].line, r.line), types_[r.type].name);
       g.hi = std::max(g.hi, r.hi);
       g.line = std::min(g.line, r.line);
@@ -170,12 +185,12 @@ RangeTable RangeTableBuilder::finish(std::int64_t last_line) {
             }
         APTFLOW_ASSERT(a && b, "overlapping groups without overlapping members");
         if (a->line > b->line) std::swap(a, b);  // a: the earlier line
-        throw InputError::at_line(
-            source_, b->line,
+        throw error_at(
+            b->line,
             fmt::format(
-                "range [{}, {}) Da ('{}') overlaps the range [{}, {}) Da ('{}') at line {}, a different "
+                "range [{}, {}) Da ('{}') overlaps the range [{}, {}) Da ('{}') at {} {}, a different "
                 "ion type; fix the range file or read it with the first_wins overlap policy",
-                b->lo, b->hi, types_[b->type].name, a->lo, a->hi, types_[a->type].name, a->line));
+                b->lo, b->hi, types_[b->type].name, a->lo, a->hi, types_[a->type].name, label_, a->line));
       }
       if (groups[g].hi > groups[holder].hi) holder = g;
     }
@@ -234,9 +249,9 @@ RangeTable RangeTableBuilder::finish(std::int64_t last_line) {
                      "cross-type overlap survived the error policy");
       ++n_clipped;
       if (clipped.size() < 5)
-        clipped.push_back(fmt::format("line {} ('{}') {} by line {} ('{}')", rs[i].line,
-                                      types_[rs[i].type].name, kept ? "clipped" : "dropped", rs[by].line,
-                                      types_[rs[by].type].name));
+        clipped.push_back(fmt::format("{} {} ('{}') {} by {} {} ('{}')", label_, rs[i].line,
+                                      types_[rs[i].type].name, kept ? "clipped" : "dropped", label_,
+                                      rs[by].line, types_[rs[by].type].name));
     }
   }
 

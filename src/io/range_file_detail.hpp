@@ -32,6 +32,9 @@ bool starts_with_icase(std::string_view s, std::string_view prefix);
 // ("22,8615", written by IVAS under some locales) and rejects nan/inf.
 std::optional<double> parse_number(std::string_view token);
 std::optional<std::int64_t> parse_integer(std::string_view token);
+// An atom count: a whole number, also written as a decimal ("1.000", "2,0":
+// IVAS and some scripts write counts that way). std::nullopt for "1.5", "x".
+std::optional<std::int64_t> parse_count(std::string_view token);
 
 // A mass (Da) from a token: throws InputError at `line` unless it is a finite
 // number >= 0. `what` names the field ("lower bound").
@@ -43,7 +46,10 @@ std::string hex_color(double r, double g, double b);
 // Collects ion types and raw ranges in file order, then applies the policies.
 class RangeTableBuilder {
  public:
-  RangeTableBuilder(std::string source, RangeOptions opt) : source_(std::move(source)), opt_(opt) {}
+  // label: what a "line" number means in messages ("line" for text files;
+  // "ion" or "range" for ranging read from HDF5 groups).
+  RangeTableBuilder(std::string source, RangeOptions opt, std::string label = "line")
+      : source_(std::move(source)), opt_(opt), label_(std::move(label)) {}
 
   // Ion type by composition (non-empty) or else by custom name. Returns the
   // internal type id. `line` is used in messages (name clashes).
@@ -71,14 +77,21 @@ class RangeTableBuilder {
     std::int64_t line;
     bool restated;
   };
+  InputError error_at(std::int64_t where, const std::string& reason) const;
   std::string source_;
   RangeOptions opt_;
+  std::string label_;
   std::vector<IonType> types_;
   std::vector<bool> custom_named_;
   std::map<std::string, int> by_key_;
   std::vector<std::string> declared_keys_;
   std::vector<Raw> raw_;
 };
+
+// Atomic number of an element symbol (H = 1 ... Og = 118; D and T are 1);
+// 0 when it is not one. element_symbol(z) for 1..118, "" otherwise.
+int atomic_number(const std::string& symbol);
+std::string element_symbol(int z);
 
 // Identity key of an ion type: composition formula, or "name:" + custom name.
 std::string type_key(const Composition& composition, const std::string& custom_name);

@@ -9,10 +9,17 @@
 // name is a formula ("TiO", "H2") is a polyatomic column and contributes its
 // composition times the count. A column that is not a formula ("All",
 // "unknown") is a custom ion known only by its name.
-// IVAS appends a "polyatomic extension": after a line starting with "-"
-// ("--- polyatomic extension") comes a second table of the same layout whose
-// columns are the molecular ions; its rows normally restate main-table rows
-// and merge with them silently when identical.
+// IVAS appends a "polyatomic extension" (3Depict calls the result Cameca's
+// "double RNG"): after a line starting with "-" ("--- polyatomic extension")
+// comes a second table of the same layout whose columns are the molecular
+// ions; its rows normally restate main-table rows and merge with them
+// silently when identical.
+// Quirks of files in the wild that are accepted (docs/range-files.md):
+//  - a colour line with a trailing parenthesised text, "Cd2 1.00 0.00 0.00 (Cd2)";
+//  - a dash line without column names: the columns follow the ion order;
+//  - a row whose counts are all 0 (3Depict drops it): dropped, one warning;
+//  - counts written as decimals ("1.000"), decimal commas, '#' comment lines,
+//    leading spaces.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -31,11 +38,12 @@ struct Column {
 class LineCursor {
  public:
   explicit LineCursor(const std::vector<detail::TextLine>& lines) : lines_(lines) {}
-  // Next non-blank line, or nullptr at the end.
+  // Next line that is neither blank nor a '#' comment, or nullptr at the end.
   const detail::TextLine* next() {
     while (pos_ < lines_.size()) {
       const auto& l = lines_[pos_++];
-      if (!detail::trim(l.text).empty()) return &l;
+      const auto t = detail::trim(l.text);
+      if (!t.empty() && t.front() != '#') return &l;
     }
     return nullptr;
   }
@@ -54,9 +62,14 @@ const detail::TextLine& expect_line(LineCursor& cur, const std::string& src, con
   return *l;
 }
 
+struct ZeroRows {
+  std::int64_t count = 0;
+  std::int64_t first_line = 0;
+};
+
 // One table: header, ions, column header, rows. `first` is its header line.
-void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTableBuilder& b,
-                 bool restated) {
+void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTableBuilder& b, bool restated,
+                 ZeroRows& zero_rows) {
   const std::string& src = b.source();
   const auto head = detail::split_ws(first.text);
   const auto n_ions = head.size() == 2 ? detail::parse_integer(head[0]) : std::nullopt;
@@ -83,10 +96,14 @@ void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTa
                       std::string(detail::trim(name_line.text).substr(0, 60))));
     const auto& def = expect_line(cur, src, "an ion definition '<name> <r> <g> <b>'");
     const auto tok = detail::split_ws(def.text);
-    if (tok.size() != 4)
+    // IVAS-style colour lines end with the formula in parentheses: "Cd2 1.00 0.00 0.00 (Cd2)".
+    const bool trailing_note = tok.size() > 4 && tok[4].front() == '(' && tok.back().back() == ')';
+    if (tok.size() != 4 && !trailing_note)
       throw InputError::at_line(
           src, def.number,
-          fmt::format("expected '<short name> <red> <green> <blue>' for ion {} of {}", i + 1, *n_ions));
+          fmt::format("expected '<short name> <red> <green> <blue>' (optionally followed by '(<text>)') "
+                      "for ion {} of {}",
+                      i + 1, *n_ions));
     double rgb[3];
     for (int c = 0; c < 3; ++c) {
       const auto v = detail::parse_number(tok[1 + c]);
@@ -113,12 +130,13 @@ void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTa
   const auto names = detail::split_ws(hdr_text.substr(
       hdr_text.find_first_not_of('-') == std::string_view::npos ? hdr_text.size()
                                                                 : hdr_text.find_first_not_of('-')));
-  if (names.size() != cols.size())
+  // A dash line without names: the columns are the ions in the order defined above.
+  if (!names.empty() && names.size() != cols.size())
     throw InputError::at_line(
         src, hdr.number,
         fmt::format("column header names {} ions but {} are defined above; correct the header", names.size(),
                     cols.size()));
-  for (std::size_t c = 0; c < names.size(); ++c)
+  for (std::size_t c = 0; c < names.size() && !names.empty(); ++c)
     if (names[c] != cols[c].name) {
       spdlog::warn("range file '{}': line {}: column {} is headed '{}' but the ion is '{}'; using '{}'", src,
                    hdr.number, c + 1, std::string(names[c]), cols[c].name, cols[c].name);
@@ -155,8 +173,8 @@ void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTa
     int custom = -1, n_nonzero = 0, last_nonzero = -1;
     std::int64_t custom_count = 0;
     for (std::size_t c = 0; c < nc; ++c) {
-      const auto v = detail::parse_integer(tok[first_count + c]);
-      if (!v || *v < 0 || *v > 10000)
+      const auto v = detail::parse_count(tok[first_count + c]);
+      if (!v || *v < 0 || *v > kMaxAtomsPerElement)
         throw InputError::at_line(src, row.number,
                                   fmt::format("count '{}' for ion '{}' is not a whole number >= 0",
                                               std::string(tok[first_count + c]), cols[c].name));
@@ -168,11 +186,23 @@ void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTa
         custom_count = *v;
         continue;
       }
-      for (const auto& [el, k] : *cols[c].composition) comp.emplace_back(el, static_cast<int>(k * *v));
+      for (const auto& [el, k] : *cols[c].composition) {
+        // A formula column (H2) times its count: the builder checks the sum per element.
+        if (k * *v > kMaxAtomsPerElement)
+          throw InputError::at_line(
+              src, row.number,
+              fmt::format("{} x '{}' holds {} {} atoms; at most {} atoms of one element "
+                          "per ion are supported: fix the count",
+                          *v, cols[c].name, k * *v, el, kMaxAtomsPerElement));
+        comp.emplace_back(el, static_cast<int>(k * *v));
+      }
     }
-    if (n_nonzero == 0)
-      throw InputError::at_line(src, row.number,
-                                "range assigns no ion (all counts are 0); give the ion a count of 1");
+    if (n_nonzero == 0) {
+      // 3Depict drops such rows; in a double RNG the polyatomic block may range them.
+      if (zero_rows.count == 0) zero_rows.first_line = row.number;
+      ++zero_rows.count;
+      continue;
+    }
     int type;
     if (custom >= 0) {
       if (n_nonzero != 1 || custom_count != 1)
@@ -184,7 +214,7 @@ void parse_block(const detail::TextLine& first, LineCursor& cur, detail::RangeTa
       type = b.intern_type({}, cols[custom].name, cols[custom].color, volume, row.number);
     } else {
       // The colour of a single-column ion; molecular rows have none of their own.
-      const bool single = n_nonzero == 1 && std::stoll(std::string(tok[first_count + last_nonzero])) == 1;
+      const bool single = n_nonzero == 1 && detail::parse_count(tok[first_count + last_nonzero]) == 1;
       type = b.intern_type(comp, "", single ? cols[last_nonzero].color : "", volume, row.number);
     }
     b.add_range(lo, hi, type, row.number, restated);
@@ -200,7 +230,8 @@ RangeTable parse_rng_string(const std::string& text, const std::string& source, 
   const auto* first = cur.next();
   if (!first)
     throw InputError::at_line(source, 1, "file is empty (or only white space); expected an RNG range file");
-  parse_block(*first, cur, b, false);
+  ZeroRows zero_rows;
+  parse_block(*first, cur, b, false, zero_rows);
   // Optional polyatomic extension blocks, each introduced by a '-' line.
   while (const auto* l = cur.next()) {
     const auto t = detail::trim(l->text);
@@ -214,8 +245,11 @@ RangeTable parse_rng_string(const std::string& text, const std::string& source, 
     if (!block)
       throw InputError::at_line(source, l->number,
                                 "a '---' separator with no table after it (truncated polyatomic extension?)");
-    parse_block(*block, cur, b, true);
+    parse_block(*block, cur, b, true, zero_rows);
   }
+  if (zero_rows.count > 0)
+    spdlog::warn("range file '{}': dropped {} range row(s) whose counts are all 0 (the first at line {})",
+                 source, zero_rows.count, zero_rows.first_line);
   return b.finish(cur.last_number());
 }
 

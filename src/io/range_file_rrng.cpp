@@ -85,8 +85,8 @@ void parse_range_line(std::string_view value, std::int64_t line, detail::RangeTa
             fmt::format("'{}' is not a chemical element symbol (in '{}'); write "
                         "<Element>:<count> such as Fe:1, or Name:<ion> for a custom ion",
                         el, std::string(t)));
-      const auto count = detail::parse_integer(val);
-      if (!count || *count < 0 || *count > 10000)
+      const auto count = detail::parse_count(val);
+      if (!count || *count < 0 || *count > kMaxAtomsPerElement)
         throw InputError::at_line(src, line,
                                   fmt::format("element count '{}' is not a whole number >= 0 (in '{}')",
                                               std::string(val), std::string(t)));

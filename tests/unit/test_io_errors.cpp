@@ -187,16 +187,15 @@ TEST(IoErrors, AptCorruptions) {
   }
   {
     auto b = ref;
-    poke<std::uint32_t>(b, sec0 + 88, 1);  // Position as integers
+    poke<std::uint32_t>(b, sec0 + 88, 5);  // Position of data type 5 ("other")
     save(path, b);
     expect_input_error(path, static_cast<std::int64_t>(sec0 + 88), {"unsupported"});
   }
   {
     auto b = ref;
-    poke<std::uint64_t>(b, sec0 + 140, 20 * 12 + 4);  // byte count neither 12n nor 12n + 24
-    poke<std::uint64_t>(b, 540 + 148, 0);
+    poke<std::uint64_t>(b, sec0 + 140, 20 * 12 - 4);  // byte count below the 20 records' 240 bytes
     save(path, b);
-    expect_input_error(path, static_cast<std::int64_t>(sec0 + 140), {"data bytes"});
+    expect_input_error(path, static_cast<std::int64_t>(sec0 + 140), {"data bytes", "fewer"});
   }
   {
     auto b = ref;

@@ -184,8 +184,18 @@ TEST(IoFormats, AptRoundTrip) {
   EXPECT_EQ(info.ions, 777);
   EXPECT_TRUE(info.has_extras);
   auto r = io::read_dataset(path);
-  expect_equal(c, r, 0, c.size(), false, true, /*v_pulse=*/false);
-  for (IonIndex i = 0; i < r.size(); ++i) ASSERT_EQ(r.extras.v_pulse(i), 0.f);  // no APT section
+  // Voltages go through volts (Cameca's unit): equal to float rounding.
+  expect_equal(c, r, 0, c.size(), false, false);
+  for (IonIndex i = 0; i < r.size(); ++i) {
+    ASSERT_EQ(r.extras.tof(i), c.extras.tof(i));
+    ASSERT_EQ(r.extras.x_det(i), c.extras.x_det(i));
+    ASSERT_EQ(r.extras.multiplicity(i), c.extras.multiplicity(i));
+    // Pulse Delta is int32: larger values saturate at 2^31 - 1.
+    ASSERT_EQ(r.extras.pulses_since_last(i),
+              std::min<std::uint32_t>(c.extras.pulses_since_last(i), 0x7fffffffu));
+    ASSERT_NEAR(r.extras.v_dc(i), c.extras.v_dc(i), 1e-6f * c.extras.v_dc(i));
+    ASSERT_NEAR(r.extras.v_pulse(i), c.extras.v_pulse(i), 1e-6f * c.extras.v_pulse(i));
+  }
   // Without extras: Position + Mass only.
   auto plain = random_cloud(50, 5, false);
   io::write_apt(path, plain);
@@ -241,8 +251,8 @@ struct AptBuilder {
 
 TEST(IoFormats, AptReaderHandlesVariants) {
   // Larger file and section headers, unknown sections (skipped by byte count),
-  // Position without bounding box, Voltage in V, int16 pulseDelta, int32
-  // Multiplicity, sections in any order.
+  // Position without bounding box, Voltage in V, int16 pulseDelta (not read),
+  // int32 Delta Pulse, int32 Multiplicity, sections in any order.
   aptflow::test::TempDir dir;
   const auto path = (dir / "v.bin").string();
   const int n = 33;
@@ -257,8 +267,10 @@ TEST(IoFormats, AptReaderHandlesVariants) {
   for (int i = 0; i < n; ++i) a.put<float>(c.x(i)), a.put<float>(c.y(i)), a.put<float>(c.z(i));
   a.section("Voltage", 3, 4, "V", n, 4 * n);
   for (int i = 0; i < n; ++i) a.put<float>(c.extras.v_dc(i) * 1000.f);
-  a.section("pulseDelta", 1, 2, "", n, 2 * n);
+  a.section("pulseDelta", 1, 2, "", n, 2 * n);  // a pulse-number correction: not read
   for (int i = 0; i < n; ++i) a.put<std::int16_t>(static_cast<std::int16_t>(i - 3));
+  a.section("Delta Pulse", 1, 4, "", n, 4 * n);  // pulses since the last event
+  for (int i = 0; i < n; ++i) a.put<std::int32_t>(i - 3);
   a.section("Multiplicity", 1, 4, "", n, 4 * n);
   for (int i = 0; i < n; ++i) a.put<std::int32_t>(static_cast<std::int32_t>(c.extras.multiplicity(i)));
   a.save(path);
@@ -371,8 +383,8 @@ struct FormatCase {
   io::Format format;
   bool extras;
 };
-const FormatCase kCases[] = {
-    {io::Format::pos, false}, {io::Format::epos, true}, {io::Format::apt, true}, {io::Format::h5, true}};
+const FormatCase kCases[] = {{io::Format::pos, false}, {io::Format::epos, true},  {io::Format::apt, true},
+                             {io::Format::h5, true},   {io::Format::text, false}, {io::Format::nxapm, false}};
 
 std::string write_case(const aptflow::test::TempDir& dir, const FormatCase& fc, const HostIonCloud& c) {
   const auto path = (dir / ("f." + std::string(io::format_name(fc.format)))).string();
@@ -417,7 +429,9 @@ TEST(IoFormats, RangeReadEqualsSlice) {
       io::ReadOptions o;
       o.chunk_ions = 1 + t * 13;
       auto r = io::read_dataset_range(path, first, count, o);
-      expect_equal(c, r, first, count, fc.format == io::Format::h5, fc.extras, fc.format != io::Format::apt);
+      // APT stores voltages in volts and Pulse Delta as int32: not bit-exact (AptRoundTrip checks them).
+      expect_equal(c, r, first, count, fc.format == io::Format::h5,
+                   fc.extras && fc.format != io::Format::apt);
     }
     EXPECT_THROW(io::read_dataset_range(path, 400, 101), aptflow::InputError);
     EXPECT_THROW(io::read_dataset_range(path, -1, 1), aptflow::InputError);
@@ -446,21 +460,31 @@ TEST(IoFormats, DetectionUsesContentNotExtension) {
   auto e16 = random_cloud(16, 14, true);
   io::write_epos((dir / "amb.dat").string(), e16);
   EXPECT_EQ(io::detect_format((dir / "amb.dat").string()), io::Format::epos);
-  // All-zero records are plausible either way: the extension decides, EPOS by default.
+  // All-zero records fit no format (no position spread): an error, whatever the
+  // extension says; it names the candidates and --format.
   HostIonCloud zeros(44);
   for (IonIndex i = 0; i < 44; ++i) zeros.x(i) = zeros.y(i) = zeros.z(i) = zeros.mq(i) = 0;
   io::write_pos((dir / "z.pos").string(), zeros);
   io::write_pos((dir / "z.bin").string(), zeros);
-  EXPECT_EQ(io::detect_format((dir / "z.pos").string()), io::Format::pos);
-  EXPECT_EQ(io::detect_format((dir / "z.bin").string()), io::Format::epos);
+  for (const char* f : {"z.pos", "z.bin"}) {
+    try {
+      io::detect_format((dir / f).string());
+      ADD_FAILURE() << f << ": detected";
+    } catch (const aptflow::InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("--format"), std::string::npos) << e.what();
+    }
+  }
   // A forced format overrides detection.
   io::ReadOptions o;
   o.format = io::Format::pos;
   EXPECT_EQ(io::read_dataset((dir / "z.bin").string(), o).size(), 44);
   EXPECT_EQ(io::parse_format("HDF5"), io::Format::h5);
   EXPECT_THROW(io::parse_format("xyz"), aptflow::ConfigError);
-  for (auto f : {io::Format::pos, io::Format::epos, io::Format::apt, io::Format::h5})
+  for (auto f : {io::Format::pos, io::Format::epos, io::Format::apt, io::Format::h5, io::Format::ato,
+                 io::Format::text, io::Format::nxapm, io::Format::cameca})
     EXPECT_EQ(io::parse_format(io::format_name(f)), f);
+  EXPECT_EQ(io::parse_format("CSV"), io::Format::text);
+  EXPECT_EQ(io::parse_format("nxs"), io::Format::nxapm);
 }
 
 TEST(IoFormats, ProbeReadsOnlyHeaders) {

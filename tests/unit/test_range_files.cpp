@@ -13,36 +13,14 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/range_file.hpp"
+#include "log_capture.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using aptflow::Composition;
 using aptflow::RangeTable;
-
-// Captures spdlog output of the default logger while alive.
-class LogCapture {
- public:
-  LogCapture() : old_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    sink->set_pattern("%l %v");
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(old_); }
-  std::string text() const { return out_.str(); }
-  int count(const std::string& needle) const {
-    const std::string s = out_.str();
-    int n = 0;
-    for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
-    return n;
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> old_;
-};
+using aptflow::test::LogCapture;
 
 std::string ranges_dir() { return (aptflow::test::shared_data_dir() / "ranges").string(); }
 

@@ -18,6 +18,7 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/io/range_file.hpp"
+#include "log_capture.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -27,29 +28,7 @@ using aptflow::InputError;
 using aptflow::OverlapPolicy;
 using aptflow::RangeOptions;
 using aptflow::RangeTable;
-
-class LogCapture {
- public:
-  LogCapture() : old_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    sink->set_pattern("%l %v");
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(old_); }
-  std::string text() const { return out_.str(); }
-  int count(const std::string& needle) const {
-    const std::string s = out_.str();
-    int n = 0;
-    for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
-    return n;
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> old_;
-};
+using aptflow::test::LogCapture;
 
 // Parse and expect an InputError at `line` whose message contains `needle`.
 template <class F>
@@ -369,7 +348,7 @@ TEST(RangeParsing, RngAndEnvErrorsNameTheLine) {
   expect_input_error(R("2 x\n"), 1, "two whole numbers", "bad header");
   expect_input_error(R(head + ". 1 2 1 0\n"), 7, "truncated", "missing row");
   expect_input_error(R(head + ". 1 2 1 0\n. 3 4 1\n"), 8, "found 3 fields", "short row");
-  expect_input_error(R(head + ". 1 2 1 0\n. 3 4 0 0\n"), 8, "all counts are 0", "no ion");
+  expect_input_error(R(head + ". 1 2 0 0\n. 3 4 0 0\n"), 8, "no mass ranges", "only rows without ions");
   expect_input_error(R(head + ". 1 2 1 0\n. 4 3 0 1\n"), 8, "not below", "lo > hi");
   expect_input_error(R(head + ". 1 2 1 0\n. nan 3 0 1\n"), 8, "not a finite number", "NaN");
   expect_input_error(R(head + ". 1 2 1 0\n. -3 3 0 1\n"), 8, "negative", "negative");

@@ -9,6 +9,11 @@
 
 namespace aptflow {
 
+// The most atoms of one element in one ion that a range table may hold (the
+// count every range-file reader and writer accepts; a range file counting
+// more names no real ion).
+inline constexpr int kMaxAtomsPerElement = 10000;
+
 struct IonType {
   std::string name;  // e.g. "Al", "NiO", "H2" (a custom RRNG "Name:" is kept as written)
   // Element decomposition: element symbol -> number of atoms of that element
@@ -40,5 +45,11 @@ struct RangeTable {
     return 0;
   }
 };
+
+// Check the RangeTable invariants (ranges sorted by lo, lo < hi, finite,
+// lo >= 0, non-overlapping, ion_type in range, unique non-empty names,
+// composition counts in [1, kMaxAtomsPerElement], at most 65534 ion types). Throws InputError
+// naming table.source.
+void validate_range_table(const RangeTable& table);
 
 }  // namespace aptflow

@@ -116,15 +116,14 @@ std::vector<T> read_block(const File& f, const std::string& path, const std::vec
                           const std::vector<hsize_t>& count);
 
 // ---- groups
-// Names of the links (groups, datasets) in the group at path, sorted; empty
-// when there is no such group.
-std::vector<std::string> list_group(hid_t loc, const std::string& path);
 // Delete the link at path (and so the object, when nothing else links to it)
 // if it exists.
 void remove(const File& f, const std::string& path);
 
 // ---- strings and attributes
 void write_strings(const File& f, const std::string& path, const std::vector<std::string>& values);
+// A scalar string dataset (fixed length, UTF-8; collective for a parallel file).
+void write_string(const File& f, const std::string& path, const std::string& value);
 std::vector<std::string> read_strings(const File& f, const std::string& path);
 void write_attr(hid_t obj, const std::string& name, const std::string& value);
 void write_attr(hid_t obj, const std::string& name, double value);
@@ -139,6 +138,15 @@ std::int64_t read_attr_int(hid_t obj, const std::string& name);
 std::vector<double> read_attr_doubles(hid_t obj, const std::string& name);
 // Open an object (group or dataset) by path for attribute access.
 Handle open_object(const File& f, const std::string& path);
+
+// Names of the links in the group at `path` ("/" for the root), in name
+// order; empty when it is not a group.
+std::vector<std::string> list_group(hid_t loc, const std::string& path);
+// Is there a group / a dataset at path?
+bool is_group(hid_t loc, const std::string& path);
+bool is_dataset(hid_t loc, const std::string& path);
+// A short description of a dataset's element type: "float32", "int16", "string", ...
+std::string type_name(const File& f, const std::string& path);
 
 // Quick content check: does the file start with the HDF5 signature?
 bool is_hdf5(const std::string& path);

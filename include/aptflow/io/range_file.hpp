@@ -62,10 +62,7 @@ const char* to_string(RangeFormat f);
 void write_rrng(const std::string& path, const RangeTable& table);
 std::string format_rrng(const RangeTable& table);
 
-// Check the RangeTable invariants (ranges sorted by lo, lo < hi, finite,
-// non-overlapping, ion_type in range, at most 65534 ion types). Throws
-// InputError naming table.source.
-void validate_range_table(const RangeTable& table);
+// validate_range_table (the RangeTable invariants) lives in core/range_table.hpp.
 
 // Species id (1-based; 0 when absent) of the ion type named `name`, or else
 // of the ion type whose composition is that formula: "TiO" finds the ion type

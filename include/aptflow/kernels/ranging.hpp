@@ -7,19 +7,25 @@
 // the double bounds exactly (float -> double is exact). m/q values outside
 // every range, negative values and NaN get species 0 (unranged).
 //
-// Lookup is a (branch-free) binary search over the sorted, non-overlapping
-// intervals: the last range with lo <= m/q, which holds m/q iff m/q < hi.
+// Lookup, fastest first: (1) a table indexed by the top 17 bits of the float
+// m/q (sign, exponent, 8 mantissa bits: 1/256 of the value per entry) gives
+// the species directly when no range edge falls inside the entry; (2) else
+// uniform buckets over the ranged span with a short scan; (3) the branch-free
+// binary search over the sorted, non-overlapping intervals (the last range
+// with lo <= m/q, which holds m/q iff m/q < hi) is the reference all three
+// agree with exactly.
 #include <Kokkos_Core.hpp>
 #include <Kokkos_ScatterView.hpp>
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/core/ion_cloud.hpp"
-#include "aptflow/core/range_table.hpp"
-#include "aptflow/io/range_file.hpp"  // validate_range_table
+#include "aptflow/core/range_table.hpp"  // RangeTable, validate_range_table
 
 namespace aptflow {
 
@@ -41,10 +47,24 @@ struct DeviceRangeTable {
   Kokkos::View<const std::uint32_t*, MemorySpace> bucket;
   double base = 0, top = 0, inv_width = 0;
 
+  // Float-prefix table: entry (bits of m/q) >> kPrefixShift holds the species
+  // of every float with that prefix, or kMixed when a range edge lies inside.
+  static constexpr int kPrefixShift = 15;
+  static constexpr Species kMixed = 0xffff;  // never a species id (at most 65534 ion types)
+  Kokkos::View<const Species*, MemorySpace> prefix;
+
   KOKKOS_INLINE_FUNCTION std::int64_t size() const { return static_cast<std::int64_t>(lo.extent(0)); }
 
   // Species of one m/q value (0 when unranged). Usable inside kernels.
   KOKKOS_INLINE_FUNCTION Species lookup(float mq) const {
+    std::uint32_t bits;
+    memcpy(&bits, &mq, sizeof bits);
+    const Species s = prefix(bits >> kPrefixShift);
+    return s != kMixed ? s : lookup_buckets(mq);
+  }
+
+  // The uniform buckets (reference: lookup_search).
+  KOKKOS_INLINE_FUNCTION Species lookup_buckets(float mq) const {
     const double m = static_cast<double>(mq);
     if (m != m) return 0;                   // NaN (a quiet comparison: raises no FE_INVALID)
     if (!(m >= base && m < top)) return 0;  // below the first or above the last range
@@ -149,6 +169,54 @@ DeviceRangeTable<MemorySpace> make_device_range_table(const RangeTable& table) {
   }
   Kokkos::deep_copy(buckets, b_h);
   d.bucket = buckets;
+
+  // Float-prefix table. Entry k holds the floats with bit patterns
+  // [k << shift, (k + 1) << shift); for non-negative floats those are the
+  // values [first, last] in increasing order. The entry is pure when no range
+  // edge e (lo or hi) satisfies first < e <= last: every float of the entry
+  // then lies on the same side of every edge. Negative floats are below every
+  // range (lo >= 0), except -0.0, which equals 0.0: its entry is mixed.
+  using Table = DeviceRangeTable<MemorySpace>;
+  constexpr std::size_t kEntries = std::size_t{1} << (32 - Table::kPrefixShift);
+  Kokkos::View<Species*, MemorySpace> prefix(
+      Kokkos::view_alloc("aptflow::ranging::prefix", Kokkos::WithoutInitializing), kEntries);
+  auto p_h = Kokkos::create_mirror_view(prefix);
+  {
+    std::vector<double> edges;
+    for (std::size_t i = 0; i < n; ++i) {
+      edges.push_back(lo_h(i));
+      edges.push_back(hi_h(i));
+    }
+    std::sort(edges.begin(), edges.end());
+    DeviceRangeTable<Kokkos::HostSpace> hs;
+    hs.lo = lo_h;
+    hs.hi = hi_h;
+    hs.species = sp_h;
+    auto as_float = [](std::uint32_t b) {
+      float f;
+      std::memcpy(&f, &b, sizeof f);
+      return f;
+    };
+    const std::size_t half = kEntries / 2;
+    for (std::size_t k = 0; k < kEntries; ++k) {
+      const auto b0 = static_cast<std::uint32_t>(k << Table::kPrefixShift);
+      const auto b1 = static_cast<std::uint32_t>(((k + 1) << Table::kPrefixShift) - 1);
+      if (k >= half) {  // negative floats (and -0.0 in the first negative entry)
+        p_h(k) = k == half ? Table::kMixed : Species(0);
+        continue;
+      }
+      if ((b1 & 0x7f800000u) == 0x7f800000u) {  // an entry reaching Inf / NaN: the buckets decide
+        p_h(k) = Table::kMixed;
+        continue;
+      }
+      const double first = static_cast<double>(as_float(b0)), last = static_cast<double>(as_float(b1));
+      const auto e = std::upper_bound(edges.begin(), edges.end(), first);  // first edge > first
+      const bool mixed = e != edges.end() && *e <= last;
+      p_h(k) = mixed ? Table::kMixed : hs.lookup_search(first);
+    }
+  }
+  Kokkos::deep_copy(prefix, p_h);
+  d.prefix = prefix;
   return d;
 }
 
@@ -216,6 +284,46 @@ std::vector<std::int64_t> count_species(const ExecSpace& exec, const IonCloud<Cl
                         std::to_string(num_types) +
                         ": the cloud was ranged with a different range table (this is a bug in the caller)");
   return std::vector<std::int64_t>(h.data(), h.data() + num_types + 1);
+}
+
+// apply_ranges and count_species in one pass over the ions (on one host
+// thread a plain loop; elsewhere the two kernels). The same species and
+// counts as the two calls. Fences `exec`.
+template <class ExecSpace, class CloudMem, class TableMem>
+std::vector<std::int64_t> apply_ranges_and_count(const ExecSpace& exec, const IonCloud<CloudMem>& cloud,
+                                                 const DeviceRangeTable<TableMem>& table) {
+#ifdef KOKKOS_ENABLE_SERIAL
+  if constexpr (std::is_same_v<ExecSpace, Kokkos::Serial>) {
+    static_assert(Kokkos::SpaceAccessibility<ExecSpace, TableMem>::accessible,
+                  "apply_ranges_and_count: the range table is not accessible from this execution space");
+    APTFLOW_ASSERT(cloud.species.extent(0) == cloud.mq.extent(0),
+                   "ion cloud species and mq differ in length");
+    // Four interleaved histograms: runs of one species (a strong peak) do not
+    // serialise on one counter.
+    const std::size_t bins = static_cast<std::size_t>(table.num_types) + 1;
+    std::vector<std::int64_t> h(4 * bins, 0);
+    const float* mq = cloud.mq.data();
+    Species* sp = cloud.species.data();
+    const std::int64_t n = cloud.size();
+    std::int64_t* c0 = h.data();
+    std::int64_t* c1 = c0 + bins;
+    std::int64_t* c2 = c1 + bins;
+    std::int64_t* c3 = c2 + bins;
+    std::int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const Species s0 = table.lookup(mq[i]), s1 = table.lookup(mq[i + 1]);
+      const Species s2 = table.lookup(mq[i + 2]), s3 = table.lookup(mq[i + 3]);
+      sp[i] = s0, sp[i + 1] = s1, sp[i + 2] = s2, sp[i + 3] = s3;
+      ++c0[s0], ++c1[s1], ++c2[s2], ++c3[s3];
+    }
+    for (; i < n; ++i) ++c0[sp[i] = table.lookup(mq[i])];
+    for (std::size_t b = 0; b < bins; ++b) c0[b] += c1[b] + c2[b] + c3[b];
+    h.resize(bins);
+    return h;
+  }
+#endif
+  apply_ranges(exec, cloud, table);
+  return count_species(exec, cloud, table.num_types);
 }
 
 // Atomic fractions per element from ion counts per species (as returned by

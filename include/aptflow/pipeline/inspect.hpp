@@ -14,6 +14,7 @@
 
 #include "aptflow/core/ion_cloud.hpp"
 #include "aptflow/core/range_table.hpp"
+#include "aptflow/io/dataset.hpp"
 
 namespace aptflow {
 
@@ -33,6 +34,7 @@ struct SpectrumBinning {
 
 struct InspectOptions {
   std::optional<std::string> range_file;
+  std::optional<io::Format> format;  // force the dataset's format (else detected from the content)
   bool drop_nonfinite = false;
   double spectrum_bin = 0.01;    // Da: mass-spectrum bin width for the peak search
   int max_peaks = 10;            // strongest local maxima reported
@@ -55,6 +57,7 @@ struct InspectResult {
   float mq_min = 0, mq_max = 0;
   std::vector<MassPeak> peaks;
   bool has_extras = false;
+  std::vector<std::string> sections;  // what the file holds (io::DatasetInfo::sections)
   // With a range file:
   std::optional<RangeTable> ranges;
   std::vector<std::int64_t> species_counts;   // index = species id (0 = unranged)
