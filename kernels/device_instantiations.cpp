@@ -40,12 +40,13 @@ template void compute_sdm_of_centres<DevExec, DevMem>(const DevExec&, const IonC
                                                       const Kokkos::View<const std::int64_t*, DevMem>&,
                                                       const DevCounts&, SdmAlgorithm);
 template void compute_window_sdms<DevExec, DevMem>(const DevExec&, const SdmCells<DevMem>&, const WindowGrid&,
-                                                   const WindowSpec&, const SdmSpec&, std::int64_t, std::int64_t,
-                                                   const DevRows&, const DevCounts&, SdmAlgorithm);
+                                                   const WindowSpec&, const SdmSpec&, std::int64_t,
+                                                   std::int64_t, const DevRows&, const DevCounts&,
+                                                   SdmAlgorithm);
 // Sub-cells, labels, smoothing, local composition.
-template void sum_subcell_probabilities<DevExec, DevMem>(const DevExec&, const WindowGrid&,
-                                                         const Kokkos::View<float**, Kokkos::LayoutRight, DevMem>&,
-                                                         const DevMat&);
+template void sum_subcell_probabilities<DevExec, DevMem>(
+    const DevExec&, const WindowGrid&, const Kokkos::View<float**, Kokkos::LayoutRight, DevMem>&,
+    const DevMat&);
 template void threshold_subcells<DevExec, DevMem>(const DevExec&, const DevMat&,
                                                   const Kokkos::View<double*, DevMem>&, const DevLabels&);
 template std::int64_t label_ions_layers<DevExec, DevMem>(const DevExec&, const SubcellGrid&, std::int64_t,
@@ -55,18 +56,17 @@ template void label_ions<DevExec, DevMem>(const DevExec&, const SubcellGrid&, co
                                           const DevMat&, const DevLabels&, double, const DevLabels&);
 template void smooth_subcell_sums<DevExec, DevMem>(const DevExec&, const SubcellGrid&, std::int64_t,
                                                    std::int64_t, const DevMat&, double, const DevMat&);
-template std::int64_t label_ions_interpolated<DevExec, DevMem>(const DevExec&, const SubcellGrid&, std::int64_t,
-                                                               std::int64_t, const IonCloud<DevMem>&,
-                                                               const DevMat&, const Kokkos::View<double*, DevMem>&,
-                                                               const Kokkos::View<double*, DevMem>&, int,
-                                                               const DevLabels&);
+template std::int64_t label_ions_interpolated<DevExec, DevMem>(
+    const DevExec&, const SubcellGrid&, std::int64_t, std::int64_t, const IonCloud<DevMem>&, const DevMat&,
+    const Kokkos::View<double*, DevMem>&, const Kokkos::View<double*, DevMem>&, int, const DevLabels&);
 template void local_composition<DevExec, DevMem>(const DevExec&, const IonCloud<DevMem>&,
                                                  const Kokkos::View<std::uint8_t*, DevMem>&, double,
                                                  const DevLabels&, const DevLabels&);
 // Ranging (kernels/ranging.hpp is device-ready: a bucketed lookup per ion).
 template void apply_ranges<DevExec, DevMem, DevMem>(const DevExec&, const IonCloud<DevMem>&,
                                                     const DeviceRangeTable<DevMem>&);
-template std::vector<std::int64_t> count_species<DevExec, DevMem>(const DevExec&, const IonCloud<DevMem>&, int);
+template std::vector<std::int64_t> count_species<DevExec, DevMem>(const DevExec&, const IonCloud<DevMem>&,
+                                                                  int);
 
 }  // namespace aptflow
 #endif

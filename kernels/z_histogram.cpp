@@ -17,8 +17,8 @@ namespace {
 // mode keeps contraction off, so products and sums round as the definition says.
 template <int Variant>
 [[gnu::always_inline]] inline void z_histogram_impl(const SdmBinning& bn, const float* X, const float* Y,
-                                                     const float* Z, std::int64_t n, const float px,
-                                                     const float py, const float pz, ZHistogram& hh) {
+                                                    const float* Z, std::int64_t n, const float px,
+                                                    const float py, const float pz, ZHistogram& hh) {
   constexpr int kBlock = 256;
   const int dummy = bn.crop_count;
   const float rc2 = bn.rc2, ahi = bn.axis_hi, alo = bn.axis_lo, zlo = bn.crop_lo, zhi = bn.crop_hi;
@@ -56,9 +56,10 @@ template <int Variant>
 }
 
 template <int Variant>
-[[gnu::always_inline]] inline std::int64_t z_gather_impl(const ZGatherBox& box, const float* x, const float* y,
-                                                         const float* z, std::int64_t len, float* bx, float* by,
-                                                         float* bz, std::int64_t n, std::uint8_t* flags) {
+[[gnu::always_inline]] inline std::int64_t z_gather_impl(const ZGatherBox& box, const float* x,
+                                                         const float* y, const float* z, std::int64_t len,
+                                                         float* bx, float* by, float* bz, std::int64_t n,
+                                                         std::uint8_t* flags) {
   // Pass 1 (vectorised): one flag per candidate; pass 2: compaction.
   for (std::int64_t k = 0; k < len; ++k) {
     float gx = box.xlo - x[k];
@@ -78,8 +79,8 @@ template <int Variant>
   return n;
 }
 
-void z_histogram_baseline(const SdmBinning& bn, const float* x, const float* y, const float* z, std::int64_t n,
-                          float px, float py, float pz, ZHistogram& hh) {
+void z_histogram_baseline(const SdmBinning& bn, const float* x, const float* y, const float* z,
+                          std::int64_t n, float px, float py, float pz, ZHistogram& hh) {
   z_histogram_impl<0>(bn, x, y, z, n, px, py, pz, hh);
 }
 
@@ -149,7 +150,8 @@ __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, cons
                                                       float pz, ZHistogram& hh) {
   constexpr int kBlock = 256;
   const __m256 vpx = _mm256_set1_ps(px), vpy = _mm256_set1_ps(py), vpz = _mm256_set1_ps(pz);
-  const __m256 rc2 = _mm256_set1_ps(bn.rc2), ahi = _mm256_set1_ps(bn.axis_hi), alo = _mm256_set1_ps(bn.axis_lo);
+  const __m256 rc2 = _mm256_set1_ps(bn.rc2), ahi = _mm256_set1_ps(bn.axis_hi),
+               alo = _mm256_set1_ps(bn.axis_lo);
   const __m256 zlo = _mm256_set1_ps(bn.crop_lo), zhi = _mm256_set1_ps(bn.crop_hi);
   const __m256 lo = _mm256_set1_ps(bn.lo), w = _mm256_set1_ps(bn.w);
   const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(8192.0f);
@@ -199,9 +201,9 @@ __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, cons
 // AVX2 gather: the box test 8 candidates at a time, kept ones left-packed
 // into the buffers (which have 8 floats of slack).
 __attribute__((target("avx2"))) std::int64_t z_gather_avx2(const ZGatherBox& box, const float* x,
-                                                            const float* y, const float* z, std::int64_t len,
-                                                            float* bx, float* by, float* bz, std::int64_t n,
-                                                            std::uint8_t* flags) {
+                                                           const float* y, const float* z, std::int64_t len,
+                                                           float* bx, float* by, float* bz, std::int64_t n,
+                                                           std::uint8_t* flags) {
   const __m256 xlo = _mm256_set1_ps(box.xlo), xhi = _mm256_set1_ps(box.xhi), ylo = _mm256_set1_ps(box.ylo),
                yhi = _mm256_set1_ps(box.yhi), zlo = _mm256_set1_ps(box.zlo), zhi = _mm256_set1_ps(box.zhi),
                r2 = _mm256_set1_ps(box.r2), zero = _mm256_setzero_ps();
@@ -246,8 +248,8 @@ __attribute__((target("avx2"))) int z_windows_avx2(const ZWindowList& list, floa
 }
 
 __attribute__((target("avx2"))) void z_add_rows_avx2(std::int64_t* out, std::int64_t stride,
-                                                     const std::int32_t* rows, int nrows, const std::int64_t* h,
-                                                     int nbins) {
+                                                     const std::int32_t* rows, int nrows,
+                                                     const std::int64_t* h, int nbins) {
   z_add_rows_impl<1>(out, stride, rows, nrows, h, nbins);
 }
 
@@ -282,8 +284,8 @@ int z_windows_of(const ZWindowList& list, float px, float py, float pz, float r2
   return z_windows_baseline(list, px, py, pz, r2, rows);
 }
 
-void z_add_rows(std::int64_t* out, std::int64_t stride, const std::int32_t* rows, int nrows, const std::int64_t* h,
-                int nbins) {
+void z_add_rows(std::int64_t* out, std::int64_t stride, const std::int32_t* rows, int nrows,
+                const std::int64_t* h, int nbins) {
 #ifdef APTFLOW_Z_HISTOGRAM_AVX2
   if (have_avx2()) return z_add_rows_avx2(out, stride, rows, nrows, h, nbins);
 #endif

@@ -39,7 +39,8 @@ TEST(TEST_CATEGORY, sdm_whole_cloud_equals_brute_force) {
       ASSERT_GT(test::total(want), 1000) << "test cloud too sparse to mean anything";
       Kokkos::View<std::int64_t*, Mem> out("out", spec.size());
       for (SdmAlgorithm algo : algorithms()) {
-        SCOPED_TRACE(::testing::Message() << to_string(kind) << " A=" << a << " B=" << b << " " << name(algo));
+        SCOPED_TRACE(::testing::Message()
+                     << to_string(kind) << " A=" << a << " B=" << b << " " << name(algo));
         compute_sdm(Exec(), cloud, spec, a, b, out, algo);  // grid from the bounds, default reach
         EXPECT_EQ(test::host_vector(out), want);
         for (int reach : {1, 3}) {  // nominal box (some ions outside)
@@ -69,7 +70,8 @@ TEST(TEST_CATEGORY, sdm_centre_list_equals_brute_force) {
       ASSERT_GT(test::total(want), 1000);
       Kokkos::View<std::int64_t*, Mem> out("out", spec.size());
       for (SdmAlgorithm algo : algorithms()) {
-        compute_sdm_of_centres(Exec(), cloud, nb, spec, Kokkos::View<const std::int64_t*, Mem>(centres), out, algo);
+        compute_sdm_of_centres(Exec(), cloud, nb, spec, Kokkos::View<const std::int64_t*, Mem>(centres), out,
+                               algo);
         EXPECT_EQ(test::host_vector(out), want) << to_string(kind) << " B=" << b << " " << name(algo);
       }
     }

@@ -131,7 +131,8 @@ TEST(TEST_CATEGORY, segment_sums_thresholds_and_ion_labels_match_reference) {
       if (c < 0) continue;
       const std::int64_t jx = s % f.sg.counts[0], jy = (s / f.sg.counts[0]) % f.sg.counts[1],
                          jz = s / (f.sg.counts[0] * f.sg.counts[1]);
-      const double dx = double(f.ions.x[i]) - f.sg.centre(0, jx), dy = double(f.ions.y[i]) - f.sg.centre(1, jy),
+      const double dx = double(f.ions.x[i]) - f.sg.centre(0, jx),
+                   dy = double(f.ions.y[i]) - f.sg.centre(1, jy),
                    dz = double(f.ions.z[i]) - f.sg.centre(2, jz);
       if ((dx * dx + dy * dy) + dz * dz > radius * radius) continue;
       const double v = want_sums[s * f.nc + c];
@@ -166,9 +167,10 @@ TEST(TEST_CATEGORY, segment_smoothing_and_interpolated_labels_match_reference) {
       for (std::int64_t jx = 0; jx < f.sg.counts[0]; ++jx)
         for (int c = 0; c < f.nc; ++c) {
           double acc = 0, norm = 0;
-          for (std::int64_t z = std::max<std::int64_t>(0, jz - T); z <= std::min(f.sg.counts[2] - 1, jz + T); ++z)
-            for (std::int64_t y = std::max<std::int64_t>(0, jy - T); y <= std::min(f.sg.counts[1] - 1, jy + T);
-                 ++y)
+          for (std::int64_t z = std::max<std::int64_t>(0, jz - T); z <= std::min(f.sg.counts[2] - 1, jz + T);
+               ++z)
+            for (std::int64_t y = std::max<std::int64_t>(0, jy - T);
+                 y <= std::min(f.sg.counts[1] - 1, jy + T); ++y)
               for (std::int64_t x = std::max<std::int64_t>(0, jx - T);
                    x <= std::min(f.sg.counts[0] - 1, jx + T); ++x) {
                 const double w = g(x - jx) * g(y - jy) * g(z - jz);

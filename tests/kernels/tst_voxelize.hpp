@@ -73,7 +73,8 @@ void check_composition() {
     for (std::size_t i = 0; i < p.size(); ++i) {
       const float pos[3] = {p.x[i], p.y[i], p.z[i]};
       std::int64_t v[3];
-      for (int a = 0; a < 3; ++a) v[a] = static_cast<std::int64_t>(std::floor((double(pos[a]) - g.origin[a]) / g.edge));
+      for (int a = 0; a < 3; ++a)
+        v[a] = static_cast<std::int64_t>(std::floor((double(pos[a]) - g.origin[a]) / g.edge));
       want[((v[2] * g.ny + v[1]) * g.nx + v[0]) * g.channels + p.s[i]] += 1;
     }
     EXPECT_EQ(test::host_vector(grid.counts), want);
@@ -82,6 +83,10 @@ void check_composition() {
 
 }  // namespace aptflow::ktest
 
-TEST(TEST_CATEGORY, voxelize_window_grids_equal_brute_force) { aptflow::ktest::check_window_voxels<TEST_EXECSPACE>(); }
+TEST(TEST_CATEGORY, voxelize_window_grids_equal_brute_force) {
+  aptflow::ktest::check_window_voxels<TEST_EXECSPACE>();
+}
 
-TEST(TEST_CATEGORY, voxelize_composition_equals_brute_force) { aptflow::ktest::check_composition<TEST_EXECSPACE>(); }
+TEST(TEST_CATEGORY, voxelize_composition_equals_brute_force) {
+  aptflow::ktest::check_composition<TEST_EXECSPACE>();
+}

@@ -23,9 +23,9 @@ Box cube_box(float lo, float hi) {
 }
 
 // Brute force: SDM and centre count of window w.
-std::vector<std::int64_t> reference_window(const test::PlainCloud& p, const WindowGrid& g, const WindowSpec& ws,
-                                           const SdmSpec& spec, int a, int b, std::int64_t w,
-                                           std::int64_t& centres) {
+std::vector<std::int64_t> reference_window(const test::PlainCloud& p, const WindowGrid& g,
+                                           const WindowSpec& ws, const SdmSpec& spec, int a, int b,
+                                           std::int64_t w, std::int64_t& centres) {
   std::int64_t ix, iy, iz;
   g.unravel(w, ix, iy, iz);
   const float cx = g.centre_f(0, ix), cy = g.centre_f(1, iy), cz = g.centre_f(2, iz);
@@ -81,11 +81,12 @@ TEST(TEST_CATEGORY, window_sdms_equal_brute_force_per_window) {
             test::random_cloud(900 + a * 7 + b + static_cast<int>(variant) * 50, 2600, L);
         const auto cloud = test::to_cloud<Mem>(p);
         const int reach = 1 + (static_cast<int>(kind) + b) % 3;  // 1, 2 or 3 cells per r_cut
-        const auto cells = build_sdm_cells(Exec(), cloud,
-                                           make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut, reach), a, b);
+        const auto cells = build_sdm_cells(
+            Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut, reach), a, b);
         const WindowGrid g = WindowGrid::over(cube_box(0, L), 1.0, 0.5);
         ASSERT_EQ(g.size(), 9 * 9 * 9);
-        const WindowSpec ws = variant == WindowVariant::feal ? WindowSpec::feal(1.0) : WindowSpec::cocrni(1.0);
+        const WindowSpec ws =
+            variant == WindowVariant::feal ? WindowSpec::feal(1.0) : WindowSpec::cocrni(1.0);
         // zx rows are 40000 bins: a slice of windows that spans z planes.
         const std::int64_t first = kind == SdmKind::zx ? 300 : 0;
         const std::int64_t n = kind == SdmKind::zx ? 100 : g.size();
@@ -102,8 +103,8 @@ TEST(TEST_CATEGORY, window_sdms_equal_brute_force_per_window) {
         ASSERT_GT(pairs, 5000) << "test too sparse to mean anything";
         ASSERT_LT(empty, n) << "all windows empty";
         for (SdmAlgorithm algo : algorithms()) {
-          SCOPED_TRACE(::testing::Message() << to_string(variant) << " " << to_string(kind) << " B=" << b << " "
-                                            << (algo == SdmAlgorithm::team ? "team" : "cells"));
+          SCOPED_TRACE(::testing::Message() << to_string(variant) << " " << to_string(kind) << " B=" << b
+                                            << " " << (algo == SdmAlgorithm::team ? "team" : "cells"));
           const Result whole = run_chunked(cells, g, ws, spec, first, n, n, algo);
           EXPECT_EQ(whole.centres, want.centres);
           if (whole.sdm != want.sdm) {

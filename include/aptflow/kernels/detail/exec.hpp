@@ -34,8 +34,7 @@ inline constexpr bool kSerialExec =
 // Host execution spaces (Serial, OpenMP, Threads): kernels may take the
 // CPU-tuned paths (per-thread stacks of a few KB, vectorised binning).
 template <class Exec>
-inline constexpr bool kHostExec =
-    std::is_same_v<typename Exec::memory_space, Kokkos::HostSpace> &&
+inline constexpr bool kHostExec = std::is_same_v<typename Exec::memory_space, Kokkos::HostSpace>&&
     Kokkos::SpaceAccessibility<typename Exec::execution_space, Kokkos::HostSpace>::accessible;
 
 // target += value: plain on Serial, atomic elsewhere.

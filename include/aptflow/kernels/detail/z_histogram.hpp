@@ -65,8 +65,8 @@ struct ZWindowList {
 int z_windows_of(const ZWindowList& list, float px, float py, float pz, float r2, std::int32_t* rows);
 
 // out[rows[k] * stride + q] += h[q] for q < nbins, k < nrows (one thread).
-void z_add_rows(std::int64_t* out, std::int64_t stride, const std::int32_t* rows, int nrows, const std::int64_t* h,
-                int nbins);
+void z_add_rows(std::int64_t* out, std::int64_t stride, const std::int32_t* rows, int nrows,
+                const std::int64_t* h, int nbins);
 
 // "avx2" or "baseline": the variant z_histogram_add runs on this CPU.
 const char* z_histogram_isa();
