@@ -33,6 +33,12 @@ if("CUDA" IN_LIST Kokkos_DEVICES)
   # as on the host, or a pair exactly at r_cut could count differently
   # (docs/sdm.md); the integer counts are identical on every backend.
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fmad=false>)
+  # nvcc's front end mistranslates toml++ 3.3 (table.h: "'__T0' was not
+  # declared"): the translation units that need toml++'s definitions include
+  # no Kokkos and are compiled by the host compiler alone.
+  set(APTFLOW_HOST_ONLY_SOURCES src/core/config.cpp src/nn/train_config.cpp src/report/classify_report.cpp)
+  list(TRANSFORM APTFLOW_HOST_ONLY_SOURCES PREPEND ${CMAKE_CURRENT_SOURCE_DIR}/)
+  set_source_files_properties(${APTFLOW_HOST_ONLY_SOURCES} PROPERTIES COMPILE_OPTIONS --host-only)
   message(STATUS "aptflow: Kokkos CUDA backend: fmt format strings checked at run time (FMT_CONSTEVAL= FMT_USE_CONSTEXPR=1)")
 endif()
 
