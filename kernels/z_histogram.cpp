@@ -45,12 +45,8 @@ template <int Variant>
       idx[j] = keep ? static_cast<std::int32_t>(t) - cf : dummy;
     }
     int j = 0;
-    for (; j + kZCopies <= len; j += kZCopies) {
-      ++hh.c[0][idx[j]];
-      ++hh.c[1][idx[j + 1]];
-      ++hh.c[2][idx[j + 2]];
-      ++hh.c[3][idx[j + 3]];
-    }
+    for (; j + kZCopies <= len; j += kZCopies)
+      for (int c = 0; c < kZCopies; ++c) ++hh.c[c][idx[j + c]];
     for (; j < len; ++j) ++hh.c[0][idx[j]];
   }
 }
@@ -141,10 +137,11 @@ struct LeftPack {
 };
 constexpr LeftPack kLeftPack{};
 
-// AVX2 with explicit left-packing: pass 1 computes 8 bins at a time with
-// the same IEEE float32 operations as the baseline (sub, mul, add, div,
-// truncation; ordered comparisons, no FMA) and stores only the kept bins,
-// so pass 2 increments kept pairs only (a third of the candidates).
+// AVX2 with explicit left-packing: pass 1 tests 8 candidates at a time with
+// the same IEEE float32 operations as the baseline (sub, mul, add; ordered
+// comparisons, no FMA) and keeps the dz of the kept ones; pass 2 bins those
+// (sub, div, truncation, as the baseline), pass 3 increments: the division
+// and the increments run on kept pairs only (about a third of the candidates).
 __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, const float* X, const float* Y,
                                                       const float* Z, std::int64_t n, float px, float py,
                                                       float pz, ZHistogram& hh) {
@@ -154,9 +151,9 @@ __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, cons
                alo = _mm256_set1_ps(bn.axis_lo);
   const __m256 zlo = _mm256_set1_ps(bn.crop_lo), zhi = _mm256_set1_ps(bn.crop_hi);
   const __m256 lo = _mm256_set1_ps(bn.lo), w = _mm256_set1_ps(bn.w);
-  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(8192.0f);
   const __m256i cf = _mm256_set1_epi32(bn.crop_first);
-  alignas(32) std::int32_t idx[kBlock + 8];
+  alignas(32) float kept[kBlock + 16];
+  alignas(32) std::int32_t idx[kBlock + 16];
   for (std::int64_t k0 = 0; k0 < n; k0 += kBlock) {
     const int len = n - k0 < kBlock ? static_cast<int>(n - k0) : kBlock;
     int m = 0;
@@ -173,27 +170,27 @@ __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, cons
       keep = _mm256_and_ps(keep, _mm256_cmp_ps(dx, alo, _CMP_GE_OQ));
       keep = _mm256_and_ps(keep, _mm256_cmp_ps(dx, ahi, _CMP_LE_OQ));
       const int mask = _mm256_movemask_ps(keep);
-      if (mask == 0) continue;
-      // max(t, 0) returns 0 for a NaN t; min keeps the conversion in range.
-      const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(_mm256_sub_ps(dz, lo), w), zero), top);
-      const __m256i bins = _mm256_sub_epi32(_mm256_cvttps_epi32(t), cf);
       const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kLeftPack.index[mask]));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + m), _mm256_permutevar8x32_epi32(bins, perm));
+      _mm256_storeu_ps(kept + m, _mm256_permutevar8x32_ps(dz, perm));
       m += kLeftPack.count[mask];
     }
     for (; j < len; ++j) {  // tail, scalar, same arithmetic
       const float dx = X[k0 + j] - px, dy = Y[k0 + j] - py, dz = Z[k0 + j] - pz;
       const float r2 = dx * dx + dy * dy + dz * dz;
       if (r2 <= bn.rc2 && dz >= bn.crop_lo && dz <= bn.crop_hi && dx >= bn.axis_lo && dx <= bn.axis_hi)
-        idx[m++] = static_cast<std::int32_t>((dz - bn.lo) / bn.w) - bn.crop_first;
+        kept[m++] = dz;
+    }
+    // Bins of the kept dz (all in the crop: (dz - lo) / w >= 0, truncation ==
+    // floor). The last vector's unused lanes hold 0 (a finite bin, ignored).
+    _mm256_storeu_ps(kept + m, _mm256_setzero_ps());
+    for (int q = 0; q < m; q += 8) {
+      const __m256 dz = _mm256_load_ps(kept + q);
+      const __m256i bins = _mm256_sub_epi32(_mm256_cvttps_epi32(_mm256_div_ps(_mm256_sub_ps(dz, lo), w)), cf);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(idx + q), bins);
     }
     int q = 0;
-    for (; q + kZCopies <= m; q += kZCopies) {
-      ++hh.c[0][idx[q]];
-      ++hh.c[1][idx[q + 1]];
-      ++hh.c[2][idx[q + 2]];
-      ++hh.c[3][idx[q + 3]];
-    }
+    for (; q + kZCopies <= m; q += kZCopies)
+      for (int c = 0; c < kZCopies; ++c) ++hh.c[c][idx[q + c]];
     for (; q < m; ++q) ++hh.c[0][idx[q]];
   }
 }

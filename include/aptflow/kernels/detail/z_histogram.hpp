@@ -3,8 +3,8 @@
 // candidate positions: the hot loop of the window z-SDM on host backends.
 // Pass 1 filters and bins a block of candidates without branches (the
 // compiler vectorises it; rejected candidates go to a dummy bin), pass 2
-// increments four interleaved sub-histograms so that runs of equal bins do
-// not serialise. kernels/z_histogram.cpp compiles it twice, for the baseline
+// increments interleaved sub-histograms so that runs of equal bins do not
+// serialise. kernels/z_histogram.cpp compiles it twice, for the baseline
 // x86-64 ISA and for AVX2 (chosen at run time: z_histogram_isa() names the
 // one that runs). The float arithmetic is the definition of
 // aptflow/sdm/spec.hpp (no FMA contraction), so both give identical counts.
@@ -14,10 +14,11 @@
 
 namespace aptflow::detail {
 
-inline constexpr int kZCopies = 4;
+inline constexpr int kZCopies = 2;
 inline constexpr int kZMaxBins = 1024;  // >= the SdmSpec z crop limit
 
-// Four interleaved sub-histograms of nbins + 1 bins (the last: rejected).
+// Interleaved sub-histograms of nbins + 1 bins (the last: rejected), so
+// that consecutive increments of one bin do not wait on each other.
 struct ZHistogram {
   std::int32_t c[kZCopies][kZMaxBins + 1];
   void zero(int nbins) {
@@ -27,7 +28,11 @@ struct ZHistogram {
   // h[q] = sum of the copies, q < nbins.
   template <class T>
   void sum_into(T* h, int nbins) const {
-    for (int q = 0; q < nbins; ++q) h[q] = T(c[0][q]) + T(c[1][q]) + T(c[2][q]) + T(c[3][q]);
+    for (int q = 0; q < nbins; ++q) {
+      T v = 0;
+      for (int k = 0; k < kZCopies; ++k) v += T(c[k][q]);
+      h[q] = v;
+    }
   }
 };
 
