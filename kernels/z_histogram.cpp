@@ -24,6 +24,7 @@ template <int Variant>
   const float rc2 = bn.rc2, ahi = bn.axis_hi, alo = bn.axis_lo, zlo = bn.crop_lo, zhi = bn.crop_hi;
   const float lo = bn.lo, w = bn.w;
   const int cf = bn.crop_first;
+  const bool drop = bn.drop_zero;  // exclude = zero_dx_or_dz
   std::int32_t idx[kBlock];
   for (std::int64_t k0 = 0; k0 < n; k0 += kBlock) {
     const int len = n - k0 < kBlock ? static_cast<int>(n - k0) : kBlock;
@@ -35,7 +36,8 @@ template <int Variant>
       const float dy = y[j] - py;
       const float dz = z[j] - pz;
       const float r2 = dx * dx + dy * dy + dz * dz;
-      const bool keep = (r2 <= rc2) & (dz >= zlo) & (dz <= zhi) & (dx >= alo) & (dx <= ahi);
+      const bool keep = (r2 <= rc2) & (dz >= zlo) & (dz <= zhi) & (dx >= alo) & (dx <= ahi) &
+                        !(drop & ((dx == 0.0f) | (dz == 0.0f)));
       // Unconditional division (a conditional one blocks vectorisation),
       // clamped so the conversion is defined (and raises no FE_INVALID)
       // for far away candidates; they are rejected anyway.
@@ -152,6 +154,9 @@ __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, cons
   const __m256 zlo = _mm256_set1_ps(bn.crop_lo), zhi = _mm256_set1_ps(bn.crop_hi);
   const __m256 lo = _mm256_set1_ps(bn.lo), w = _mm256_set1_ps(bn.w);
   const __m256i cf = _mm256_set1_epi32(bn.crop_first);
+  const __m256 zero = _mm256_setzero_ps();
+  // exclude = zero_dx_or_dz: all ones, so that pairs with dx == 0 or dz == 0 are dropped.
+  const __m256 drop = _mm256_castsi256_ps(_mm256_set1_epi32(bn.drop_zero ? -1 : 0));
   alignas(32) float kept[kBlock + 16];
   alignas(32) std::int32_t idx[kBlock + 16];
   for (std::int64_t k0 = 0; k0 < n; k0 += kBlock) {
@@ -169,6 +174,9 @@ __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, cons
       keep = _mm256_and_ps(keep, _mm256_cmp_ps(dz, zhi, _CMP_LE_OQ));
       keep = _mm256_and_ps(keep, _mm256_cmp_ps(dx, alo, _CMP_GE_OQ));
       keep = _mm256_and_ps(keep, _mm256_cmp_ps(dx, ahi, _CMP_LE_OQ));
+      const __m256 on_plane =
+          _mm256_or_ps(_mm256_cmp_ps(dx, zero, _CMP_EQ_OQ), _mm256_cmp_ps(dz, zero, _CMP_EQ_OQ));
+      keep = _mm256_andnot_ps(_mm256_and_ps(drop, on_plane), keep);
       const int mask = _mm256_movemask_ps(keep);
       const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kLeftPack.index[mask]));
       _mm256_storeu_ps(kept + m, _mm256_permutevar8x32_ps(dz, perm));
@@ -177,7 +185,8 @@ __attribute__((target("avx2"))) void z_histogram_avx2(const SdmBinning& bn, cons
     for (; j < len; ++j) {  // tail, scalar, same arithmetic
       const float dx = X[k0 + j] - px, dy = Y[k0 + j] - py, dz = Z[k0 + j] - pz;
       const float r2 = dx * dx + dy * dy + dz * dz;
-      if (r2 <= bn.rc2 && dz >= bn.crop_lo && dz <= bn.crop_hi && dx >= bn.axis_lo && dx <= bn.axis_hi)
+      if (r2 <= bn.rc2 && dz >= bn.crop_lo && dz <= bn.crop_hi && dx >= bn.axis_lo && dx <= bn.axis_hi &&
+          !(bn.drop_zero && (dx == 0.0f || dz == 0.0f)))
         kept[m++] = dz;
     }
     // Bins of the kept dz (all in the crop: (dz - lo) / w >= 0, truncation ==

@@ -97,3 +97,27 @@ TEST(TEST_CATEGORY, sdm_r_cut_boundary_is_inclusive_and_self_pairs_excluded) {
     EXPECT_EQ(got[(20 * n + 20) * n + reference_axis_bin(1.5f, -2.0f, 0.1f)], 1) << name(algo);
   }
 }
+
+// The published pair rule (exclude = zero_dx_or_dz, docs/sdm.md) on
+// coordinates rounded to 3 decimals (many pairs with dx == 0 or dz == 0),
+// every kind and algorithm; the rule must drop real pairs, not only the self
+// pair. The double arithmetic exists for window z-SDMs only: ConfigError.
+TEST(TEST_CATEGORY, sdm_whole_cloud_follows_the_published_pair_rule) {
+  for (SdmKind kind : {SdmKind::z, SdmKind::zx, SdmKind::xyz}) {
+    SdmSpec spec = spec_of(kind);
+    const test::PlainCloud p = test::rounded_cloud(600 + static_cast<int>(kind), 2200, 5.0f);
+    const auto cloud = test::to_cloud<Mem>(p);
+    const auto all = test::reference_sdm(p, spec, 1, 1);
+    spec.exclude = SdmExclude::zero_dx_or_dz;
+    const auto want = test::reference_sdm(p, spec, 1, 1);
+    ASSERT_GT(test::total(want), 1000) << to_string(kind);
+    ASSERT_LT(test::total(want), test::total(all)) << to_string(kind) << ": the rule drops nothing";
+    Kokkos::View<std::int64_t*, Mem> out("out", spec.size());
+    for (SdmAlgorithm algo : algorithms()) {
+      compute_sdm(Exec(), cloud, spec, 1, 1, out, algo);
+      EXPECT_EQ(test::host_vector(out), want) << to_string(kind) << " " << name(algo);
+    }
+    spec.arithmetic = SdmArithmetic::float64;
+    EXPECT_THROW(compute_sdm(Exec(), cloud, spec, 1, 1, out), ConfigError) << to_string(kind);
+  }
+}

@@ -122,3 +122,49 @@ TEST(TEST_CATEGORY, window_sdms_equal_brute_force_per_window) {
         }
       }
 }
+
+// The published rules (docs/sdm.md): pair rule zero_dx_or_dz and the double
+// arithmetic, on coordinates rounded to 3 decimals (many pairs in one plane,
+// displacements on bin edges), every algorithm the backend runs, against the
+// plain references of tests/unit/test_sdm_reference.hpp.
+TEST(TEST_CATEGORY, window_z_sdms_follow_the_published_rules) {
+  for (WindowVariant variant : {WindowVariant::feal, WindowVariant::cocrni})
+    for (SdmExclude exclude : {SdmExclude::self, SdmExclude::zero_dx_or_dz})
+      for (SdmArithmetic arithmetic :
+           {SdmArithmetic::float32, SdmArithmetic::float64, SdmArithmetic::float64_bins}) {
+        SdmSpec spec = SdmSpec::z();
+        spec.exclude = exclude;
+        spec.arithmetic = arithmetic;
+        const test::PlainCloud p =
+            test::rounded_cloud(5100 + static_cast<int>(variant) * 10 + static_cast<int>(exclude) * 3 +
+                                    static_cast<int>(arithmetic),
+                                1800, 4.0f);
+        const auto cloud = test::to_cloud<Mem>(p);
+        const auto cells =
+            build_sdm_cells(Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), 1.5), 1, 1);
+        const double lo[3] = {0, 0, -2}, hi[3] = {4, 4, 2};
+        const WindowGrid g = WindowGrid::on_box(lo, hi, 1.0, 0.5);
+        const WindowSpec ws =
+            variant == WindowVariant::feal ? WindowSpec::feal(1.0) : WindowSpec::cocrni(1.0);
+        Result want;
+        std::int64_t pairs = 0;
+        for (std::int64_t w = 0; w < g.size(); ++w) {
+          std::int64_t centres = 0;
+          const auto h = arithmetic == SdmArithmetic::float32
+                             ? reference_window(p, g, ws, spec, 1, 1, w, centres)
+                             : test::published_window(p, g, ws, spec, 1, 1, w, centres);
+          want.sdm.insert(want.sdm.end(), h.begin(), h.end());
+          want.centres.push_back(centres);
+          pairs += test::total(h);
+        }
+        ASSERT_GT(pairs, 3000);
+        for (SdmAlgorithm algo : algorithms()) {
+          SCOPED_TRACE(::testing::Message()
+                       << to_string(variant) << " " << to_string(exclude) << " " << to_string(arithmetic)
+                       << " " << (algo == SdmAlgorithm::team ? "team" : "cells"));
+          const Result got = run_chunked(cells, g, ws, spec, 0, g.size(), 41, algo);
+          EXPECT_EQ(got.centres, want.centres);
+          EXPECT_EQ(got.sdm, want.sdm);
+        }
+      }
+}

@@ -93,6 +93,7 @@ KOKKOS_INLINE_FUNCTION void for_each_pair_bin(const SdmBinning& bn, const CellsV
   const float alo = bn.axis_lo, ahi = bn.axis_hi;
   const float zlo = K == SdmKind::z ? bn.crop_lo : bn.axis_lo;
   const float zhi = K == SdmKind::z ? bn.crop_hi : bn.axis_hi;
+  const bool drop = bn.drop_zero;  // exclude = zero_dx_or_dz
   float bz[kBlock], bx[K == SdmKind::z ? 1 : kBlock], by[K == SdmKind::xyz ? kBlock : 1];
   const float* X = nb.x.data();
   const float* Y = nb.y.data();
@@ -106,7 +107,8 @@ KOKKOS_INLINE_FUNCTION void for_each_pair_bin(const SdmBinning& bn, const CellsV
         const float dy = Y[k0 + j] - py;
         const float dz = Z[k0 + j] - pz;
         const float r2 = dx * dx + dy * dy + dz * dz;
-        bool keep = (r2 <= rc2) & (dz >= zlo) & (dz <= zhi) & (dx >= alo) & (dx <= ahi);
+        bool keep = (r2 <= rc2) & (dz >= zlo) & (dz <= zhi) & (dx >= alo) & (dx <= ahi) &
+                    !(drop & ((dx == 0.0f) | (dz == 0.0f)));
         if constexpr (K == SdmKind::xyz) keep = keep & (dy >= alo) & (dy <= ahi);
         bz[m] = dz;
         if constexpr (K != SdmKind::z) bx[m] = dx;
@@ -139,10 +141,20 @@ inline void z_histogram_host(const SdmBinning& bn, const CellsView<Mem>& nb, con
   hh.sum_into(h, bn.crop_count);
 }
 
-// The bin of the self pair d = (0, 0, 0), or -1 when it is outside the histogram.
+// The bin of the self pair d = (0, 0, 0), or -1 when it is outside the
+// histogram or not counted (exclude = zero_dx_or_dz).
 template <SdmKind K>
 KOKKOS_INLINE_FUNCTION int self_bin(const SdmBinning& bn) {
+  if (bn.arithmetic != 0) return K == SdmKind::z ? bn.bin64_z(0.0, 0.0) : -1;
   return bn.template bin<K>(0.0f, 0.0f, 0.0f);
+}
+
+// The double arithmetic (SdmSpec::arithmetic) exists for window z-SDMs only.
+inline void check_float32_only(const SdmSpec& spec, const char* what) {
+  if (spec.arithmetic != SdmArithmetic::float32)
+    throw ConfigError("sdm.arithmetic", std::string("'") + to_string(spec.arithmetic) +
+                                            "' is implemented for " + "window z-SDMs only, not for " + what +
+                                            ": use \"float32\"");
 }
 
 // All centre ions of one cell of the centre list per work item, into a
@@ -343,6 +355,7 @@ void compute_sdm(const Exec& exec, const SdmCells<Mem>& cells, const SdmSpec& sp
                  SdmAlgorithm algorithm = SdmAlgorithm::automatic) {
   detail::check_grid_for(cells.grid(), spec);
   detail::check_out(out, spec);
+  detail::check_float32_only(spec, "whole-cloud SDMs");
   detail::ScopedRegion region("aptflow::sdm::whole_cloud");
   const SdmBinning bn = make_binning(spec);
   const detail::CellsView<Mem> a(cells.centres), b(cells.neighbours);
@@ -386,6 +399,7 @@ void compute_sdm_of_centres(const Exec& exec, const IonCloud<Mem>& cloud, const 
                             SdmAlgorithm algorithm = SdmAlgorithm::automatic) {
   detail::check_grid_for(neighbours.grid, spec);
   detail::check_out(out, spec);
+  detail::check_float32_only(spec, "SDMs of centre lists");
   detail::ScopedRegion region("aptflow::sdm::centre_list");
   Kokkos::deep_copy(exec, out, std::int64_t(0));
   const std::int64_t n = static_cast<std::int64_t>(centres.extent(0));

@@ -10,6 +10,13 @@
 // inside the box (as the published code, which skips windows that stick out).
 // Windows are numbered in C order: w = (iz * ny + iy) * nx + ix.
 //
+// Fixed box (WindowGrid::on_box, config key windows.box): the published
+// placement on a box [lo, hi] given by the user instead of the data's
+// bounds: corners lo + i * stride for i = 0, 1, ... while the corner is
+// below hi and corner + edge <= hi (both in double), i.e. the corners of
+// numpy.arange(lo, hi, stride) that are <= hi - edge. Windows that hold no
+// ion are empty windows.
+//
 // Variants (distances in float32, as SdmBinning: r2 = (dx*dx + dy*dy) + dz*dz,
 // d = p - c, inside iff r2 <= R * R):
 //  feal   : centre ions = A ions within centre_radius (default edge / 2) of the
@@ -48,6 +55,9 @@ struct WindowGrid {
   // Windows that fit inside box (see the file comment). Throws ConfigError
   // (windows.edge / windows.stride) for non-positive values.
   static WindowGrid over(const Box& box, double edge = 1.0, double stride = 0.5);
+  // The published placement on the fixed box lo[3], hi[3] (nm; see the file
+  // comment). Throws ConfigError (windows.box) for a box that holds no window.
+  static WindowGrid on_box(const double lo[3], const double hi[3], double edge = 1.0, double stride = 0.5);
 };
 
 enum class WindowVariant { feal, cocrni };
@@ -73,10 +83,13 @@ namespace detail {
 inline constexpr int kMaxWindowsPerIon = 128;
 inline constexpr int kMaxLocalBins = 1024;  // >= SdmSpec z crop limit
 
-// Float32 window centres per axis, on the device.
+// Window centres per axis, on the device: float32 (aptflow's arithmetic)
+// and double, (origin + i * stride) + edge / 2 as the published code places
+// them (SdmSpec::arithmetic float64*).
 template <class Mem>
 struct WindowCentres {
   Kokkos::View<float*, Mem> c[3];
+  Kokkos::View<double*, Mem> d[3];
   std::int64_t n[3] = {0, 0, 0};
   double c0[3] = {0, 0, 0};
   double stride = 1;
@@ -87,9 +100,15 @@ WindowCentres<Mem> make_window_centres(const WindowGrid& g) {
   WindowCentres<Mem> wc;
   for (int a = 0; a < 3; ++a) {
     wc.c[a] = Kokkos::View<float*, Mem>("aptflow::windows::centres", g.counts[a]);
+    wc.d[a] = Kokkos::View<double*, Mem>("aptflow::windows::centres64", g.counts[a]);
     auto h = Kokkos::create_mirror_view(wc.c[a]);
-    for (std::int64_t i = 0; i < g.counts[a]; ++i) h(i) = g.centre_f(a, i);
+    auto hd = Kokkos::create_mirror_view(wc.d[a]);
+    for (std::int64_t i = 0; i < g.counts[a]; ++i) {
+      h(i) = g.centre_f(a, i);
+      hd(i) = (g.origin[a] + double(i) * g.stride) + 0.5 * g.edge;
+    }
     Kokkos::deep_copy(wc.c[a], h);
+    Kokkos::deep_copy(wc.d[a], hd);
     wc.n[a] = g.counts[a];
     wc.c0[a] = g.centre(a, 0);
   }
@@ -101,6 +120,29 @@ KOKKOS_INLINE_FUNCTION bool in_sphere(float px, float py, float pz, float cx, fl
                                       float r2max) {
   const float dx = px - cx, dy = py - cy, dz = pz - cz;
   return dx * dx + dy * dy + dz * dz <= r2max;
+}
+
+// The same test in double (SdmSpec::arithmetic float64*), as cKDTree does it.
+KOKKOS_INLINE_FUNCTION bool in_sphere64(double px, double py, double pz, double cx, double cy, double cz,
+                                        double r2max) {
+  const double dx = px - cx, dy = py - cy, dz = pz - cz;
+  return (dx * dx + dy * dy) + dz * dz <= r2max;
+}
+
+// z-SDM of one point in the double arithmetic (self pair included, as
+// for_each_pair_bin) into h[0, crop_count): scalar, for the published rules.
+template <class Mem>
+KOKKOS_INLINE_FUNCTION void z_histogram64(const SdmBinning& bn, const CellsView<Mem>& nb,
+                                          const RowRanges& rows, const double px, const double py,
+                                          const double pz, std::int32_t* h) {
+  for (int q = 0; q < bn.crop_count; ++q) h[q] = 0;
+  for (int r = 0; r < rows.n; ++r)
+    for (std::int64_t k = rows.b[r]; k < rows.e[r]; ++k) {
+      const double dx = double(nb.x(k)) - px, dy = double(nb.y(k)) - py, dz = double(nb.z(k)) - pz;
+      if ((dx * dx + dy * dy) + dz * dz > bn.rc2_64) continue;
+      const int bin = bn.bin64_z(dx, dz);
+      if (bin >= 0) ++h[bin];
+    }
 }
 
 // feal: one work item per cell of the centre list inside the chunk's z slab.
@@ -119,6 +161,8 @@ struct FealWindowSdm {
   std::int64_t first, count, cell_offset;
   Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Mem> out;
   Kokkos::View<std::int64_t*, Mem> centre_counts;
+  Kokkos::View<const double*, Mem> wdx, wdy, wdz;  // double centres (arithmetic float64*)
+  double rw2_64;                                   // centre radius squared (double)
 
   KOKKOS_INLINE_FUNCTION static void index_range(double p, double c0, double inv_stride, double reach,
                                                  std::int64_t n, std::int64_t& lo, std::int64_t& hi) {
@@ -147,6 +191,17 @@ struct FealWindowSdm {
     index_range(pz, c0z, inv, reach, nwz, z0, z1);
     if (z0 < first / plane) z0 = first / plane;
     if (z1 > last / plane) z1 = last / plane;
+    if (bn.arithmetic != 0) {  // published double arithmetic: the plain loop
+      for (std::int64_t iz = z0; iz <= z1; ++iz)
+        for (std::int64_t iy = y0; iy <= y1; ++iy)
+          for (std::int64_t ix = x0; ix <= x1; ++ix) {
+            const std::int64_t w = (iz * nwy + iy) * nwx + ix;
+            if (w < first || w > last) continue;
+            if (!in_sphere64(px, py, pz, wdx(ix), wdy(iy), wdz(iz), rw2_64)) continue;
+            if (nwl < kMaxWindowsPerIon) wl[nwl++] = w - first;
+          }
+      return nwl;
+    }
     for (std::int64_t iz = z0; iz <= z1; ++iz) {
       const float dz = pz - wcz(iz), dz2 = dz * dz;
       for (std::int64_t iy = y0; iy <= y1; ++iy) {
@@ -200,7 +255,10 @@ struct FealWindowSdm {
       if constexpr (K == SdmKind::z) {
         // Private histogram of this ion (93 bins), added once per window.
         std::int32_t h[kMaxLocalBins];
-        z_histogram_host(bn, b, rows, px, py, pz, h);
+        if (bn.arithmetic != 0)
+          z_histogram64(bn, b, rows, px, py, pz, h);
+        else
+          z_histogram_host(bn, b, rows, px, py, pz, h);
         if (centres_in_b && sb >= 0) --h[sb];
         add_z_histogram(h, wl, nwl);
       } else {
@@ -383,11 +441,13 @@ struct GatherSpheres {
   bool fill;
   Kokkos::View<std::int64_t*, Mem> na, nb;          // counts (fill == false) or offsets (fill == true)
   Kokkos::View<std::int64_t*, Mem> list_a, list_b;  // slots (fill == true)
+  Kokkos::View<const double*, Mem> wdx, wdy, wdz;   // double centres (arithmetic float64*)
+  double ra2_64 = 0, rb2_64 = 0;                    // > 0: membership in double
 
   template <class ListView>
   KOKKOS_INLINE_FUNCTION static std::int64_t scan(const CellsView<Mem>& cl, float cx, float cy, float cz,
                                                   float r2, double reach, bool fill, std::int64_t pos,
-                                                  const ListView& list) {
+                                                  const ListView& list, const double* c64, double r2_64) {
     const CellGrid& g = cl.g;
     const int x0 = g.coord(0, cx - reach), x1 = g.coord(0, cx + reach);
     const int y0 = g.coord(1, cy - reach), y1 = g.coord(1, cy + reach);
@@ -397,7 +457,8 @@ struct GatherSpheres {
       for (int y = y0; y <= y1; ++y) {
         const std::int64_t e = cl.start(g.cell(x1, y, z) + 1);
         for (std::int64_t k = cl.start(g.cell(x0, y, z)); k < e; ++k)
-          if (in_sphere(cl.x(k), cl.y(k), cl.z(k), cx, cy, cz, r2)) {
+          if (r2_64 > 0 ? in_sphere64(cl.x(k), cl.y(k), cl.z(k), c64[0], c64[1], c64[2], r2_64)
+                        : in_sphere(cl.x(k), cl.y(k), cl.z(k), cx, cy, cz, r2)) {
             if (fill) list(pos + cnt) = k;
             ++cnt;
           }
@@ -409,12 +470,18 @@ struct GatherSpheres {
     const std::int64_t w = first + i;
     const std::int64_t ix = w % nwx, iy = (w / nwx) % nwy, iz = w / (nwx * nwy);
     const float cx = wcx(ix), cy = wcy(iy), cz = wcz(iz);
+    double c64[3] = {0, 0, 0};
+    if (ra2_64 > 0) {
+      c64[0] = wdx(ix);
+      c64[1] = wdy(iy);
+      c64[2] = wdz(iz);
+    }
     if (fill) {
-      scan(a, cx, cy, cz, ra2, ra_reach, true, na(i), list_a);
-      scan(b, cx, cy, cz, rb2, rb_reach, true, nb(i), list_b);
+      scan(a, cx, cy, cz, ra2, ra_reach, true, na(i), list_a, c64, ra2_64);
+      scan(b, cx, cy, cz, rb2, rb_reach, true, nb(i), list_b, c64, rb2_64);
     } else {
-      na(i) = scan(a, cx, cy, cz, ra2, ra_reach, false, 0, list_a);
-      nb(i) = scan(b, cx, cy, cz, rb2, rb_reach, false, 0, list_b);
+      na(i) = scan(a, cx, cy, cz, ra2, ra_reach, false, 0, list_a, c64, ra2_64);
+      nb(i) = scan(b, cx, cy, cz, rb2, rb_reach, false, 0, list_b, c64, rb2_64);
     }
   }
 };
@@ -430,6 +497,22 @@ struct CocrniWindowSdm {
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t i) const {
     const float rc2 = bn.rc2;
+    if (bn.arithmetic != 0) {  // published double arithmetic (z-SDMs only)
+      for (std::int64_t p = off_a(i); p < off_a(i + 1); ++p) {
+        const std::int64_t sa = list_a(p);
+        const double px = a.x(sa), py = a.y(sa), pz = a.z(sa);
+        const std::int64_t self = a.ion(sa);
+        for (std::int64_t q = off_b(i); q < off_b(i + 1); ++q) {
+          const std::int64_t sb = list_b(q);
+          const double dx = double(b.x(sb)) - px, dy = double(b.y(sb)) - py, dz = double(b.z(sb)) - pz;
+          const double r2 = (dx * dx + dy * dy) + dz * dz;
+          if (r2 > bn.rc2_64 || (r2 == 0.0 && b.ion(sb) == self)) continue;
+          const int bin = bn.bin64_z(dx, dz);
+          if (bin >= 0) ++out(i, bin);
+        }
+      }
+      return;
+    }
     for (std::int64_t p = off_a(i); p < off_a(i + 1); ++p) {
       const std::int64_t sa = list_a(p);
       const float px = a.x(sa), py = a.y(sa), pz = a.z(sa);
@@ -474,6 +557,10 @@ struct TeamWindowSdm {
   double r_cut;
   Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Mem> out;
   Kokkos::View<std::int64_t*, Mem> centre_counts;
+  // SdmSpec::arithmetic float64* (z-SDMs): double centres and radii, the
+  // published membership, distance and binning (SdmBinning::bin64_z).
+  Kokkos::View<const double*, Mem> wdx, wdy, wdz;
+  double ra2_64, rb2_64;
 
   static constexpr bool kScratch = K == SdmKind::z;
   int scratch_bins() const { return kScratch ? bn.crop_count : 0; }
@@ -498,6 +585,8 @@ struct TeamWindowSdm {
     const std::int64_t w = first + i;
     const std::int64_t ix = w % nwx, iy = (w / nwx) % nwy, iz = w / (nwx * nwy);
     const float cx = wcx(ix), cy = wcy(iy), cz = wcz(iz);
+    const bool f64 = bn.arithmetic != 0;
+    const double cx64 = f64 ? wdx(ix) : 0.0, cy64 = f64 ? wdy(iy) : 0.0, cz64 = f64 ? wdz(iz) : 0.0;
     const int nb = scratch_bins();
     Scratch hist;
     if constexpr (kScratch) {
@@ -522,12 +611,24 @@ struct TeamWindowSdm {
           Kokkos::TeamThreadRange(t, s0, s1),
           [&](const std::int64_t s, std::int64_t& cnt) {
             const float px = a.x(s), py = a.y(s), pz = a.z(s);
-            if (!in_sphere(px, py, pz, cx, cy, cz, ra2)) return;
+            if (f64 ? !in_sphere64(px, py, pz, cx64, cy64, cz64, ra2_64)
+                    : !in_sphere(px, py, pz, cx, cy, cz, ra2))
+              return;
             ++cnt;
             const std::int64_t self = a.ion(s);
             const auto pairs = [&](const std::int64_t b0, const std::int64_t b1) {
               Kokkos::parallel_for(Kokkos::ThreadVectorRange(t, b0, b1), [&](const std::int64_t k) {
                 const float qx = b.x(k), qy = b.y(k), qz = b.z(k);
+                if (f64) {  // published double arithmetic (z-SDMs only)
+                  if (cocrni && !in_sphere64(qx, qy, qz, cx64, cy64, cz64, rb2_64)) return;
+                  const double dx = double(qx) - double(px), dy = double(qy) - double(py),
+                               dz = double(qz) - double(pz);
+                  const double r2 = (dx * dx + dy * dy) + dz * dz;
+                  if (r2 > bn.rc2_64 || (r2 == 0.0 && b.ion(k) == self)) return;
+                  const int bin = bn.bin64_z(dx, dz);
+                  if (bin >= 0) add(bin);
+                  return;
+                }
                 if (cocrni && !in_sphere(qx, qy, qz, cx, cy, cz, rb2)) return;
                 const float dx = qx - px, dy = qy - py, dz = qz - pz;
                 const float r2 = dx * dx + dy * dy + dz * dz;
@@ -588,7 +689,8 @@ void feal_cells(const Exec& exec, const CellsView<Mem>& a, const CellsView<Mem>&
     const std::int64_t cz0 = g.coord(2, zlo), cz1 = g.coord(2, zhi);
     const std::int64_t cplane = std::int64_t(g.n[0]) * g.n[1];
     const std::int64_t c0 = cz0 * cplane, c1 = (cz1 + 1) * cplane;
-    if (spec.kind == SdmKind::z) {
+    const double rw2_64 = double(wspec.centre_radius) * double(wspec.centre_radius);
+    if (spec.kind == SdmKind::z && bn.arithmetic == 0) {
       using F = FealZCells<Exec, Mem>;
       const F f{{bn,
                  a,
@@ -611,7 +713,11 @@ void feal_cells(const Exec& exec, const CellsView<Mem>& a, const CellsView<Mem>&
                  n_windows,
                  c0,
                  out,
-                 centre_counts}};
+                 centre_counts,
+                 wc.d[0],
+                 wc.d[1],
+                 wc.d[2],
+                 rw2_64}};
       typename F::Policy policy(exec, c1 - c0, 1);
       policy.set_scratch_size(1, Kokkos::PerTeam(F::scratch_bytes()));
       Kokkos::parallel_for("aptflow::windows::feal_z", policy, f);
@@ -619,7 +725,8 @@ void feal_cells(const Exec& exec, const CellsView<Mem>& a, const CellsView<Mem>&
       dispatch_kind<FealWindowSdm, Exec, Mem>(
           exec, "aptflow::windows::feal", spec.kind, c1 - c0, bn, a, b, spec.r_cut, centres_in_b, wc.c[0],
           wc.c[1], wc.c[2], wc.n[0], wc.n[1], wc.n[2], wc.c0[0], wc.c0[1], wc.c0[2], wc.stride, reach,
-          wspec.centre_radius * wspec.centre_radius, first_window, n_windows, c0, out, centre_counts);
+          wspec.centre_radius * wspec.centre_radius, first_window, n_windows, c0, out, centre_counts, wc.d[0],
+          wc.d[1], wc.d[2], rw2_64);
     }
   }
 }
@@ -652,7 +759,16 @@ void cocrni_lists(const Exec& exec, const CellsView<Mem>& a, const CellsView<Mem
                                     na,
                                     nb,
                                     empty,
-                                    empty};
+                                    empty,
+                                    wc.d[0],
+                                    wc.d[1],
+                                    wc.d[2],
+                                    0.0,
+                                    0.0};
+    if (bn.arithmetic != 0) {  // membership in double, as cKDTree's query_ball_point
+      gather.ra2_64 = double(wspec.centre_radius) * double(wspec.centre_radius);
+      gather.rb2_64 = double(wspec.neighbour_radius) * double(wspec.neighbour_radius);
+    }
     Kokkos::parallel_for("aptflow::windows::cocrni_count", Kokkos::RangePolicy<Exec>(exec, 0, n_windows),
                          gather);
     Kokkos::deep_copy(exec, centre_counts,
@@ -709,6 +825,10 @@ void compute_window_sdms(const Exec& exec, const SdmCells<Mem>& cells, const Win
   Kokkos::deep_copy(exec, out, std::int64_t(0));
   Kokkos::deep_copy(exec, centre_counts, std::int64_t(0));
   if (n_windows == 0) return;
+  if (spec.arithmetic != SdmArithmetic::float32 && spec.kind != SdmKind::z)
+    throw ConfigError("sdm.arithmetic", "'" + to_string(spec.arithmetic) +
+                                            "' is implemented for window z-SDMs only: use \"float32\" for " +
+                                            to_string(spec.kind) + "-SDMs");
   const SdmBinning bn = make_binning(spec);
   const auto wc = detail::make_window_centres<Mem>(grid);
   const detail::CellsView<Mem> a(cells.centres), b(cells.neighbours);
@@ -729,21 +849,26 @@ void compute_window_sdms(const Exec& exec, const SdmCells<Mem>& cells, const Win
     const float rb2 = cocrni ? wspec.neighbour_radius * wspec.neighbour_radius : 0.0f;
     const double ra_reach = double(wspec.centre_radius) + kMargin;
     const double rb_reach = cocrni ? double(wspec.neighbour_radius) + kMargin : 0.0;
+    const double ra2_64 = double(wspec.centre_radius) * double(wspec.centre_radius);
+    const double rb2_64 = cocrni ? double(wspec.neighbour_radius) * double(wspec.neighbour_radius) : 0.0;
     switch (spec.kind) {
       case SdmKind::z:
         launch(detail::TeamWindowSdm<SdmKind::z, Exec, Mem>{
-            bn, a, b, cocrni, wc.c[0], wc.c[1], wc.c[2], wc.n[0], wc.n[1], first_window, ra2, rb2, ra_reach,
-            rb_reach, spec.r_cut, out, centre_counts});
+            bn,           a,       b,      cocrni,   wc.c[0],  wc.c[1],    wc.c[2], wc.n[0],       wc.n[1],
+            first_window, ra2,     rb2,    ra_reach, rb_reach, spec.r_cut, out,     centre_counts, wc.d[0],
+            wc.d[1],      wc.d[2], ra2_64, rb2_64});
         break;
       case SdmKind::zx:
         launch(detail::TeamWindowSdm<SdmKind::zx, Exec, Mem>{
-            bn, a, b, cocrni, wc.c[0], wc.c[1], wc.c[2], wc.n[0], wc.n[1], first_window, ra2, rb2, ra_reach,
-            rb_reach, spec.r_cut, out, centre_counts});
+            bn,           a,       b,      cocrni,   wc.c[0],  wc.c[1],    wc.c[2], wc.n[0],       wc.n[1],
+            first_window, ra2,     rb2,    ra_reach, rb_reach, spec.r_cut, out,     centre_counts, wc.d[0],
+            wc.d[1],      wc.d[2], ra2_64, rb2_64});
         break;
       case SdmKind::xyz:
         launch(detail::TeamWindowSdm<SdmKind::xyz, Exec, Mem>{
-            bn, a, b, cocrni, wc.c[0], wc.c[1], wc.c[2], wc.n[0], wc.n[1], first_window, ra2, rb2, ra_reach,
-            rb_reach, spec.r_cut, out, centre_counts});
+            bn,           a,       b,      cocrni,   wc.c[0],  wc.c[1],    wc.c[2], wc.n[0],       wc.n[1],
+            first_window, ra2,     rb2,    ra_reach, rb_reach, spec.r_cut, out,     centre_counts, wc.d[0],
+            wc.d[1],      wc.d[2], ra2_64, rb2_64});
         break;
     }
   } else if constexpr (detail::kHostExec<Exec>) {  // the CPU algorithms are not built for devices
