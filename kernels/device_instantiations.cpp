@@ -46,7 +46,7 @@ template void compute_window_sdms<DevExec, DevMem>(const DevExec&, const SdmCell
 // Sub-cells, labels, smoothing, local composition.
 template void sum_subcell_probabilities<DevExec, DevMem>(
     const DevExec&, const WindowGrid&, const Kokkos::View<float**, Kokkos::LayoutRight, DevMem>&,
-    const DevMat&);
+    const DevMat&, EmptyWindow);
 template void threshold_subcells<DevExec, DevMem>(const DevExec&, const DevMat&,
                                                   const Kokkos::View<double*, DevMem>&, const DevLabels&);
 template std::int64_t label_ions_layers<DevExec, DevMem>(const DevExec&, const SubcellGrid&, std::int64_t,
