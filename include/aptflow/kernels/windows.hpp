@@ -563,7 +563,7 @@ struct TeamWindowSdm {
   double ra2_64, rb2_64;
 
   static constexpr bool kScratch = K == SdmKind::z;
-  int scratch_bins() const { return kScratch ? bn.crop_count : 0; }
+  KOKKOS_INLINE_FUNCTION int scratch_bins() const { return kScratch ? bn.crop_count : 0; }
 
   // Cell rows (contiguous slot ranges) of list cl within reach of (cx, cy, cz).
   template <class F>
