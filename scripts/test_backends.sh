@@ -13,7 +13,8 @@
 #                  kernels/device_instantiations.cpp), every driver and the
 #                  CLI compile and link, and so do the per-backend kernel
 #                  tests (their cuda.* tests run only where a GPU is present:
-#                  build-cuda-<arch>/tests/aptflow_kernel_tests on a GPU node).
+#                  build-cuda-<arch>/tests/aptflow_kernel_tests on a GPU node;
+#                  without a device the test binaries print why and exit 0).
 #
 # Kokkos installs go to build-kokkos/<backend> and are reused. Without the
 # vendored tarball (or, for CUDA, without nvcc) a backend is skipped with a
