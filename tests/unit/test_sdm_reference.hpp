@@ -123,6 +123,25 @@ inline std::vector<std::int64_t> reference_sdm(const PlainCloud& c, const SdmSpe
   return h;
 }
 
+// Brute force, aptflow's rules (float32, docs/sdm.md): the SDM and centre
+// count of window w.
+inline std::vector<std::int64_t> reference_window(const PlainCloud& p, const WindowGrid& g,
+                                                  const WindowSpec& ws, const SdmSpec& spec, int a, int b,
+                                                  std::int64_t w, std::int64_t& centres) {
+  std::int64_t ix, iy, iz;
+  g.unravel(w, ix, iy, iz);
+  const float cx = g.centre_f(0, ix), cy = g.centre_f(1, iy), cz = g.centre_f(2, iz);
+  std::vector<std::int64_t> h(spec.size(), 0);
+  centres = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p.s[i] != a || !reference_within(p.x[i] - cx, p.y[i] - cy, p.z[i] - cz, ws.centre_radius)) continue;
+    ++centres;
+    reference_add_centre(p, spec, i, b, h, ws.variant == WindowVariant::cocrni, cx, cy, cz,
+                         ws.neighbour_radius);
+  }
+  return h;
+}
+
 // The published z-SDM of one window written out plainly (zsdm_utils_v2.zsdm,
 // the Fe-Al notebook's ZSDM): membership and pair tests in double,
 // fast_histogram's binning int((d + 1.5) * (200 / 3)) on -1.5 <= d < 1.5 for

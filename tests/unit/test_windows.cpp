@@ -23,25 +23,6 @@ Box cube_box(float lo, float hi) {
   return b;
 }
 
-// Brute force: SDM and centre count of window w.
-std::vector<std::int64_t> reference_window(const PlainCloud& p, const WindowGrid& g, const WindowSpec& ws,
-                                           const SdmSpec& spec, int a, int b, std::int64_t w,
-                                           std::int64_t& centres) {
-  std::int64_t ix, iy, iz;
-  g.unravel(w, ix, iy, iz);
-  const float cx = g.centre_f(0, ix), cy = g.centre_f(1, iy), cz = g.centre_f(2, iz);
-  std::vector<std::int64_t> h(spec.size(), 0);
-  centres = 0;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p.s[i] != a || !test::reference_within(p.x[i] - cx, p.y[i] - cy, p.z[i] - cz, ws.centre_radius))
-      continue;
-    ++centres;
-    test::reference_add_centre(p, spec, i, b, h, ws.variant == WindowVariant::cocrni, cx, cy, cz,
-                               ws.neighbour_radius);
-  }
-  return h;
-}
-
 struct Result {
   std::vector<std::int64_t> sdm;  // n_windows x size
   std::vector<std::int64_t> centres;
@@ -124,7 +105,7 @@ TEST_P(WindowSdms, EqualBruteForcePerWindowAndChunkingDoesNotMatter) {
   std::int64_t pairs = 0, empty = 0;
   for (std::int64_t r = 0; r < n; ++r) {
     std::int64_t centres = 0;
-    const auto want = reference_window(p, g, ws, spec, a, b, first + r, centres);
+    const auto want = test::reference_window(p, g, ws, spec, a, b, first + r, centres);
     ASSERT_EQ(whole.centres[r], centres) << "window " << first + r;
     const std::vector<std::int64_t> got(whole.sdm.begin() + r * spec.size(),
                                         whole.sdm.begin() + (r + 1) * spec.size());
@@ -207,7 +188,7 @@ TEST_P(PublishedWindowSdms, EqualThePublishedRulesWrittenPlainly) {
   for (std::int64_t w = 0; w < g.size(); ++w) {
     std::int64_t centres = 0;
     const auto want = arithmetic == SdmArithmetic::float32
-                          ? reference_window(p, g, ws, spec, 1, 1, w, centres)
+                          ? test::reference_window(p, g, ws, spec, 1, 1, w, centres)
                           : test::published_window(p, g, ws, spec, 1, 1, w, centres);
     ASSERT_EQ(whole.centres[w], centres) << "window " << w;
     const std::vector<std::int64_t> got(whole.sdm.begin() + w * spec.size(),
