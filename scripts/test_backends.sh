@@ -14,7 +14,8 @@
 #                  CLI compile and link, and so do the per-backend kernel
 #                  tests (their cuda.* tests run only where a GPU is present:
 #                  build-cuda-<arch>/tests/aptflow_kernel_tests on a GPU node;
-#                  without a device the test binaries print why and exit 0).
+#                  with the driver but no device the test binaries print why
+#                  and exit 0; without libcuda.so.1 they do not load).
 #
 # Kokkos installs go to build-kokkos/<backend> and are reused. Without the
 # vendored tarball (or, for CUDA, without nvcc) a backend is skipped with a
