@@ -99,6 +99,16 @@ bool Config::is_number(const std::string& key) const {
   return n && n->is_number();
 }
 
+bool Config::is_string(const std::string& key) const {
+  const auto* n = find(key);
+  return n && n->is_string();
+}
+
+bool Config::is_array(const std::string& key) const {
+  const auto* n = find(key);
+  return n && n->is_array();
+}
+
 Config Config::from_file(const std::string& path) {
   Config c;
   c.source_ = path;

@@ -55,6 +55,8 @@ class Config {
   // The type of a present key (false when absent).
   bool is_table(const std::string& key) const;
   bool is_number(const std::string& key) const;
+  bool is_string(const std::string& key) const;
+  bool is_array(const std::string& key) const;
   // Mark a key (and everything below it) as known without reading it.
   void mark_used(const std::string& key) const;
 
