@@ -7,8 +7,12 @@
 //   bench_sdm            full run: ~40 x 40 x 40 nm block (~1.9 M ions, ~490 k windows)
 //   bench_sdm --smoke    a few seconds: 6 nm block, python on a few windows
 //   options: --cells=N (FCC cells per edge, default 99), --reach=1|2|3 (cells per
-//   r_cut, default 2), --chunk=N (windows per chunk, default 32768)
-// Other arguments go to Google Benchmark. One process, one core (Kokkos::Serial).
+//   r_cut, default 2), --chunk=N (windows per chunk, default 32768),
+//   --algorithm=cells|team (the host algorithm, default; or the device
+//   team-per-window algorithm run on the host, for comparison)
+// Other arguments go to Google Benchmark. One process on the default host
+// execution space (Kokkos::Serial with Debian's Kokkos; run with
+// OMP_NUM_THREADS=1 against an OpenMP Kokkos for a per-core figure).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -80,6 +84,7 @@ struct Setup {
   SdmSpec spec = SdmSpec::z();
   HostIonCloud block;  // 13^3-cell block for whole-block SDMs
   std::int64_t chunk = 8192;
+  SdmAlgorithm algorithm = SdmAlgorithm::automatic;
 };
 
 // Owns Kokkos Views: released in main() before Kokkos is finalised.
@@ -110,7 +115,7 @@ ScanResult scan_all(const Setup& s) {
     const std::int64_t m = std::min(s.chunk, s.grid.size() - first);
     auto o = Kokkos::subview(out, Kokkos::make_pair(std::int64_t(0), m), Kokkos::ALL);
     auto c = Kokkos::subview(cnt, Kokkos::make_pair(std::int64_t(0), m));
-    compute_window_sdms(Exec(), s.cells, s.grid, s.wspec, s.spec, first, m, Rows(o), Counts(c));
+    compute_window_sdms(Exec(), s.cells, s.grid, s.wspec, s.spec, first, m, Rows(o), Counts(c), s.algorithm);
     for (std::int64_t i = 0; i < m; ++i) {
       r.centres += c(i);
       for (std::int64_t k = 0; k < s.spec.size(); ++k) r.pairs += o(i, k);
@@ -237,7 +242,7 @@ double run_reference(const Setup& s, std::int64_t n_py, std::int64_t& mismatches
   Rows out("bench::one", 1, s.spec.size());
   Counts cnt("bench::one_cnt", 1);
   for (std::size_t r = 0; r < wins.size(); ++r) {
-    compute_window_sdms(Exec(), s.cells, s.grid, s.wspec, s.spec, wins[r], 1, out, cnt);
+    compute_window_sdms(Exec(), s.cells, s.grid, s.wspec, s.spec, wins[r], 1, out, cnt, s.algorithm);
     bool same = cnt(0) == ref[r * (cc + 1) + cc];
     for (std::int64_t k = 0; k < cc; ++k) {
       same = same && out(0, k) == ref[r * (cc + 1) + k];
@@ -259,6 +264,7 @@ int main(int argc, char** argv) {
   int reach = 2;
   std::int64_t chunk = 32768;
   int cells = 99;  // 40 nm of a = 0.405 nm
+  SdmAlgorithm algorithm = SdmAlgorithm::automatic;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "--smoke") == 0)
@@ -269,6 +275,10 @@ int main(int argc, char** argv) {
       chunk = std::atoll(argv[i] + 8);
     else if (std::strncmp(argv[i], "--cells=", 8) == 0)
       cells = std::atoi(argv[i] + 8);
+    else if (std::strcmp(argv[i], "--algorithm=team") == 0)
+      algorithm = SdmAlgorithm::team;
+    else if (std::strcmp(argv[i], "--algorithm=cells") == 0)
+      algorithm = SdmAlgorithm::cells;
     else
       args.push_back(argv[i]);
   }
@@ -284,11 +294,14 @@ int main(int argc, char** argv) {
     const Box box = cloud_bounds(Exec(), s.cloud);
     s.cells = build_sdm_cells(Exec(), s.cloud, make_cell_grid(box, s.spec.r_cut, reach), kAl, kAl);
     s.chunk = chunk;
+    s.algorithm = algorithm;
     s.grid = WindowGrid::over(box, 1.0, 0.5);
     s.wspec = WindowSpec::feal(1.0);
     std::cout << "block: " << s.cloud.size() << " Al ions, " << s.grid.size() << " windows ("
               << s.grid.counts[0] << " x " << s.grid.counts[1] << " x " << s.grid.counts[2] << "), chunk "
-              << s.chunk << ", cells per r_cut " << reach << "\n";
+              << s.chunk << ", cells per r_cut " << reach << ", "
+              << (algorithm == SdmAlgorithm::team ? "team algorithm" : "host algorithm") << ", z binning "
+              << detail::z_histogram_isa() << ", " << Exec::name() << " x " << Exec().concurrency() << "\n";
 
     benchmark::RegisterBenchmark("zsdm_feal_windows", BM_zsdm_feal_windows)->Unit(benchmark::kMillisecond);
     auto* blk = benchmark::RegisterBenchmark("block_sdm_13cells", BM_block_sdm)->Arg(0)->Arg(1)->Arg(2);
@@ -310,15 +323,16 @@ int main(int argc, char** argv) {
     const double py_spw = run_reference(s, smoke ? 12 : 400, mismatches, py_wall_spw);
     const double ratio = py_spw * cpp_wps;
     std::printf(
-        "\nz-SDM feal windows (one process, Kokkos::Serial; CPU time, wall time in brackets):\n"
+        "\nz-SDM feal windows (one process, %s x %d; CPU time, wall time in brackets):\n"
         "  aptflow : %.0f windows/s (%.0f), %.3g binned pairs/s\n"
         "            %lld windows, %lld binned pairs, %lld centre-ion slots, %.3f s CPU (%.3f s wall)\n"
         "  python  : %.1f windows/s (%.1f) (scipy cKDTree + numpy, per window)\n"
-        "  ratio   : %.0fx per process (%.0fx wall) (target >= 50x)\n",
-        cpp_wps, double(s.grid.size()) / full.seconds, double(full.pairs) / full.cpu_seconds,
-        static_cast<long long>(s.grid.size()), static_cast<long long>(full.pairs),
-        static_cast<long long>(full.centres), full.cpu_seconds, full.seconds, 1.0 / py_spw, 1.0 / py_wall_spw,
-        ratio, py_wall_spw * double(s.grid.size()) / full.seconds);
+        "  ratio   : %.0fx per process (%.0fx wall) (target >= 300x per core)\n",
+        Exec::name(), Exec().concurrency(), cpp_wps, double(s.grid.size()) / full.seconds,
+        double(full.pairs) / full.cpu_seconds, static_cast<long long>(s.grid.size()),
+        static_cast<long long>(full.pairs), static_cast<long long>(full.centres), full.cpu_seconds,
+        full.seconds, 1.0 / py_spw, 1.0 / py_wall_spw, ratio,
+        py_wall_spw * double(s.grid.size()) / full.seconds);
     g_setup.reset();
     if (mismatches != 0) {
       std::fprintf(stderr, "bench_sdm: aptflow and the python reference disagree on %lld windows\n",

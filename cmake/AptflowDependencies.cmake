@@ -21,6 +21,26 @@ if(Kokkos_INCLUDE_DIRS)
   endif()
 endif()
 message(STATUS "aptflow: Kokkos ${Kokkos_VERSION}")
+# With Kokkos' CUDA backend every translation unit goes through nvcc, which
+# cannot evaluate fmt 9's consteval format-string checks ("call to consteval
+# function ... did not produce a valid constant expression"): make them
+# run-time checks for the whole project (fmt and spdlog calls alike), and
+# keep fmt's constexpr functions constexpr (fmt turns them off for nvcc, but
+# the C++20 ones still call them: errors in g++'s pass).
+if("CUDA" IN_LIST Kokkos_DEVICES)
+  add_compile_definitions(FMT_CONSTEVAL= FMT_USE_CONSTEXPR=1)
+  # No FMA contraction in device code: r2 = (dx*dx + dy*dy) + dz*dz must round
+  # as on the host, or a pair exactly at r_cut could count differently
+  # (docs/sdm.md); the integer counts are identical on every backend.
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fmad=false>)
+  # nvcc's front end mistranslates toml++ 3.3 (table.h: "'__T0' was not
+  # declared"): the translation units that need toml++'s definitions include
+  # no Kokkos and are compiled by the host compiler alone.
+  set(APTFLOW_HOST_ONLY_SOURCES src/core/config.cpp src/nn/train_config.cpp src/report/classify_report.cpp)
+  list(TRANSFORM APTFLOW_HOST_ONLY_SOURCES PREPEND ${CMAKE_CURRENT_SOURCE_DIR}/)
+  set_source_files_properties(${APTFLOW_HOST_ONLY_SOURCES} PROPERTIES COMPILE_OPTIONS --host-only)
+  message(STATUS "aptflow: Kokkos CUDA backend: fmt format strings checked at run time (FMT_CONSTEVAL= FMT_USE_CONSTEXPR=1)")
+endif()
 
 # ---- parallel HDF5 (required)
 set(HDF5_PREFER_PARALLEL ON)

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
+#include <cfenv>
 #include <sstream>
 
 #include "aptflow/core/error.hpp"
@@ -57,13 +59,61 @@ void collect_leaves(const toml::table& t, const std::string& prefix, std::vector
   }
 }
 
+// TOML text of a table, printed with floating-point traps held: toml++
+// prints inf (e.g. thresholds) with an operation that raises FE_INVALID.
+std::string print_table(const toml::table& t) {
+  std::fenv_t env;
+  std::feholdexcept(&env);
+  std::ostringstream os;
+  os << t;
+  std::fesetenv(&env);
+  return os.str();
+}
+
 }  // namespace
+
+Config::Config() : doc_(std::make_unique<toml::table>()) {}
+Config::Config(const Config& other)
+    : doc_(std::make_unique<toml::table>(*other.doc_)), source_(other.source_), used_(other.used_) {}
+Config::Config(Config&& other) noexcept = default;
+Config& Config::operator=(const Config& other) {
+  if (this != &other) {
+    doc_ = std::make_unique<toml::table>(*other.doc_);
+    source_ = other.source_;
+    used_ = other.used_;
+  }
+  return *this;
+}
+Config& Config::operator=(Config&& other) noexcept = default;
+Config::~Config() = default;
+
+const toml::table& Config::table() const { return *doc_; }
+
+bool Config::is_table(const std::string& key) const {
+  const auto* n = find(key);
+  return n && n->is_table();
+}
+
+bool Config::is_number(const std::string& key) const {
+  const auto* n = find(key);
+  return n && n->is_number();
+}
+
+bool Config::is_string(const std::string& key) const {
+  const auto* n = find(key);
+  return n && n->is_string();
+}
+
+bool Config::is_array(const std::string& key) const {
+  const auto* n = find(key);
+  return n && n->is_array();
+}
 
 Config Config::from_file(const std::string& path) {
   Config c;
   c.source_ = path;
   try {
-    c.table_ = toml::parse_file(path);
+    *c.doc_ = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
     if (src.begin.line == 0) throw InputError(path, fmt::format("cannot read config: {}", e.description()));
@@ -77,7 +127,7 @@ Config Config::from_string(const std::string& text, const std::string& source) {
   Config c;
   c.source_ = source;
   try {
-    c.table_ = toml::parse(text, source);
+    *c.doc_ = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     throw InputError::at_line(source, e.source().begin.line,
                               fmt::format("TOML syntax error: {}", e.description()));
@@ -96,7 +146,7 @@ void Config::apply_overrides(const std::vector<std::string>& assignments) {
 
 void Config::set(const std::string& key, const std::string& value_text) {
   auto parts = split_key(key);
-  toml::table* t = &table_;
+  toml::table* t = doc_.get();
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     if (parts[i].empty()) throw ConfigError(key, "empty component in key path");
     auto* node = t->get(parts[i]);
@@ -112,8 +162,8 @@ void Config::set(const std::string& key, const std::string& value_text) {
 }
 
 const toml::node* Config::find(const std::string& key) const {
-  if (key.empty()) return &table_;
-  return table_.at_path(key).node();
+  if (key.empty()) return doc_.get();
+  return doc_->at_path(key).node();
 }
 
 bool Config::has(const std::string& key) const { return find(key) != nullptr; }
@@ -244,7 +294,7 @@ std::size_t Config::array_size(const std::string& key) const {
 
 void Config::check_all_used() const {
   std::vector<std::string> leaves;
-  collect_leaves(table_, "", leaves);
+  collect_leaves(*doc_, "", leaves);
   for (const auto& leaf : leaves) {
     bool known = false;
     for (const auto& u : used_) {
@@ -260,10 +310,17 @@ void Config::check_all_used() const {
   }
 }
 
-std::string Config::to_toml() const {
-  std::ostringstream os;
-  os << table_;
-  return os.str();
+std::string Config::to_toml(const std::vector<std::string>& omit) const {
+  if (omit.empty()) return print_table(*doc_);
+  toml::table t = *doc_;
+  for (const auto& k : omit) t.erase(k);
+  return print_table(t);
+}
+
+std::string Config::table_to_toml(const std::string& key) const {
+  const auto* n = find(key);
+  if (!n || !n->is_table()) throw ConfigError(key, "must be a table");
+  return print_table(*n->as_table());
 }
 
 }  // namespace aptflow

@@ -46,8 +46,7 @@ AlignSpec parse_align(const Config& cfg, const std::string& table) {
   AlignSpec s;
   const std::string key = table + ".align";
   if (cfg.has(key)) {
-    const auto node = cfg.table().at_path(key);
-    if (node.is_string()) {
+    if (cfg.is_string(key)) {
       const std::string v = cfg.get_string(key);
       if (v == "none")
         s.mode = AlignSpec::Mode::none;
@@ -55,7 +54,7 @@ AlignSpec parse_align(const Config& cfg, const std::string& table) {
         s.mode = AlignSpec::Mode::autodetect;
       else
         throw ConfigError(key, fmt::format("'{}' is not \"none\", \"auto\" or [tilt, azimuth] (degrees)", v));
-    } else if (node.is_array()) {
+    } else if (cfg.is_array(key)) {
       const auto v = cfg.get_doubles(key);
       if (v.size() != 2 || !std::isfinite(v[0]) || !std::isfinite(v[1]) || v[0] < 0 || v[0] > 45)
         throw ConfigError(key, "expected [tilt, azimuth] in degrees with 0 <= tilt <= 45, e.g. [5.0, 0.0]");

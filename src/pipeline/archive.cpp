@@ -378,23 +378,16 @@ ArchiveOptions parse_archive_config(const Config& cfg) {
   o.colour_by = cfg.get_string("meta.colour_by", "");
 
   if (cfg.has("classify")) {
-    const auto* t = cfg.table().at_path("classify").as_table();
-    if (!t) throw ConfigError("classify", "must be a table ([classify] section with the classify keys)");
+    if (!cfg.is_table("classify"))
+      throw ConfigError("classify", "must be a table ([classify] section with the classify keys)");
     for (const char* k : {"input", "range", "output"})
-      if (t->contains(k))
+      if (cfg.has(std::string("classify.") + k))
         throw ConfigError(std::string("classify.") + k,
                           "set per dataset by the archive: remove it from the [classify] section");
-    toml::table copy = *t;
-    if (!copy.contains("progress")) copy.insert("progress", false);
-    std::ostringstream ss;
-    {
-      std::fenv_t env;  // toml++ prints inf (thresholds) raising FE_INVALID: see classify.cpp
-      std::feholdexcept(&env);
-      ss << copy;
-      std::fesetenv(&env);
-    }
+    Config section = Config::from_string(cfg.table_to_toml("classify"), "[classify]");
+    if (!section.has("progress")) section.set("progress", "false");
     o.classify = true;
-    o.classify_text = ss.str();
+    o.classify_text = section.to_toml();
     cfg.mark_used("classify");
     // Validate the section now (a typo must not cost a whole archive run).
     try {

@@ -805,21 +805,8 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
   o.resume = cfg.get_bool("resume", false);
   o.truth = cfg.get_string("truth", "");
   cfg.check_all_used();
-  {
-    // Without the run-control keys: a resumed run stores the same text.
-    toml::table t = cfg.table();
-    t.erase("resume");
-    t.erase("progress");
-    // toml++ prints inf thresholds with an operation that raises FE_INVALID;
-    // print in non-stop mode so that callers trapping FE_INVALID (the test
-    // harness) are not stopped, then restore their environment unchanged.
-    std::fenv_t env;
-    std::feholdexcept(&env);
-    std::ostringstream os;
-    os << t;
-    o.config_text = os.str();
-    std::fesetenv(&env);
-  }
+  // Without the run-control keys: a resumed run stores the same text.
+  o.config_text = cfg.to_toml({"resume", "progress"});
   return o;
 }
 

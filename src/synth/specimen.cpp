@@ -43,8 +43,7 @@ std::uint64_t site_key(std::int64_t i, std::int64_t j, std::int64_t k, std::size
 RadiusDistribution parse_radius(const Config& cfg, const std::string& key, const std::string& report) {
   RadiusDistribution r;
   if (!cfg.has(key)) throw ConfigError(report, "required: radius = 2.5 or radius = { distribution = ... }");
-  const auto& node = *cfg.table().at_path(key).node();
-  if (node.is_number()) {
+  if (cfg.is_number(key)) {
     r.kind = RadiusDistribution::Kind::fixed;
     r.mean = cfg.get_double(key);
     r.max = r.mean;
@@ -127,7 +126,7 @@ SpecimenSpec parse_specimen_config(const Config& cfg) {
   for (const auto& pop_name : cfg.has("domains") ? cfg.keys("domains") : std::vector<std::string>{}) {
     const std::string el = "domains." + pop_name;
     const std::string& dotted = el;
-    if (!cfg.table().at_path(el).is_table())
+    if (!cfg.is_table(el))
       throw ConfigError(el, "expected a table [domains.<name>] describing one domain population");
     DomainPopulation p;
     p.structure = structure_from_config(cfg, el);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/kernels/windows.hpp"
 #include "aptflow/sdm/spec.hpp"
 
 namespace aptflow::test {
@@ -120,6 +121,83 @@ inline std::vector<std::int64_t> reference_sdm(const PlainCloud& c, const SdmSpe
   for (std::size_t i = 0; i < c.size(); ++i)
     if (c.s[i] == a) reference_add_centre(c, spec, i, b, h);
   return h;
+}
+
+// Brute force, aptflow's rules (float32, docs/sdm.md): the SDM and centre
+// count of window w.
+inline std::vector<std::int64_t> reference_window(const PlainCloud& p, const WindowGrid& g,
+                                                  const WindowSpec& ws, const SdmSpec& spec, int a, int b,
+                                                  std::int64_t w, std::int64_t& centres) {
+  std::int64_t ix, iy, iz;
+  g.unravel(w, ix, iy, iz);
+  const float cx = g.centre_f(0, ix), cy = g.centre_f(1, iy), cz = g.centre_f(2, iz);
+  std::vector<std::int64_t> h(spec.size(), 0);
+  centres = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p.s[i] != a || !reference_within(p.x[i] - cx, p.y[i] - cy, p.z[i] - cz, ws.centre_radius)) continue;
+    ++centres;
+    reference_add_centre(p, spec, i, b, h, ws.variant == WindowVariant::cocrni, cx, cy, cz,
+                         ws.neighbour_radius);
+  }
+  return h;
+}
+
+// The published z-SDM of one window written out plainly (zsdm_utils_v2.zsdm,
+// the Fe-Al notebook's ZSDM): membership and pair tests in double,
+// fast_histogram's binning int((d + 1.5) * (200 / 3)) on -1.5 <= d < 1.5 for
+// dz and dx, the pair rule, the 93-bin crop. f32_diff: the displacement is
+// rounded to float32 first (Fe-Al).
+inline std::vector<std::int64_t> published_window(const PlainCloud& p, const WindowGrid& g,
+                                                  const WindowSpec& ws, const SdmSpec& spec, int a, int b,
+                                                  std::int64_t w, std::int64_t& centres) {
+  std::int64_t ix, iy, iz;
+  g.unravel(w, ix, iy, iz);
+  const double c[3] = {(g.origin[0] + double(ix) * g.stride) + 0.5 * g.edge,
+                       (g.origin[1] + double(iy) * g.stride) + 0.5 * g.edge,
+                       (g.origin[2] + double(iz) * g.stride) + 0.5 * g.edge};
+  auto within = [](double dx, double dy, double dz, double r) {
+    return (dx * dx + dy * dy) + dz * dz <= r * r;
+  };
+  const double rc = double(ws.centre_radius), rn = double(ws.neighbour_radius);
+  const bool f32_diff = spec.arithmetic == SdmArithmetic::float64_bins;
+  const bool drop = spec.exclude == SdmExclude::zero_dx_or_dz;
+  std::vector<std::int64_t> h(spec.size(), 0);
+  centres = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p.s[i] != a || !within(double(p.x[i]) - c[0], double(p.y[i]) - c[1], double(p.z[i]) - c[2], rc))
+      continue;
+    ++centres;
+    for (std::size_t j = 0; j < p.size(); ++j) {
+      if (j == i || p.s[j] != b) continue;
+      if (ws.variant == WindowVariant::cocrni &&
+          !within(double(p.x[j]) - c[0], double(p.y[j]) - c[1], double(p.z[j]) - c[2], rn))
+        continue;
+      double dx = double(p.x[j]) - double(p.x[i]), dy = double(p.y[j]) - double(p.y[i]),
+             dz = double(p.z[j]) - double(p.z[i]);
+      if (!within(dx, dy, dz, spec.r_cut)) continue;
+      if (f32_diff) {
+        dx = double(float(dx));
+        dz = double(float(dz));
+      }
+      if (drop && (dx == 0 || dz == 0)) continue;
+      if (!(dz >= -1.5 && dz < 1.5 && dx >= -1.5 && dx < 1.5)) continue;
+      const int k = static_cast<int>((dz + 1.5) * (200.0 / 3.0)) - 54;
+      if (k >= 0 && k < 93) ++h[static_cast<std::size_t>(k)];
+    }
+  }
+  return h;
+}
+
+// random_cloud with its coordinates rounded to 3 decimals (as the published
+// CSV files): many pairs with dx == 0 or dz == 0 and displacements on bin edges.
+inline PlainCloud rounded_cloud(std::uint32_t seed, std::size_t n, float L) {
+  PlainCloud p = random_cloud(seed, n, L);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    p.x[i] = static_cast<float>(std::round(double(p.x[i]) * 1000.0) / 1000.0);
+    p.y[i] = static_cast<float>(std::round(double(p.y[i]) * 1000.0) / 1000.0);
+    p.z[i] = static_cast<float>(std::round(double(p.z[i]) * 1000.0) / 1000.0 - 2.0);  // z crosses 0
+  }
+  return p;
 }
 
 inline std::int64_t total(const std::vector<std::int64_t>& h) {

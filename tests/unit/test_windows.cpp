@@ -23,25 +23,6 @@ Box cube_box(float lo, float hi) {
   return b;
 }
 
-// Brute force: SDM and centre count of window w.
-std::vector<std::int64_t> reference_window(const PlainCloud& p, const WindowGrid& g, const WindowSpec& ws,
-                                           const SdmSpec& spec, int a, int b, std::int64_t w,
-                                           std::int64_t& centres) {
-  std::int64_t ix, iy, iz;
-  g.unravel(w, ix, iy, iz);
-  const float cx = g.centre_f(0, ix), cy = g.centre_f(1, iy), cz = g.centre_f(2, iz);
-  std::vector<std::int64_t> h(spec.size(), 0);
-  centres = 0;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p.s[i] != a || !test::reference_within(p.x[i] - cx, p.y[i] - cy, p.z[i] - cz, ws.centre_radius))
-      continue;
-    ++centres;
-    test::reference_add_centre(p, spec, i, b, h, ws.variant == WindowVariant::cocrni, cx, cy, cz,
-                               ws.neighbour_radius);
-  }
-  return h;
-}
-
 struct Result {
   std::vector<std::int64_t> sdm;  // n_windows x size
   std::vector<std::int64_t> centres;
@@ -124,7 +105,7 @@ TEST_P(WindowSdms, EqualBruteForcePerWindowAndChunkingDoesNotMatter) {
   std::int64_t pairs = 0, empty = 0;
   for (std::int64_t r = 0; r < n; ++r) {
     std::int64_t centres = 0;
-    const auto want = reference_window(p, g, ws, spec, a, b, first + r, centres);
+    const auto want = test::reference_window(p, g, ws, spec, a, b, first + r, centres);
     ASSERT_EQ(whole.centres[r], centres) << "window " << first + r;
     const std::vector<std::int64_t> got(whole.sdm.begin() + r * spec.size(),
                                         whole.sdm.begin() + (r + 1) * spec.size());
@@ -182,68 +163,6 @@ TEST(WindowGrid, FixedBoxHasThePublishedPlacement) {
   EXPECT_EQ(parse_sdm_arithmetic("float64_bins"), SdmArithmetic::float64_bins);
 }
 
-namespace {
-
-// The published z-SDM of one window written out plainly (zsdm_utils_v2.zsdm,
-// the Fe-Al notebook's ZSDM): membership and pair tests in double,
-// fast_histogram's binning int((d + 1.5) * (200 / 3)) on -1.5 <= d < 1.5 for
-// dz and dx, the pair rule, the 93-bin crop. f32_diff: the displacement is
-// rounded to float32 first (Fe-Al).
-std::vector<std::int64_t> published_window(const PlainCloud& p, const WindowGrid& g, const WindowSpec& ws,
-                                           const SdmSpec& spec, int a, int b, std::int64_t w,
-                                           std::int64_t& centres) {
-  std::int64_t ix, iy, iz;
-  g.unravel(w, ix, iy, iz);
-  const double c[3] = {(g.origin[0] + double(ix) * g.stride) + 0.5 * g.edge,
-                       (g.origin[1] + double(iy) * g.stride) + 0.5 * g.edge,
-                       (g.origin[2] + double(iz) * g.stride) + 0.5 * g.edge};
-  auto within = [](double dx, double dy, double dz, double r) {
-    return (dx * dx + dy * dy) + dz * dz <= r * r;
-  };
-  const double rc = double(ws.centre_radius), rn = double(ws.neighbour_radius);
-  const bool f32_diff = spec.arithmetic == SdmArithmetic::float64_bins;
-  const bool drop = spec.exclude == SdmExclude::zero_dx_or_dz;
-  std::vector<std::int64_t> h(spec.size(), 0);
-  centres = 0;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p.s[i] != a || !within(double(p.x[i]) - c[0], double(p.y[i]) - c[1], double(p.z[i]) - c[2], rc))
-      continue;
-    ++centres;
-    for (std::size_t j = 0; j < p.size(); ++j) {
-      if (j == i || p.s[j] != b) continue;
-      if (ws.variant == WindowVariant::cocrni &&
-          !within(double(p.x[j]) - c[0], double(p.y[j]) - c[1], double(p.z[j]) - c[2], rn))
-        continue;
-      double dx = double(p.x[j]) - double(p.x[i]), dy = double(p.y[j]) - double(p.y[i]),
-             dz = double(p.z[j]) - double(p.z[i]);
-      if (!within(dx, dy, dz, spec.r_cut)) continue;
-      if (f32_diff) {
-        dx = double(float(dx));
-        dz = double(float(dz));
-      }
-      if (drop && (dx == 0 || dz == 0)) continue;
-      if (!(dz >= -1.5 && dz < 1.5 && dx >= -1.5 && dx < 1.5)) continue;
-      const int k = static_cast<int>((dz + 1.5) * (200.0 / 3.0)) - 54;
-      if (k >= 0 && k < 93) ++h[static_cast<std::size_t>(k)];
-    }
-  }
-  return h;
-}
-
-// random_cloud with its coordinates rounded to 3 decimals (as the published
-// CSV files): many pairs with dx == 0 or dz == 0 and displacements on bin edges.
-PlainCloud rounded_cloud(std::uint32_t seed, std::size_t n, float L) {
-  PlainCloud p = test::random_cloud(seed, n, L);
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    p.x[i] = static_cast<float>(std::round(double(p.x[i]) * 1000.0) / 1000.0);
-    p.y[i] = static_cast<float>(std::round(double(p.y[i]) * 1000.0) / 1000.0);
-    p.z[i] = static_cast<float>(std::round(double(p.z[i]) * 1000.0) / 1000.0 - 2.0);  // z crosses 0
-  }
-  return p;
-}
-
-}  // namespace
-
 class PublishedWindowSdms
     : public ::testing::TestWithParam<std::tuple<WindowVariant, SdmExclude, SdmArithmetic>> {};
 
@@ -253,7 +172,7 @@ TEST_P(PublishedWindowSdms, EqualThePublishedRulesWrittenPlainly) {
   spec.exclude = exclude;
   spec.arithmetic = arithmetic;
   const float L = 5.0f;
-  const PlainCloud p = rounded_cloud(
+  const PlainCloud p = test::rounded_cloud(
       4100 + static_cast<int>(variant) * 10 + static_cast<int>(exclude) * 3 + static_cast<int>(arithmetic),
       2600, L);
   const HostIonCloud cloud = test::to_ion_cloud(p);
@@ -269,8 +188,8 @@ TEST_P(PublishedWindowSdms, EqualThePublishedRulesWrittenPlainly) {
   for (std::int64_t w = 0; w < g.size(); ++w) {
     std::int64_t centres = 0;
     const auto want = arithmetic == SdmArithmetic::float32
-                          ? reference_window(p, g, ws, spec, 1, 1, w, centres)
-                          : published_window(p, g, ws, spec, 1, 1, w, centres);
+                          ? test::reference_window(p, g, ws, spec, 1, 1, w, centres)
+                          : test::published_window(p, g, ws, spec, 1, 1, w, centres);
     ASSERT_EQ(whole.centres[w], centres) << "window " << w;
     const std::vector<std::int64_t> got(whole.sdm.begin() + w * spec.size(),
                                         whole.sdm.begin() + (w + 1) * spec.size());
@@ -292,7 +211,7 @@ TEST(PublishedWindowSdms, DoubleArithmeticDiffersFromFloat32OnRoundedCoordinates
   SdmSpec f32 = SdmSpec::z(), f64 = SdmSpec::z();
   f32.exclude = f64.exclude = SdmExclude::zero_dx_or_dz;
   f64.arithmetic = SdmArithmetic::float64;
-  const PlainCloud p = rounded_cloud(77, 2600, 5.0f);
+  const PlainCloud p = test::rounded_cloud(77, 2600, 5.0f);
   const HostIonCloud cloud = test::to_ion_cloud(p);
   const auto cells = build_sdm_cells(Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), 1.5), 1, 1);
   const double lo[3] = {0, 0, -2}, hi[3] = {5, 5, 3};

@@ -3,18 +3,29 @@
 // typed getters that record which keys were read, so that an unknown key (a
 // typo) is an error naming it. Key paths are dotted: "synth.sigma_xy".
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <toml++/toml.h>
+// Declarations only: with Kokkos' CUDA backend every translation unit that
+// includes Kokkos goes through nvcc, whose front end mistranslates toml++
+// 3.3's table.h ("'__T0' was not declared"). Code that needs toml++'s
+// definitions includes <toml++/toml.h> itself and must not include Kokkos
+// (it is then compiled by the host compiler: cmake/AptflowDependencies.cmake).
+#include <toml++/impl/forward_declarations.h>
 
 namespace aptflow {
 
 class Config {
  public:
-  Config() = default;
+  Config();
+  Config(const Config& other);
+  Config(Config&&) noexcept;
+  Config& operator=(const Config& other);
+  Config& operator=(Config&&) noexcept;
+  ~Config();
   // Parse a TOML file; errors are InputError with the line number.
   static Config from_file(const std::string& path);
   static Config from_string(const std::string& text, const std::string& source = "<string>");
@@ -41,6 +52,11 @@ class Config {
   std::vector<std::string> keys(const std::string& table_key) const;
   // Number of elements of an array-of-tables (e.g. [[sites]]); 0 if absent.
   std::size_t array_size(const std::string& key) const;
+  // The type of a present key (false when absent).
+  bool is_table(const std::string& key) const;
+  bool is_number(const std::string& key) const;
+  bool is_string(const std::string& key) const;
+  bool is_array(const std::string& key) const;
   // Mark a key (and everything below it) as known without reading it.
   void mark_used(const std::string& key) const;
 
@@ -49,13 +65,19 @@ class Config {
   void check_all_used() const;
 
   const std::string& source() const { return source_; }
-  const toml::table& table() const { return table_; }
-  // The effective config (after overrides) as TOML text, for provenance.
-  std::string to_toml() const;
+  // The document (needs <toml++/toml.h> to be used).
+  const toml::table& table() const;
+  // The effective config (after overrides) as TOML text, for provenance;
+  // omit: root keys left out (e.g. run-control keys). Printed with
+  // floating-point traps held (toml++ prints inf with an operation that
+  // raises FE_INVALID), the caller's environment restored.
+  std::string to_toml(const std::vector<std::string>& omit = {}) const;
+  // The table at key (which must be a table) as a TOML document of its own.
+  std::string table_to_toml(const std::string& key) const;
 
  private:
   const toml::node* find(const std::string& key) const;
-  toml::table table_;
+  std::unique_ptr<toml::table> doc_;  // never null
   std::string source_;
   mutable std::set<std::string> used_;
 };

@@ -12,6 +12,12 @@
 // Ions outside the grid's box are clamped into the border cells. Clamping is
 // monotone and 1-Lipschitz on cell coordinates, so the neighbour guarantee
 // still holds; border cells are treated as unbounded when pruning rows.
+//
+// Built on any execution space (count with atomics, exclusive scan, scatter,
+// then a heap sort of each cell's ion indices on non-Serial backends), so
+// the order inside a cell is the cloud order on every backend and thread
+// count: results that depend on the visiting order (none of the integer
+// counts do) are the same on Serial, OpenMP and Cuda.
 #include <Kokkos_Core.hpp>
 #include <cmath>
 #include <cstdint>
@@ -20,19 +26,9 @@
 
 #include "aptflow/core/bounds.hpp"  // cloud_bounds
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/kernels/detail/exec.hpp"
 
 namespace aptflow {
-
-namespace detail {
-// Host serial backends accumulate with plain adds; all others use atomics.
-template <class Exec>
-inline constexpr bool kSerialExec =
-#ifdef KOKKOS_ENABLE_SERIAL
-    std::is_same_v<typename Exec::execution_space, Kokkos::Serial>;
-#else
-    false;
-#endif
-}  // namespace detail
 
 // Geometry of a cell grid. Cell coordinates are computed in double:
 // c = clamp(floor((v - lo) / edge), 0, n - 1). make_cell_grid makes
@@ -78,14 +74,15 @@ struct CellList {
 };
 
 // Counting sort of the ions with cloud.species == species (all ions when
-// species < 0) into the cells of grid: count, exclusive scan, scatter.
-// With Kokkos::Serial the order inside a cell is the cloud order.
+// species < 0) into the cells of grid: count, exclusive scan, scatter, and
+// (on threaded and device backends, whose scatter order is arbitrary) a sort
+// of each cell's ion indices; inside a cell the order is the cloud order.
 template <class Exec, class Mem>
 CellList<Mem> build_cell_list(const Exec& exec, const IonCloud<Mem>& cloud, const CellGrid& grid,
                               int species = -1, const std::string& label = "aptflow::cell_list") {
   static_assert(Kokkos::SpaceAccessibility<Exec, Mem>::accessible,
                 "build_cell_list: the execution space cannot access the cloud's memory space");
-  constexpr bool serial = detail::kSerialExec<Exec>;
+  detail::ScopedRegion region("aptflow::cell_list::build");
   CellList<Mem> cl;
   cl.grid = grid;
   cl.species = species;
@@ -96,18 +93,14 @@ CellList<Mem> build_cell_list(const Exec& exec, const IonCloud<Mem>& cloud, cons
   const bool all = species < 0;
   const Species want = static_cast<Species>(all ? 0 : species);
 
-  Kokkos::View<std::int64_t*, Mem> count(label + ".count", ncells + 1);
+  Kokkos::View<std::int64_t*, Mem> count(Kokkos::view_alloc(exec, label + ".count"), ncells + 1);
   Kokkos::parallel_for(
       "aptflow::cell_list::count", Kokkos::RangePolicy<Exec>(exec, 0, n), KOKKOS_LAMBDA(const IonIndex i) {
         if (!all && sp(i) != want) return;
-        const std::int64_t c = grid.cell_of(xs(i), ys(i), zs(i));
-        if constexpr (serial)
-          ++count(c);
-        else
-          Kokkos::atomic_increment(&count(c));
+        detail::add_to<Exec>(count(grid.cell_of(xs(i), ys(i), zs(i))), std::int64_t(1));
       });
   cl.start = Kokkos::View<std::int64_t*, Mem>(
-      Kokkos::view_alloc(label + ".start", Kokkos::WithoutInitializing), ncells + 1);
+      Kokkos::view_alloc(exec, label + ".start", Kokkos::WithoutInitializing), ncells + 1);
   auto start = cl.start;
   std::int64_t total = 0;
   Kokkos::parallel_scan(
@@ -119,26 +112,37 @@ CellList<Mem> build_cell_list(const Exec& exec, const IonCloud<Mem>& cloud, cons
       total);
   // Reuse count as the scatter cursor.
   Kokkos::deep_copy(exec, count, start);
-  cl.ion = Kokkos::View<std::int64_t*, Mem>(Kokkos::view_alloc(label + ".ion", Kokkos::WithoutInitializing),
-                                            total);
-  cl.x = Kokkos::View<float*, Mem>(Kokkos::view_alloc(label + ".x", Kokkos::WithoutInitializing), total);
-  cl.y = Kokkos::View<float*, Mem>(Kokkos::view_alloc(label + ".y", Kokkos::WithoutInitializing), total);
-  cl.z = Kokkos::View<float*, Mem>(Kokkos::view_alloc(label + ".z", Kokkos::WithoutInitializing), total);
+  cl.ion = Kokkos::View<std::int64_t*, Mem>(
+      Kokkos::view_alloc(exec, label + ".ion", Kokkos::WithoutInitializing), total);
+  cl.x =
+      Kokkos::View<float*, Mem>(Kokkos::view_alloc(exec, label + ".x", Kokkos::WithoutInitializing), total);
+  cl.y =
+      Kokkos::View<float*, Mem>(Kokkos::view_alloc(exec, label + ".y", Kokkos::WithoutInitializing), total);
+  cl.z =
+      Kokkos::View<float*, Mem>(Kokkos::view_alloc(exec, label + ".z", Kokkos::WithoutInitializing), total);
   auto ion = cl.ion;
   auto ox = cl.x, oy = cl.y, oz = cl.z;
   Kokkos::parallel_for(
       "aptflow::cell_list::scatter", Kokkos::RangePolicy<Exec>(exec, 0, n), KOKKOS_LAMBDA(const IonIndex i) {
         if (!all && sp(i) != want) return;
-        const std::int64_t c = grid.cell_of(xs(i), ys(i), zs(i));
-        std::int64_t slot;
-        if constexpr (serial)
-          slot = count(c)++;
-        else
-          slot = Kokkos::atomic_fetch_add(&count(c), std::int64_t(1));
-        ion(slot) = i;
-        ox(slot) = xs(i);
-        oy(slot) = ys(i);
-        oz(slot) = zs(i);
+        ion(detail::fetch_add<Exec>(count(grid.cell_of(xs(i), ys(i), zs(i))), std::int64_t(1))) = i;
+      });
+  if constexpr (!detail::kSerialExec<Exec>) {
+    // Serial scatters in cloud order already; elsewhere restore it per cell.
+    Kokkos::parallel_for(
+        "aptflow::cell_list::sort_cells", Kokkos::RangePolicy<Exec>(exec, 0, ncells),
+        KOKKOS_LAMBDA(const std::int64_t c) {
+          const std::int64_t b = start(c), len = start(c + 1) - b;
+          if (len > 1) detail::heap_sort(ion.data() + b, len);
+        });
+  }
+  Kokkos::parallel_for(
+      "aptflow::cell_list::gather", Kokkos::RangePolicy<Exec>(exec, 0, total),
+      KOKKOS_LAMBDA(const std::int64_t s) {
+        const std::int64_t i = ion(s);
+        ox(s) = xs(i);
+        oy(s) = ys(i);
+        oz(s) = zs(i);
       });
   exec.fence();
   return cl;
@@ -163,13 +167,14 @@ KOKKOS_INLINE_FUNCTION double axis_gap(const CellGrid& g, int axis, int c, doubl
   return 0.0;
 }
 
-// Rows of cells that may hold an ion within r of (px, py, pz). Conservative:
-// r is enlarged by 1e-5 relative + 1e-6 nm (float32 rounding of positions,
-// displacements and squared distances is below 1e-6 relative).
-template <class StartView>
-KOKKOS_INLINE_FUNCTION void neighbour_rows(const CellGrid& g, const StartView& start, float px, float py,
-                                           float pz, double r, RowRanges& rows) {
-  rows.n = 0;
+// Calls f(b, e) for the contiguous slot range [b, e) of every non-empty row
+// of cells that may hold an ion within r of (px, py, pz). Conservative: r is
+// enlarged by 1e-5 relative + 1e-6 nm (float32 rounding of positions,
+// displacements and squared distances is below 1e-6 relative). No arrays:
+// device kernels walk the rows directly.
+template <class StartView, class F>
+KOKKOS_INLINE_FUNCTION void for_each_neighbour_row(const CellGrid& g, const StartView& start, float px,
+                                                   float py, float pz, double r, F&& f) {
   const double rr = r * (1.0 + 1e-5) + 1e-6, rr2 = rr * rr;
   const int m = g.reach;
   const int cy = g.coord(1, py), cz = g.coord(2, pz);
@@ -186,13 +191,21 @@ KOKKOS_INLINE_FUNCTION void neighbour_rows(const CellGrid& g, const StartView& s
       const int x0 = g.coord(0, px - rx), x1 = g.coord(0, px + rx);
       const std::int64_t b = start(g.cell(x0, y, z));
       const std::int64_t e = start(g.cell(x1, y, z) + 1);
-      if (e > b) {
-        rows.b[rows.n] = b;
-        rows.e[rows.n] = e;
-        ++rows.n;
-      }
+      if (e > b) f(b, e);
     }
   }
+}
+
+// The rows of for_each_neighbour_row, collected (host kernels).
+template <class StartView>
+KOKKOS_INLINE_FUNCTION void neighbour_rows(const CellGrid& g, const StartView& start, float px, float py,
+                                           float pz, double r, RowRanges& rows) {
+  rows.n = 0;
+  for_each_neighbour_row(g, start, px, py, pz, r, [&](const std::int64_t b, const std::int64_t e) {
+    rows.b[rows.n] = b;
+    rows.e[rows.n] = e;
+    ++rows.n;
+  });
 }
 }  // namespace detail
 
