@@ -34,8 +34,27 @@ if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cc
 
 elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
 
+# CI time budget: .ci/run exports APTFLOW_CI_START (epoch s) and
+# APTFLOW_CI_BUDGET_S; a backend whose expected time (APTFLOW_CI_NEED_S_<backend>,
+# measured on a 2-core VM) no longer fits is skipped with a message, so that a
+# slow runner still finishes in time. Outside CI nothing is skipped.
+need_s() {
+  case "$1" in
+    openmp) echo "${APTFLOW_CI_NEED_S_OPENMP:-1200}" ;;
+    *) echo "${APTFLOW_CI_NEED_S_CUDA:-1500}" ;;
+  esac
+}
+
 for backend in "${backends[@]}"; do
   t0=$(date +%s)
+  if [ -n "${APTFLOW_CI_START:-}" ] && [ -n "${APTFLOW_CI_BUDGET_S:-}" ]; then
+    used=$(( t0 - APTFLOW_CI_START ))
+    need=$(need_s "$backend")
+    if [ $(( used + need )) -gt "$APTFLOW_CI_BUDGET_S" ]; then
+      echo "test_backends: $backend SKIPPED: CI has used ${used} s of its ${APTFLOW_CI_BUDGET_S} s budget and this backend needs about ${need} s; run 'bash scripts/test_backends.sh $backend' on a faster machine"
+      continue
+    fi
+  fi
   prefix="$root/build-kokkos/$backend"
   rc=0
   bash scripts/build_kokkos.sh "$backend" "$prefix" || rc=$?
