@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the MPI tests of classify runs (test_published_mpi.cpp,
-// test_classify_align_mpi.cpp): a small random one-channel Al-Al 1D CNN with
+// test_classify_align_mpi.cpp, test_classify_mpi.cpp): a small random 1D CNN
+// (one channel per pair, Al-Al by default) with
 // the cocrni window layout, and byte comparison of result datasets.
 #include <gtest/gtest.h>
 
@@ -16,8 +17,8 @@
 
 namespace aptflow::test {
 
-inline nn::Model small_model(std::uint32_t seed) {
-  nn::Model m({93, 1});
+inline nn::Model small_model(std::uint32_t seed, const std::vector<std::string>& pairs = {"Al-Al"}) {
+  nn::Model m({93, static_cast<std::int64_t>(pairs.size())});
   m.add(std::make_unique<nn::Conv>(
       "c", nn::ConvSpec{1, 4, {5}, {1}, nn::Padding::valid, nn::Activation::relu, true}));
   m.add(std::make_unique<nn::MaxPool>("p", nn::PoolSpec{1, {4}, {}, nn::Padding::valid}));
@@ -29,7 +30,7 @@ inline nn::Model small_model(std::uint32_t seed) {
     for (auto& v : p->value) v = u(rng);
   m.class_names = {"FCC", "L1_2"};
   m.features.kind = "z";
-  m.features.pairs = {"Al-Al"};
+  m.features.pairs = pairs;
   m.features.bins = {93};
   m.features.preprocessing = "minmax_only";
   m.features.variant = "cocrni";

@@ -26,6 +26,7 @@
 #include "aptflow/pipeline/classify.hpp"
 #include "aptflow/sdm/preprocess.hpp"
 #include "aptflow/synth/specimen.hpp"
+#include "classify_test_model.hpp"
 #include "test_util.hpp"
 
 namespace h5 = aptflow::h5;
@@ -34,24 +35,7 @@ namespace nn = aptflow::nn;
 namespace {
 
 nn::Model random_model(std::uint32_t seed, const std::vector<std::string>& pairs = {"Al-Al"}) {
-  const auto C = static_cast<std::int64_t>(pairs.size());
-  nn::Model m({93, C});
-  m.add(std::make_unique<nn::Conv>(
-      "c", nn::ConvSpec{1, 4, {5}, {1}, nn::Padding::valid, nn::Activation::relu, true}));
-  m.add(std::make_unique<nn::MaxPool>("p", nn::PoolSpec{1, {4}, {}, nn::Padding::valid}));
-  m.add(std::make_unique<nn::Flatten>("f"));
-  m.add(std::make_unique<nn::Dense>("d", 2, nn::Activation::softmax));
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  for (auto* p : m.parameters())
-    for (auto& v : p->value) v = u(rng);
-  m.class_names = {"FCC", "L1_2"};
-  m.features.kind = "z";
-  m.features.pairs = pairs;
-  m.features.bins = {93};
-  m.features.preprocessing = "minmax_only";
-  m.features.variant = "cocrni";
-  return m;
+  return aptflow::test::small_model(seed, pairs);
 }
 
 template <class T>
