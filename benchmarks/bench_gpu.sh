@@ -32,7 +32,7 @@
 #   --subset     windows of the Python reference check per run (default 500); its
 #                cKDTree over the whole specimen costs minutes at 10^8 ions
 #   --no-build   use the existing build-cuda-ARCH (e.g. built on a login node)
-#   --build-only steps 2 only, no GPU needed (a login node with nvcc); then --no-build on the GPU node
+#   --build-only step 2 only, no GPU needed (a login node with nvcc); then --no-build on the GPU node
 #   --skip-sdm   skip bench_sdm (step 4)
 #   --keep       keep specimens and result files (default: removed, the JSON stays)
 # Needs: the CUDA toolkit (nvcc), ../shared/vendor/kokkos-4.6.01.tar.gz (or
