@@ -11,10 +11,12 @@
 #  4. a table on stdout and DIR/bench_classify.json.
 #
 # Usage: bench_classify.sh [--smoke] [--ions N] [--subset S] [--np "1 2"] [--out DIR]
-#                          [--aptflow EXE] [--keep]
+#                          [--aptflow EXE] [--keep] [--classify-args "ARGS"]
 #   --smoke    2e4 ions, 200 windows, np "1 2" (seconds; ctest bench.classify)
 #   --aptflow  the aptflow executable (default: $APTFLOW_EXE, else build/aptflow of the source tree)
 #   --keep     keep the specimen and result files (default: removed at the end, the JSON stays)
+#   --classify-args "ARGS"  appended to every `aptflow classify` command line, split on
+#              blanks (e.g. "--device gpu"; default none)
 # The machine may be shared: run it under `nice` and quote the load average it records.
 set -euo pipefail
 
@@ -27,6 +29,7 @@ OUT=""
 SMOKE=0
 KEEP=0
 EXE="${APTFLOW_EXE:-$SRC/build/aptflow}"
+CLASSIFY_ARGS=""
 
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift ;;
     --aptflow) EXE="$2"; shift ;;
     --keep) KEEP=1 ;;
+    --classify-args) CLASSIFY_ARGS="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench_classify.sh: unknown argument '$1': see --help" >&2; exit 2 ;;
   esac
@@ -89,9 +93,10 @@ for P in $NPS; do
   echo "bench_classify: aptflow classify, np $P ..."
   l0=$(loadavg)
   t0=$(now)
+  # shellcheck disable=SC2086  # CLASSIFY_ARGS is a list of arguments
   (cd "$SRC" && "${MPIRUN[@]}" -n "$P" sh -c '/usr/bin/time -f "%M %U %S %e" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
     "$OUT/rss_np$P" "$EXE" classify --config "$SRC/configs/classify/alli_l12.toml" \
-    --set "input=\"$POS\"" --set "range=\"$RRNG\"" --set "output=\"$RES\"") > "$OUT/classify_np$P.log" 2>&1 ||
+    --set "input=\"$POS\"" --set "range=\"$RRNG\"" --set "output=\"$RES\"" $CLASSIFY_ARGS) > "$OUT/classify_np$P.log" 2>&1 ||
     { tail -20 "$OUT/classify_np$P.log" >&2; echo "bench_classify.sh: aptflow classify at np $P failed (log above, $OUT/classify_np$P.log)" >&2; exit 1; }
   t1=$(now)
   echo "$P $t0 $t1 $l0 $(loadavg)" >> "$OUT/runs.txt"
