@@ -26,6 +26,7 @@ struct ClassifyArgs {
   std::vector<std::string> sets;
   bool resume = false;
   std::int64_t shuffle_mq = -1;
+  std::string device;  // --device (empty: the config's `device`, default auto)
 };
 
 std::string shell_quote(const std::string& s) {
@@ -44,6 +45,7 @@ void run(const ClassifyArgs& args) {
     std::fprintf(stderr, "aptflow classify: %s\n", opt.model_note.c_str());
   if (args.resume) opt.resume = true;
   if (args.shuffle_mq >= 0) opt.shuffle_mq = args.shuffle_mq;
+  if (!args.device.empty()) opt.device = parse_device_choice("--device", args.device);
   if (const char* ms = std::getenv("APTFLOW_TEST_CHUNK_SLEEP_MS")) opt.test_chunk_sleep_ms = std::atoi(ms);
   g_stop = 0;
   opt.stop = &g_stop;
@@ -69,6 +71,7 @@ void run(const ClassifyArgs& args) {
       std::string cmd = "aptflow classify --config " + shell_quote(args.config);
       for (const auto& a : args.sets) cmd += " --set " + shell_quote(a);
       if (args.shuffle_mq >= 0) cmd += fmt::format(" --shuffle-mq {}", args.shuffle_mq);
+      if (!args.device.empty()) cmd += " --device " + args.device;
       std::printf(
           "aptflow classify: stopped by request after %lld/%lld windows; checkpoint %s; resume with: %s "
           "--resume\n",
@@ -127,6 +130,10 @@ void register_classify(CLI::App& app) {
   sub->add_option("--shuffle-mq", args->shuffle_mq,
                   "shuffled m/q control runs after the real run (config control.shuffle_mq)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option(
+      "--device", args->device,
+      "where the window z-SDMs and the CNN run: auto (the GPU when this build has a GPU backend), "
+      "host or gpu (one GPU per MPI rank of a node; config key device; docs/classify.md \"GPU\")");
   sub->callback([args] { run(*args); });
 }
 

@@ -2,6 +2,8 @@
 
 #include <Kokkos_Core.hpp>
 
+#include "aptflow/core/error.hpp"
+
 namespace aptflow {
 
 Runtime::Runtime(int& argc, char**& argv) {
@@ -43,6 +45,50 @@ int Runtime::world_rank() {
 int Runtime::world_size() {
   int s = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+DeviceChoice parse_device_choice(const std::string& key, const std::string& value) {
+  if (value == "auto") return DeviceChoice::automatic;
+  if (value == "host") return DeviceChoice::host;
+  if (value == "gpu") return DeviceChoice::gpu;
+  throw ConfigError(key, "'" + value + "' is not a device: use auto, host or gpu");
+}
+
+std::string to_string(DeviceChoice choice) {
+  switch (choice) {
+    case DeviceChoice::automatic:
+      return "auto";
+    case DeviceChoice::host:
+      return "host";
+    case DeviceChoice::gpu:
+      return "gpu";
+  }
+  return "auto";
+}
+
+bool have_gpu_backend() {
+#if defined(KOKKOS_ENABLE_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+DeviceSelection select_device(DeviceChoice choice) {
+  DeviceSelection s;
+  const bool gpu = choice == DeviceChoice::gpu || (choice == DeviceChoice::automatic && have_gpu_backend());
+  if (gpu && !have_gpu_backend())
+    throw ConfigError(
+        "device", "'gpu' needs an aptflow built against Kokkos with a GPU backend (this one has " +
+                      std::string(Kokkos::DefaultExecutionSpace::name()) +
+                      "): build one with `bash scripts/test_backends.sh cuda-hopper90` (or cuda-ampere80) "
+                      "and run build-cuda-hopper90/aptflow, or use --device host");
+  s.gpu = gpu;
+  s.execution_space = gpu ? Kokkos::DefaultExecutionSpace::name() : Kokkos::DefaultHostExecutionSpace::name();
+#if defined(KOKKOS_ENABLE_CUDA)
+  if (gpu) s.device_id = Kokkos::Cuda().cuda_device();
+#endif
   return s;
 }
 

@@ -257,10 +257,12 @@ Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inpu
   return p;
 }
 
-Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tensor& inputs,
-                                    std::int64_t first_row, std::int64_t block) {
+Prediction predict_ensemble_aligned(const std::vector<Model>& models, const std::vector<Forward>& forwards,
+                                    const Tensor& inputs, std::int64_t first_row, std::int64_t block) {
   if (block < 1) throw InternalError("predict_ensemble_aligned: block must be >= 1");
   if (first_row < 0) throw InternalError("predict_ensemble_aligned: negative first_row");
+  if (forwards.size() != models.size())
+    throw InternalError("predict_ensemble_aligned: one forward pass per model expected");
   Prediction p = start_prediction(models, inputs);
   const std::int64_t in_size = inputs.sample_size(), K = p.outputs, n = p.samples;
   const std::vector<std::int64_t> valid = finite_rows(inputs);
@@ -268,7 +270,7 @@ Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tens
   for (std::size_t i = 0; i < valid.size(); ++i)
     slot[static_cast<std::size_t>(valid[i])] = static_cast<std::int64_t>(i);
   std::vector<double> sum(valid.size() * static_cast<std::size_t>(K), 0.0);
-  std::vector<float> buf(static_cast<std::size_t>(block * in_size));
+  std::vector<float> buf(static_cast<std::size_t>(block * in_size)), y(static_cast<std::size_t>(block * K));
   const auto t0 = std::chrono::steady_clock::now();
   if (n > 0) {
     for (std::int64_t b = first_row / block; b * block < first_row + n; ++b) {
@@ -285,21 +287,38 @@ Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tens
           any = true;
         }
       if (!any) continue;
-      for (const auto& m : models) {
-        const Tensor y = m.predict(buf.data(), block, block);
+      for (const auto& forward : forwards) {
+        forward(buf.data(), block, y.data());
         for (std::int64_t g = lo; g < hi; ++g) {
           const std::int64_t i = slot[static_cast<std::size_t>(g - first_row)];
           if (i < 0) continue;
           for (std::int64_t k = 0; k < K; ++k)
-            sum[static_cast<std::size_t>(i * K + k)] += y.data[(g - b * block) * K + k];
+            sum[static_cast<std::size_t>(i * K + k)] += y[static_cast<std::size_t>((g - b * block) * K + k)];
         }
-        if (m.gemm_path()) p.path = m.gemm_path();
-        if (m.conv_path()) p.conv_path = m.conv_path();
       }
     }
   }
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   finish_prediction(p, valid, sum, models.size());
+  return p;
+}
+
+Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tensor& inputs,
+                                    std::int64_t first_row, std::int64_t block) {
+  std::vector<Forward> forwards;
+  bool ran = false;
+  for (const auto& m : models)
+    forwards.emplace_back([&m, &ran, block](const float* x, std::int64_t rows, float* y) {
+      const Tensor out = m.predict(x, rows, block);
+      std::copy(out.data.begin(), out.data.end(), y);
+      ran = true;
+    });
+  Prediction p = predict_ensemble_aligned(models, forwards, inputs, first_row, block);
+  for (const auto& m : models) {
+    if (!ran) break;
+    if (m.gemm_path()) p.path = m.gemm_path();
+    if (m.conv_path()) p.conv_path = m.conv_path();
+  }
   return p;
 }
 

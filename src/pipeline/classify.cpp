@@ -41,6 +41,7 @@
 #include "aptflow/kernels/segment.hpp"
 #include "aptflow/nn/model_file.hpp"
 #include "aptflow/nn/predict.hpp"
+#include "aptflow/pipeline/device_stages.hpp"
 #include "aptflow/pipeline/truth.hpp"
 #include "aptflow/sdm/preprocess.hpp"
 #include "domain_table.hpp"
@@ -206,6 +207,11 @@ struct Context {
   sdm::PreprocessSpec prep;
   Progress* progress = nullptr;
   HostExec exec;
+  // --device: where the window counts and the CNN run; ensemble: the models
+  // on the device (device path only).
+  DeviceSelection device;
+  bool device_path = false;
+  std::unique_ptr<DeviceEnsemble> ensemble;
 
   // Per-row preprocessing (empty rows stay NaN).
   void preprocess_rows(const sdm::CurveRows& rows) const {
@@ -363,13 +369,11 @@ struct Pipeline {
     MPI_Allreduce(&todo, &todo_all, 1, MPI_INT64_T, MPI_SUM, c.comm);
     const std::int64_t before = grid.size() - todo_all;
     c.progress->start(label, grid.size(), before);
-    std::vector<SdmCells<Kokkos::HostSpace>> cells;  // one per pair
+    std::unique_ptr<WindowCounter> counter;  // the cell lists of every pair, on the host or the device
     dist::collective_step(c.comm, [&] {
       c.wspec.validate(grid);
       if (nloc == 0) return;
-      const Box box = cloud_bounds(c.exec, local.cloud);
-      for (const auto& [sa, sb] : c.species)
-        cells.push_back(build_sdm_cells(c.exec, local.cloud, make_cell_grid(box, c.spec.r_cut), sa, sb));
+      counter = make_window_counter(c.device_path, local.cloud, c.species, grid, c.wspec, c.spec);
     });
     const bool flat = c.models.front().input_shape().size() == 1;
     for (std::int64_t r = 0; r < rounds; ++r) {
@@ -386,8 +390,7 @@ struct Pipeline {
           // rows: window k's channel ch at (k * C + ch) * bins (channel-major, as /entry1/windows/mean_sdm)
           std::vector<float> rows(static_cast<std::size_t>(m * C * bins));
           for (std::int64_t ch = 0; ch < C; ++ch) {
-            compute_window_sdms(c.exec, cells[static_cast<std::size_t>(ch)], grid, c.wspec, c.spec,
-                                mine.first + off, m, o, cc);
+            counter->count(static_cast<std::size_t>(ch), mine.first + off, o, cc);
             std::vector<float> one(static_cast<std::size_t>(m * bins));
             for (std::int64_t k = 0; k < m; ++k)
               for (std::int64_t q = 0; q < bins; ++q)
@@ -410,7 +413,10 @@ struct Pipeline {
               for (std::int64_t ch = 0; ch < C; ++ch) dst[q * C + ch] = blank ? kNaN : src[ch * bins + q];
           }
           if (flat) x.shape = {m, bins};
-          const nn::Prediction p = nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
+          const nn::Prediction p =
+              c.ensemble
+                  ? nn::predict_ensemble_aligned(c.models, c.ensemble->forwards(), x, mine.first + off, chunk)
+                  : nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
           for (std::int64_t k = 0; k < m; ++k) {
             if (done[static_cast<std::size_t>(off + k)]) continue;
             float* dst = prob.data() + (off + k) * K;
@@ -803,10 +809,11 @@ ClassifyOptions parse_classify_config(const Config& cfg) {
       static_cast<std::uint64_t>(cfg.get_int("control.seed", static_cast<std::int64_t>(o.shuffle_seed)));
   o.progress = cfg.get_bool("progress", true);
   o.resume = cfg.get_bool("resume", false);
+  o.device = parse_device_choice("device", cfg.get_string("device", "auto"));
   o.truth = cfg.get_string("truth", "");
   cfg.check_all_used();
   // Without the run-control keys: a resumed run stores the same text.
-  o.config_text = cfg.to_toml({"resume", "progress"});
+  o.config_text = cfg.to_toml({"resume", "progress", "device"});
   return o;
 }
 
@@ -876,6 +883,9 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
         throw ConfigError("model", fmt::format("ensemble members differ ({} vs {}): combine models of one "
                                                "architecture",
                                                m.source, m0.source));
+    c.device = select_device(opt.device);
+    c.device_path = c.device.gpu || opt.test_device_path;
+    if (c.device_path) c.ensemble = std::make_unique<DeviceEnsemble>(c.models);
     c.K = nn::shape_size(m0.output_shape());
     c.bins = c.spec.size();
     {
@@ -1329,6 +1339,15 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       auto pg = h5::open_object(f, "/entry1/profiling");
       h5::write_attr(pg, "ranks", static_cast<std::int64_t>(nranks));
       h5::write_attr(pg, "threads_per_rank", static_cast<std::int64_t>(HostExec().concurrency()));
+      // --device: the request, where the window counts and the CNN ran, rank 0's GPU
+      h5::write_attr(pg, "device_requested", to_string(opt.device));
+      h5::write_attr(
+          pg, "device",
+          std::string(c.device_path ? (c.device.gpu ? "gpu" : "default execution space") : "host"));
+      h5::write_attr(
+          pg, "execution_space",
+          c.device_path ? std::string(Kokkos::DefaultExecutionSpace::name()) : std::string(HostExec::name()));
+      h5::write_attr(pg, "device_id", static_cast<std::int64_t>(c.device.device_id));
       h5::write_attr(pg, "ions_per_second", static_cast<double>(sum.ions) / std::max(total, 1e-9));
       h5::write_attr(pg, "windows_per_second",
                      static_cast<double>(sum.windows_computed) / std::max(wsec, 1e-9));

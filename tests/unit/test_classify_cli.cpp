@@ -147,6 +147,16 @@ TEST(ClassifyCli, InputErrorsEndEveryRankWithExitTwo) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("Al"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(s.dir / "out.h5"));
+  // --device: a bad word, and gpu in a build without a GPU backend.
+  r = run_command("timeout 60 " + s.classify(2, "--device tpu"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("auto, host or gpu"), std::string::npos) << r.output;
+  if (!aptflow::have_gpu_backend()) {
+    r = run_command("timeout 60 " + s.classify(2, "--device gpu"));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("GPU backend"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(std::filesystem::exists(s.dir / "out.h5"));
 }
 
 TEST(ClassifyCli, CompositionClassAndSpeciesCheckedAgainstModelAndRanges) {

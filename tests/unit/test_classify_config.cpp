@@ -125,6 +125,14 @@ TEST(ClassifyConfig, ControlAndRunControlKeys) {
   with.apply_overrides({"resume=true"});
   EXPECT_EQ(parse_classify_config(with).config_text, d.config_text);
   EXPECT_EQ(error_key(kBase, {"control.shuffle_mq=-1"}), "control.shuffle_mq");
+  // device: a run-control key too (the same run on a GPU or on the host).
+  EXPECT_EQ(d.device, aptflow::DeviceChoice::automatic);
+  Config on_host = Config::from_string(kBase);
+  on_host.apply_overrides({"device=\"host\""});
+  const auto h = parse_classify_config(on_host);
+  EXPECT_EQ(h.device, aptflow::DeviceChoice::host);
+  EXPECT_EQ(h.config_text, d.config_text);
+  EXPECT_EQ(error_key(kBase, {"device=\"tpu\""}), "device");
   EXPECT_EQ(aptflow::classify_checkpoint_path("a/out.h5"), "a/out.h5.checkpoint.h5");
 }
 

@@ -10,6 +10,7 @@
 // published 5-fold ensembles); they must share input shape and outputs, and
 // the first model's feature description is used.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -74,6 +75,16 @@ Prediction predict_ensemble(const std::vector<Model>& models, const Tensor& inpu
 // ranks gives the same bytes.
 Prediction predict_ensemble_aligned(const std::vector<Model>& models, const Tensor& inputs,
                                     std::int64_t first_row, std::int64_t block);
+
+// One network of an ensemble as predict_ensemble_aligned runs it: y (rows x
+// outputs) = the network on x (rows x inputs), both row-major host memory.
+using Forward = std::function<void(const float* x, std::int64_t rows, float* y)>;
+
+// As above, with forwards[i] in place of models[i].predict (e.g. a DeviceModel
+// on a GPU: classify --device gpu); the models give the shapes and classes.
+// The GEMM paths of the result are left unset.
+Prediction predict_ensemble_aligned(const std::vector<Model>& models, const std::vector<Forward>& forwards,
+                                    const Tensor& inputs, std::int64_t first_row, std::int64_t block);
 
 // load_inputs + predict_ensemble.
 Prediction predict_file(const std::vector<Model>& models, const std::string& path,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "aptflow/core/config.hpp"
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/kernels/windows.hpp"
 #include "aptflow/pipeline/align.hpp"
 #include "aptflow/pipeline/roi.hpp"
@@ -62,8 +63,13 @@ struct ClassifyOptions {
   // the clipping loop (aptflow's or the published one).
   std::string preprocessing = "auto";
   sdm::BackgroundClip background = sdm::BackgroundClip::aptflow;
-  std::int64_t chunk = 4096;              // windows per SDM / network pass (and per checkpoint round)
-  SegmentSpec segment;                    // thresholds (one per class), ion radius, DBSCAN, size histogram
+  std::int64_t chunk = 4096;  // windows per SDM / network pass (and per checkpoint round)
+  SegmentSpec segment;        // thresholds (one per class), ion radius, DBSCAN, size histogram
+  // device (`--device`): where the window z-SDMs and the CNN run: "auto" (the
+  // GPU in a build with a GPU backend, else the host), "host" or "gpu"
+  // (pipeline/device_stages.hpp). A run-control key like progress: not part
+  // of /entry1/config nor of the checkpoint identity.
+  DeviceChoice device = DeviceChoice::automatic;
   bool progress = true;                   // progress on rank 0 (stderr): bar on a terminal, else lines
   double progress_interval = 5;           // seconds between progress lines when stderr is not a terminal
   bool resume = false;                    // continue from checkpoint_path(output) when it exists
@@ -84,6 +90,9 @@ struct ClassifyOptions {
   // of windows of the real run (-1: never); checks that an error inside the
   // rounds reaches every rank.
   int test_fail_rank = -1;
+  // Tests only: run the device path (pipeline/device_stages.hpp) on
+  // Kokkos::DefaultExecutionSpace even in a build without a GPU.
+  bool test_device_path = false;
   // Optional specimen truth file (aptflow synth specimen): after the output is
   // written, rank 0 compares with it and adds /entry1/truth (pipeline/truth.hpp).
   std::string truth;
@@ -97,7 +106,7 @@ struct ClassifyOptions {
 // segment.{thresholds,ion_radius,rule,smoothing,empty_window,composition.*},
 // domains.{eps,min_samples,atomic_density,detection_efficiency},
 // domains.histogram.{bins,lo,hi,overflow}, control.{shuffle_mq,seed},
-// progress, resume, truth (docs/classify.md).
+// progress, resume, device, truth (docs/classify.md).
 ClassifyOptions parse_classify_config(const Config& cfg);
 
 // A relative model path as given when it exists (from the working directory),
