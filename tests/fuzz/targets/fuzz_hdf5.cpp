@@ -262,7 +262,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   // Let HDF5's free lists keep what they free (no limit): every file open
   // allocates a metadata cache of about 1 MB, which ASan otherwise maps and
-  // unmaps each time (most of an execution's time, 84 -> ? exec/s).
+  // unmaps each time (h5 from its seeds: 84 -> 189 exec/s).
   H5set_free_list_limits(-1, -1, -1, -1, -1, -1);
   spdlog::set_level(spdlog::level::off);
   return 0;
