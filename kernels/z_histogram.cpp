@@ -112,6 +112,19 @@ void z_add_rows_baseline(std::int64_t* out, std::int64_t stride, const std::int3
   z_add_rows_impl<0>(out, stride, rows, nrows, h, nbins);
 }
 
+// The exact test of kernels/composition.hpp: d = double(q) - double(p),
+// (dx*dx + dy*dy) + dz*dz <= r2 in double (NaN: out).
+[[gnu::always_inline]] inline void sphere_counts_exact(const SphereCandidates& c, std::int64_t b,
+                                                       std::int64_t e, double px, double py, double pz,
+                                                       double r2, std::int32_t& nr, std::int32_t& ns) {
+  for (std::int64_t q = b; q < e; ++q) {  // branch-free: vectorises
+    const double dx = double(c.x[q]) - px, dy = double(c.y[q]) - py, dz = double(c.z[q]) - pz;
+    const std::int32_t in = -std::int32_t((dx * dx + dy * dy) + dz * dz <= r2);
+    nr += in & c.ranged[q];
+    ns += in & c.solute[q];
+  }
+}
+
 std::int64_t z_gather_baseline(const ZGatherBox& box, const float* x, const float* y, const float* z,
                                std::int64_t len, float* bx, float* by, float* bz, std::int64_t n,
                                std::uint8_t* flags) {
@@ -259,6 +272,49 @@ __attribute__((target("avx2"))) void z_add_rows_avx2(std::int64_t* out, std::int
   z_add_rows_impl<1>(out, stride, rows, nrows, h, nbins);
 }
 
+// Float32 first, 8 candidates at a time: F = (dx*dx + dy*dy) + dz*dz from
+// float differences is within 8 * 2^-24 (relative) of the double d2 of the
+// definition, so F < r2 (1 - 2^-14) means in and F > r2 (1 + 2^-14) out for
+// certain; the few candidates in between (and the tail) take the exact
+// double test. Same counts as sphere_counts_exact, always.
+__attribute__((target("avx2"))) void sphere_counts_avx2(const SphereCandidates& c, float px, float py,
+                                                        float pz, double r2, std::int32_t& nr,
+                                                        std::int32_t& ns) {
+  const double dpx = px, dpy = py, dpz = pz;
+  const __m256 vpx = _mm256_set1_ps(px), vpy = _mm256_set1_ps(py), vpz = _mm256_set1_ps(pz);
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(r2 * (1.0 - 1.0 / 16384))),
+               hi = _mm256_set1_ps(static_cast<float>(r2 * (1.0 + 1.0 / 16384)));
+  __m256i ar = _mm256_setzero_si256(), as = _mm256_setzero_si256();
+  std::int64_t k = 0;
+  for (; k + 8 <= c.n; k += 8) {
+    const __m256 dx = _mm256_sub_ps(_mm256_loadu_ps(c.x + k), vpx);
+    const __m256 dy = _mm256_sub_ps(_mm256_loadu_ps(c.y + k), vpy);
+    const __m256 dz = _mm256_sub_ps(_mm256_loadu_ps(c.z + k), vpz);
+    const __m256 f =
+        _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(dx, dx), _mm256_mul_ps(dy, dy)), _mm256_mul_ps(dz, dz));
+    const __m256 in = _mm256_cmp_ps(f, lo, _CMP_LT_OQ);
+    ar = _mm256_add_epi32(
+        ar, _mm256_and_si256(_mm256_castps_si256(in),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.ranged + k))));
+    as = _mm256_add_epi32(
+        as, _mm256_and_si256(_mm256_castps_si256(in),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.solute + k))));
+    // Undecided: F in [lo, hi] (NaN: neither, out).
+    const int unsure = _mm256_movemask_ps(_mm256_cmp_ps(f, hi, _CMP_LE_OQ)) ^ _mm256_movemask_ps(in);
+    if (unsure != 0) [[unlikely]]
+      for (int j = 0; j < 8; ++j)
+        if (unsure >> j & 1) sphere_counts_exact(c, k + j, k + j + 1, dpx, dpy, dpz, r2, nr, ns);
+  }
+  sphere_counts_exact(c, k, c.n, dpx, dpy, dpz, r2, nr, ns);
+  alignas(32) std::int32_t r[8], s[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(r), ar);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(s), as);
+  for (int j = 0; j < 8; ++j) {
+    nr += r[j];
+    ns += s[j];
+  }
+}
+
 bool have_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2");
   return yes;
@@ -296,6 +352,15 @@ void z_add_rows(std::int64_t* out, std::int64_t stride, const std::int32_t* rows
   if (have_avx2()) return z_add_rows_avx2(out, stride, rows, nrows, h, nbins);
 #endif
   z_add_rows_baseline(out, stride, rows, nrows, h, nbins);
+}
+
+void sphere_counts_add(const SphereCandidates& c, float px, float py, float pz, double r2,
+                       std::int32_t& ranged, std::int32_t& solute) {
+#ifdef APTFLOW_Z_HISTOGRAM_AVX2
+  // The float pre-test needs r2 (1 -+ 2^-14) to be normal float32 numbers.
+  if (have_avx2() && r2 > 1e-30 && r2 < 1e30) return sphere_counts_avx2(c, px, py, pz, r2, ranged, solute);
+#endif
+  sphere_counts_exact(c, 0, c.n, px, py, pz, r2, ranged, solute);
 }
 
 const char* z_histogram_isa() {

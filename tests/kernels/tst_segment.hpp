@@ -232,6 +232,42 @@ TEST(TEST_CATEGORY, segment_smoothing_and_interpolated_labels_match_reference) {
   EXPECT_LT(labelled, static_cast<std::int64_t>(f.ions.size()));
 }
 
+// Ions on a lattice of spacing radius / 4 (many neighbours exactly on the
+// sphere, where float32 and double distances may disagree) and copies nudged
+// by one float32 step either way: the counts still follow the double test.
+TEST(TEST_CATEGORY, local_composition_on_the_sphere_boundary) {
+  test::PlainCloud p;
+  const double radius = 1.2;
+  const float a = static_cast<float>(radius / 4);
+  for (int i = 0; i < 9; ++i)
+    for (int j = 0; j < 9; ++j)
+      for (int k = 0; k < 9; ++k) {
+        const float x = 3.1f + a * i, y = -2.7f + a * j, z = 40.3f + a * k;
+        const std::uint8_t s = static_cast<std::uint8_t>((i + 2 * j + 3 * k) % 4);
+        p.add(x, y, z, s);
+        if ((i + j + k) % 3 == 0) p.add(std::nextafter(x, 100.0f), y, std::nextafter(z, -100.0f), s);
+        if ((i + j + k) % 5 == 0) p.add(x, std::nextafter(y, -100.0f), std::nextafter(z, 100.0f), 1);
+      }
+  const auto cloud = test::to_cloud<Mem>(p);
+  const std::vector<std::uint8_t> solute{0, 0, 1, 1};
+  Kokkos::View<std::int32_t*, Mem> ranged("ranged", cloud.size()), near("near", cloud.size());
+  local_composition(Exec(), cloud, test::device_view<std::uint8_t, Mem>(solute), radius, ranged, near);
+  std::vector<std::int32_t> want_r(p.size(), 0), want_s(p.size(), 0);
+  std::int64_t on_sphere = 0;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    for (std::size_t j = 0; j < p.size(); ++j) {
+      const double dx = double(p.x[j]) - p.x[i], dy = double(p.y[j]) - p.y[i], dz = double(p.z[j]) - p.z[i];
+      const double d2 = (dx * dx + dy * dy) + dz * dz;
+      on_sphere += std::abs(d2 - radius * radius) < 1e-5;
+      if (d2 > radius * radius || p.s[j] == 0) continue;
+      ++want_r[i];
+      want_s[i] += solute[p.s[j]];
+    }
+  EXPECT_GT(on_sphere, 1000);  // the case under test does occur
+  EXPECT_EQ(test::host_vector(ranged), want_r);
+  EXPECT_EQ(test::host_vector(near), want_s);
+}
+
 TEST(TEST_CATEGORY, local_composition_equals_brute_force) {
   const test::PlainCloud p = test::random_cloud(31, 3000, 6.0f);
   const auto cloud = test::to_cloud<Mem>(p);

@@ -11,12 +11,91 @@
 #include <Kokkos_Core.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/core/ion_cloud.hpp"
 #include "aptflow/kernels/cell_list.hpp"
+#include "aptflow/kernels/detail/exec.hpp"
+#include "aptflow/kernels/detail/z_histogram.hpp"
 
 namespace aptflow {
+
+namespace detail {
+
+// Host backends, one cell at a time: the candidates of every ion of the cell
+// (the rows of cells within radius of the cell's box) are copied once into a
+// contiguous per-thread buffer, then each ion of the cell is counted against
+// it by sphere_counts_add (AVX2 where the CPU has it; the same counts as the
+// generic per-ion loop below).
+template <class Mem>
+struct CompositionCellsHost {
+  CellList<Mem> cl;
+  Kokkos::View<std::int32_t*, Mem> is_ranged, is_solute;  // per slot: 1 or 0
+  double radius, r2;
+  Kokkos::View<std::int32_t*, Mem> ranged, solute_count;
+
+  struct Buffer {
+    std::vector<float> x, y, z;
+    std::vector<std::int32_t> r, s;
+  };
+
+  void operator()(const std::int64_t cell) const {
+    const std::int64_t b0 = cl.start(cell), e0 = cl.start(cell + 1);
+    if (e0 == b0) return;
+    const CellGrid& g = cl.grid;
+    const int cx = static_cast<int>(cell % g.n[0]), cy = static_cast<int>(cell / g.n[0] % g.n[1]),
+              cz = static_cast<int>(cell / (std::int64_t(g.n[0]) * g.n[1]));
+    thread_local Buffer buf;
+    std::int64_t n = 0;
+    // Rows of cells that may hold an ion within radius of an ion of this cell:
+    // the gap between two cells' boxes along an axis is (|c - c'| - 1) edges
+    // (border cells extend outwards only, away from the other cell), a lower
+    // bound of the distance between their ions (clamped ones too); radius
+    // enlarged as in for_each_neighbour_row.
+    const double rr = radius * (1.0 + 1e-5) + 1e-6, rr2 = rr * rr;
+    const int m = g.reach;
+    const auto gap = [&](int c, int c2) {
+      return c2 > c + 1 ? (c2 - c - 1) * g.edge : c > c2 + 1 ? (c - c2 - 1) * g.edge : 0.0;
+    };
+    for (int z = cz - m < 0 ? 0 : cz - m; z <= cz + m && z < g.n[2]; ++z)
+      for (int y = cy - m < 0 ? 0 : cy - m; y <= cy + m && y < g.n[1]; ++y) {
+        const double gz = gap(cz, z), gy = gap(cy, y), d2 = gz * gz + gy * gy;
+        if (d2 > rr2) continue;
+        const double rx = std::sqrt(rr2 - d2), xlo = g.lo[0] + cx * g.edge;
+        const int x0 = g.coord(0, xlo - rx), x1 = g.coord(0, xlo + g.edge + rx);
+        const std::int64_t b = cl.start(g.cell(x0, y, z)), e = cl.start(g.cell(x1, y, z) + 1);
+        if (n + (e - b) + 8 > static_cast<std::int64_t>(buf.x.size())) {
+          const std::size_t want = static_cast<std::size_t>(2 * (n + (e - b) + 8));
+          buf.x.resize(want), buf.y.resize(want), buf.z.resize(want), buf.r.resize(want), buf.s.resize(want);
+        }
+        const auto len = static_cast<std::size_t>(e - b);
+        std::memcpy(buf.x.data() + n, cl.x.data() + b, len * sizeof(float));
+        std::memcpy(buf.y.data() + n, cl.y.data() + b, len * sizeof(float));
+        std::memcpy(buf.z.data() + n, cl.z.data() + b, len * sizeof(float));
+        std::memcpy(buf.r.data() + n, is_ranged.data() + b, len * sizeof(std::int32_t));
+        std::memcpy(buf.s.data() + n, is_solute.data() + b, len * sizeof(std::int32_t));
+        n += e - b;
+      }
+    // Padding to whole vectors: NaN positions are never within the radius.
+    for (; n % 8 != 0; ++n) {
+      buf.x[n] = buf.y[n] = buf.z[n] = std::numeric_limits<float>::quiet_NaN();
+      buf.r[n] = buf.s[n] = 0;
+    }
+    const SphereCandidates cand{buf.x.data(), buf.y.data(), buf.z.data(), buf.r.data(), buf.s.data(), n};
+    for (std::int64_t slot = b0; slot < e0; ++slot) {
+      const float px = cl.x(slot), py = cl.y(slot), pz = cl.z(slot);
+      std::int32_t nr = 0, ns = 0;
+      if (px == px && py == py && pz == pz) sphere_counts_add(cand, px, py, pz, r2, nr, ns);
+      ranged(cl.ion(slot)) = nr;
+      solute_count(cl.ion(slot)) = ns;
+    }
+  }
+};
+
+}  // namespace detail
 
 template <class Exec, class Mem>
 void local_composition(const Exec& exec, const IonCloud<Mem>& cloud,
@@ -46,6 +125,21 @@ void local_composition(const Exec& exec, const IonCloud<Mem>& cloud,
         const Species s = sp(cl.ion(q));
         code(q) = s == 0 ? 0 : (std::int64_t(s) < nsp && solute(s)) ? 2 : 1;
       });
+  if constexpr (detail::kHostExec<Exec>) {
+    Kokkos::View<std::int32_t*, Mem> is_ranged(
+        Kokkos::view_alloc("aptflow::composition::ranged", Kokkos::WithoutInitializing), cl.size()),
+        is_solute(Kokkos::view_alloc("aptflow::composition::solute", Kokkos::WithoutInitializing), cl.size());
+    Kokkos::parallel_for("aptflow::composition::flags", Kokkos::RangePolicy<Exec>(exec, 0, cl.size()),
+                         [=](const std::int64_t q) {
+                           is_ranged(q) = code(q) != 0;
+                           is_solute(q) = code(q) == 2;
+                         });
+    Kokkos::parallel_for(
+        "aptflow::composition::count", Kokkos::RangePolicy<Exec>(exec, 0, cl.grid.num_cells()),
+        detail::CompositionCellsHost<Mem>{cl, is_ranged, is_solute, radius, r2, ranged, solute_count});
+    exec.fence();
+    return;
+  }
   Kokkos::parallel_for(
       "aptflow::composition::count", Kokkos::RangePolicy<Exec>(exec, 0, cl.size()),
       KOKKOS_LAMBDA(const std::int64_t slot) {

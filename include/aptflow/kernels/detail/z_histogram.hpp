@@ -73,6 +73,23 @@ int z_windows_of(const ZWindowList& list, float px, float py, float pz, float r2
 void z_add_rows(std::int64_t* out, std::int64_t stride, const std::int32_t* rows, int nrows,
                 const std::int64_t* h, int nbins);
 
+// Candidates of a local-composition count (kernels/composition.hpp):
+// positions and, per candidate, ranged / solute as 1 (yes) or 0 (no).
+struct SphereCandidates {
+  const float *x, *y, *z;
+  const std::int32_t *ranged, *solute;
+  std::int64_t n;
+};
+
+// ranged (solute) += the number of candidates within sqrt(r2) of p whose
+// ranged (solute) entry is 1: the exact double test of
+// kernels/composition.hpp, d = double(q) - double(p), (dx*dx + dy*dy) +
+// dz*dz <= r2 (NaN: out). The AVX2 variant tests in float32 first and takes
+// the double test for the candidates the float result cannot decide, so
+// both variants give the same counts.
+void sphere_counts_add(const SphereCandidates& c, float px, float py, float pz, double r2,
+                       std::int32_t& ranged, std::int32_t& solute);
+
 // "avx2" or "baseline": the variant z_histogram_add runs on this CPU.
 const char* z_histogram_isa();
 
