@@ -170,8 +170,16 @@ struct MeanSdm {
     ++count[static_cast<std::size_t>(c)];
     for (std::int64_t q = 0; q < bins; ++q) {
       const double v = std::clamp(static_cast<double>(row[q]), -1073741824.0, 1073741824.0);
-      sum[static_cast<std::size_t>(c * bins + q)] += static_cast<I128>(std::llround(v * kScale));
+      sum[static_cast<std::size_t>(c * bins + q)] += static_cast<I128>(round_half_away(v * kScale));
     }
+  }
+  // std::llround (half away from zero) inlined for |x| <= 2^62: truncation,
+  // then the exact remainder decides.
+  static std::int64_t round_half_away(const double x) {
+    std::int64_t i = static_cast<std::int64_t>(x);
+    const double d = x - static_cast<double>(i);
+    i += (d >= 0.5) - (d <= -0.5);
+    return i;
   }
   std::vector<double> mean() const {
     std::vector<double> m(sum.size(), 0.0);
