@@ -77,6 +77,9 @@ for backend in "${backends[@]}"; do
       # Threads per process: 2 (the MPI tests get it from APTFLOW_TEST_OMP_THREADS).
       (cd "$build" && OMP_NUM_THREADS=2 OMP_PROC_BIND=false OPENBLAS_NUM_THREADS=1 \
         ctest --output-on-failure -L "unit|mpi" -j"$jobs" --timeout 1500)
+      # Threads against ranks on the OpenMP executable (seconds; fails when a
+      # configuration changes the results): benchmarks/bench_backends.sh.
+      bash benchmarks/bench_backends.sh --smoke --aptflow "$build/aptflow" --out "$build/bench_backends_smoke"
       ;;
     cuda-*)
       arch="${backend#cuda-}"
