@@ -24,7 +24,9 @@
 //   write_alignment(file, "/entry1/alignment", al);           // the rotation, recorded
 // Per-ion results keep their global input index and so stay in input order;
 // positions written out (domain centroids, window origins) are mapped back with
-// to_input_frame().
+// to_input_frame() (domains: domains_to_input_frame()). Drivers: classify,
+// sdm (every rank holds the whole dataset: resolved on MPI_COMM_SELF), voxelize,
+// cluster (the last two read --set transform.* with parse_align_overrides).
 #include <mpi.h>
 
 #include <array>
