@@ -1080,8 +1080,8 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
         sc_sum[static_cast<std::size_t>(s * c.K + k)] = static_cast<float>(p.sums(at + s, k));
     }
     domains = std::move(p.dom.domains);
-    domains_to_input_frame(align,
-                           domains);  // centroids, axes: input coordinates (docs/alignment.md section 7)
+    // Centroids (and axes) in input coordinates (docs/alignment.md section 7).
+    domains_to_input_frame(align, domains);
     prob = std::move(p.prob);
     done = std::move(p.done);
     msdm = std::move(p.msdm);
