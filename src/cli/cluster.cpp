@@ -1,6 +1,6 @@
 // aptflow cluster INPUT [--range R] [--species A,B] [--eps 0.4] [--min-samples 3]
 //   [--control CONTROL] [--bins 32] [--lo 0] [--hi 160] [--overflow last_bin|drop]
-//   [--roi SPEC] [--json] [--out F.h5]:
+//   [--roi SPEC] [--set transform.KEY=VALUE] [--json] [--out F.h5]:
 // DBSCAN domains of a point cloud (and of a control cloud), size histograms
 // and the real-versus-control statistics; MPI-parallel (docs/cli.md).
 #include <fmt/format.h>
@@ -21,6 +21,7 @@ void register_cluster(CLI::App& app) {
     ClusterOptions opt = ClusterOptions::published();
     std::string roi, overflow = "last_bin";
     bool json = false;
+    std::vector<std::string> sets;  // --set transform.KEY=VALUE
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand(
@@ -57,6 +58,10 @@ void register_cluster(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--drop-nonfinite", a->opt.drop_nonfinite,
                 "drop ions with NaN/Inf values instead of failing");
+  sub->add_option("--set", a->sets,
+                  "key=value: transform.align (\"none\", \"auto\" or [tilt, azimuth] in degrees) and, with "
+                  "auto, transform.cone, transform.species, transform.tile, transform.min_score, "
+                  "transform.r_cut, transform.bin, transform.subsamples (docs/alignment.md)");
   sub->add_flag("--json", a->json, "print one JSON object (diagnostics on stderr)");
   sub->add_option("--out,-o", a->opt.out,
                   "write per-ion domain ids and the domain table (HDF5 + XDMF sidecar)");
@@ -77,6 +82,7 @@ void register_cluster(CLI::App& app) {
                         fmt::format("{}: give at least 1 (paper: 3)", opt.domains.min_samples));
     opt.domains.histogram.overflow_in_last_bin = a->overflow == "last_bin";
     if (!a->roi.empty()) opt.roi = parse_roi_spec(a->roi, "--roi");
+    opt.align = parse_align_overrides(a->sets);  // before anything is read or written
     const ClusterResult r = run_cluster(MPI_COMM_WORLD, opt);
     if (Runtime::world_rank() != 0) return;
     if (a->json)

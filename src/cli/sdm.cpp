@@ -18,6 +18,7 @@
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/windows.hpp"
+#include "aptflow/pipeline/align.hpp"
 #include "aptflow/pipeline/roi.hpp"
 #include "cli/commands.hpp"
 
@@ -66,6 +67,7 @@ void run_sdm(const SdmArgs& args) {
                              stride);  // no window: error before reading
   }
   const Roi roi = parse_roi(cfg);
+  const AlignSpec align_spec = parse_align(cfg);  // transform.* (docs/alignment.md)
   if (spec.arithmetic != SdmArithmetic::float32 && (!windowed || kind != SdmKind::z))
     throw ConfigError("sdm.arithmetic",
                       fmt::format("'{}' is implemented for window z-SDMs only: use --kind z with "
@@ -110,6 +112,13 @@ void run_sdm(const SdmArgs& args) {
                                    "it inside the data (aptflow inspect prints the bounds)",
                                    roi.key, roi.describe(), all));
   }
+  // transform.align: every rank holds the whole dataset (after the region of
+  // interest, as in classify), so each resolves the rotation on its own
+  // (MPI_COMM_SELF): the same ions give every rank the same rotation, whatever
+  // the number of ranks. Windows are laid over the aligned ions.
+  const Alignment align = resolve_alignment(MPI_COMM_SELF, cloud, align_spec, table, args.input);
+  apply_alignment(align, cloud);
+  if (align.mode != AlignSpec::Mode::none && rank == 0) std::fprintf(stderr, "%s\n", describe(align).c_str());
   const Box box = cloud_bounds(exec, cloud);
 
   io::FeatureLayout L;
@@ -124,6 +133,7 @@ void run_sdm(const SdmArgs& args) {
   if (!windowed) {
     L.samples = 1;
     io::FeatureWriter w(args.out, L, MPI_COMM_WORLD);
+    if (align.mode != AlignSpec::Mode::none) write_alignment(w.file(), "/alignment", align);
     Kokkos::View<std::int64_t*, Kokkos::HostSpace> out("aptflow::cli::sdm", bins);
     for (std::size_t c = 0; c < ids.size(); ++c) {
       std::vector<float> row(bins, 0.0f);
@@ -152,6 +162,8 @@ void run_sdm(const SdmArgs& args) {
   wg.stride = grid.stride;
   wg.variant = to_string(variant);
   io::FeatureWriter w(args.out, L, MPI_COMM_WORLD);
+  // Window centres stay in the aligned frame; /alignment maps them back.
+  if (align.mode != AlignSpec::Mode::none) write_alignment(w.file(), "/alignment", align);
 
   std::vector<SdmCells<Kokkos::HostSpace>> cells;
   for (const auto& [a, b] : ids) cells.push_back(build_sdm_cells(exec, cloud, cgrid, a, b));
@@ -217,7 +229,10 @@ void register_sdm(CLI::App& app) {
       "--set", args->sets,
       "key=value: sdm.r_cut, sdm.cube_range, sdm.cube_bin, sdm.exclude, sdm.arithmetic, windows.edge, "
       "windows.stride, windows.centre_radius, windows.neighbour_radius, windows.chunk, windows.box, "
-      "roi.box, roi.cylinder, roi.z (docs/cli.md)");
+      "roi.box, roi.cylinder, roi.z, transform.align (\"none\", \"auto\" or [tilt, azimuth]), "
+      "transform.cone, "
+      "transform.species, transform.tile, transform.min_score, transform.r_cut, transform.bin, "
+      "transform.subsamples (docs/cli.md, docs/alignment.md)");
   sub->add_option("--out,-o", args->out, "output feature file (HDF5)")->required();
   sub->callback([args] { run_sdm(*args); });
 }

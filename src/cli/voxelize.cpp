@@ -1,9 +1,11 @@
-// aptflow voxelize --input DATASET --range R [--edge E] [--drop-nonfinite] --out grid.h5:
+// aptflow voxelize --input DATASET --range R [--edge E] [--drop-nonfinite]
+//   [--set transform.KEY=VALUE] --out grid.h5:
 // the whole-dataset composition grid (counts per ion type per voxel), MPI-parallel
 // over z slabs (pipeline/voxelize.hpp).
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "aptflow/pipeline/voxelize.hpp"
 #include "cli/commands.hpp"
@@ -18,7 +20,8 @@ struct VoxelizeArgs {
   std::string out;
   double edge = 1.0;
   bool drop_nonfinite = false;
-  std::string roi;  // --roi box:... | cylinder:... (pipeline/roi.hpp)
+  std::string roi;                // --roi box:... | cylinder:... (pipeline/roi.hpp)
+  std::vector<std::string> sets;  // --set transform.KEY=VALUE
 };
 
 void run(const VoxelizeArgs& a) {
@@ -29,6 +32,7 @@ void run(const VoxelizeArgs& a) {
   o.edge = a.edge;
   o.drop_nonfinite = a.drop_nonfinite;
   if (!a.roi.empty()) o.roi = parse_roi_spec(a.roi, "--roi");
+  o.align = parse_align_overrides(a.sets);  // before anything is read or written
   const VoxelizeSummary s = run_voxelize(MPI_COMM_WORLD, o);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -38,6 +42,7 @@ void run(const VoxelizeArgs& a) {
         "aptflow voxelize: %lld ions -> %lld x %lld x %lld voxels (z, y, x) of %g nm, %d ion types -> %s\n",
         static_cast<long long>(s.ions), static_cast<long long>(g.nz), static_cast<long long>(g.ny),
         static_cast<long long>(g.nx), g.edge, g.channels - 1, a.out.c_str());
+    if (s.alignment.mode != AlignSpec::Mode::none) std::printf("%s\n", describe(s.alignment).c_str());
   }
 }
 
@@ -57,6 +62,10 @@ void register_voxelize(CLI::App& app) {
       "--roi", args->roi,
       "region of interest: box:x0,y0,z0,x1,y1,z1 or cylinder:cx,cy,r[,z0,z1] (nm); only the ions inside "
       "are counted");
+  sub->add_option("--set", args->sets,
+                  "key=value: transform.align (\"none\", \"auto\" or [tilt, azimuth] in degrees) and, with "
+                  "auto, transform.cone, transform.species, transform.tile, transform.min_score, "
+                  "transform.r_cut, transform.bin, transform.subsamples (docs/alignment.md)");
   sub->add_flag("--drop-nonfinite", args->drop_nonfinite,
                 "drop ions with NaN/Inf coordinates or m/q (counted in the nonfinite_dropped attribute) "
                 "instead of failing");

@@ -10,6 +10,7 @@
 #include "aptflow/core/error.hpp"
 #include "aptflow/dist/window_ownership.hpp"
 #include "aptflow/io/range_file.hpp"
+#include "aptflow/pipeline/segment.hpp"
 
 namespace aptflow {
 
@@ -95,6 +96,14 @@ AlignSpec parse_align(const Config& cfg, const std::string& table) {
   return s;
 }
 
+AlignSpec parse_align_overrides(const std::vector<std::string>& assignments) {
+  Config cfg = Config::from_string("", "--set");
+  cfg.apply_overrides(assignments);
+  const AlignSpec s = parse_align(cfg);
+  cfg.check_all_used();
+  return s;
+}
+
 Alignment resolve_alignment(MPI_Comm comm, const HostIonCloud& local, const AlignSpec& spec,
                             const RangeTable& table, const std::string& source) {
   Alignment a;
@@ -162,6 +171,38 @@ std::array<double, 3> to_input_frame(const Alignment& a, const std::array<double
                           : a.rotation;
   r.inverse().apply(x, y, z);
   return {x, y, z};
+}
+
+void domains_to_input_frame(const Alignment& a, std::vector<DomainStats>& domains) {
+  if (a.mode == AlignSpec::Mode::none) return;
+  for (auto& d : domains) {
+    const std::array<double, 3> c{d.centroid[0], d.centroid[1], d.centroid[2]};
+    std::int64_t tile = -1;
+    if (a.per_tile) {
+      const auto g = to_input_frame(a, c);
+      tile = a.tiles.tile_of(g[0], g[1], g[2]);
+    }
+    const auto q = to_input_frame(a, c, tile);
+    for (auto& axis : d.axes) {  // a direction: the rotation without the translation
+      const auto e = to_input_frame(a, {c[0] + axis[0], c[1] + axis[1], c[2] + axis[2]}, tile);
+      double v[3], norm = 0;
+      int big = 0;
+      for (int k = 0; k < 3; ++k) {
+        v[k] = e[static_cast<std::size_t>(k)] - q[static_cast<std::size_t>(k)];
+        norm += v[k] * v[k];
+        if (std::abs(v[k]) > std::abs(v[big])) big = k;
+      }
+      const double scale = (norm > 0 ? 1.0 / std::sqrt(norm) : 0.0) * (v[big] < 0 ? -1.0 : 1.0);
+      for (int k = 0; k < 3; ++k) axis[k] = v[k] * scale;
+    }
+    for (int k = 0; k < 3; ++k) d.centroid[k] = q[static_cast<std::size_t>(k)];
+  }
+}
+
+std::string describe(const Alignment& a) {
+  return fmt::format("align ({}): pole at tilt {:.3f} deg, azimuth {:.2f} deg turned onto z{}",
+                     to_string(a.mode), a.tilt_deg, a.azimuth_deg,
+                     a.per_tile ? fmt::format(", per column ({} columns)", a.tiles.size()) : "");
 }
 
 void write_alignment(const h5::File& f, const std::string& path, const Alignment& a) {

@@ -970,11 +970,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   // per-ion results keep their input index, domain centroids are turned back.
   const Alignment align = resolve_alignment(comm, cloud, opt.align, c.table, opt.input);
   apply_alignment(align, cloud);
-  if (align.mode != AlignSpec::Mode::none)
-    progress.line(
-        fmt::format("align ({}): pole at tilt {:.3f} deg, azimuth {:.2f} deg turned onto z{}",
-                    to_string(align.mode), align.tilt_deg, align.azimuth_deg,
-                    align.per_tile ? fmt::format(", per column ({} columns)", align.tiles.size()) : ""));
+  if (align.mode != AlignSpec::Mode::none) progress.line(describe(align));
   // Which preprocessing runs: a progress line here, the summary (the CLI
   // prints it on every run) and the output file (docs/preprocessing.md).
   if (!opt.model_note.empty()) progress.line(opt.model_note);
@@ -1092,15 +1088,8 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
         sc_sum[static_cast<std::size_t>(s * c.K + k)] = static_cast<float>(p.sums(at + s, k));
     }
     domains = std::move(p.dom.domains);
-    for (auto& d : domains) {  // centroids in input coordinates (docs/alignment.md section 7)
-      std::int64_t tile = -1;
-      if (align.per_tile) {
-        const auto g = to_input_frame(align, {d.centroid[0], d.centroid[1], d.centroid[2]});
-        tile = align.tiles.tile_of(g[0], g[1], g[2]);
-      }
-      const auto q = to_input_frame(align, {d.centroid[0], d.centroid[1], d.centroid[2]}, tile);
-      for (int a = 0; a < 3; ++a) d.centroid[a] = q[static_cast<std::size_t>(a)];
-    }
+    // Centroids (and axes) in input coordinates (docs/alignment.md section 7).
+    domains_to_input_frame(align, domains);
     prob = std::move(p.prob);
     done = std::move(p.done);
     msdm = std::move(p.msdm);

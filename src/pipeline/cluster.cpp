@@ -42,7 +42,7 @@ struct Clustered {
 
 Clustered cluster_cloud(MPI_Comm comm, const std::string& path, const ClusterOptions& opt,
                         const RangeTable* table, const std::vector<int>& species_ids, bool keep_positions,
-                        const char* what) {
+                        const char* what, Alignment& align, bool resolve_align) {
   Clustered out;
   out.summary.file = path;
   io::ReadOptions ropt;
@@ -63,6 +63,11 @@ Clustered cluster_cloud(MPI_Comm comm, const std::string& path, const ClusterOpt
       out.xyz[static_cast<std::size_t>(3 * i + 2)] = cloud.z(i);
     }
   }
+  // transform.align is resolved on the input cloud's ranged ions inside the
+  // region of interest (input coordinates, every species); the control reuses it.
+  const bool resolve = resolve_align && opt.align.mode != AlignSpec::Mode::none;
+  HostIonCloud in_roi;
+  if (resolve) in_roi = opt.roi.enabled() ? select_ions(cloud, roi_mask(cloud, opt.roi)) : cloud;
   // Which ions take part: species (when given) and the region of interest.
   std::vector<std::uint8_t> mask;
   if (!species_ids.empty() || opt.roi.enabled()) {
@@ -91,6 +96,11 @@ Clustered cluster_cloud(MPI_Comm comm, const std::string& path, const ClusterOpt
                                    opt.roi.key, opt.roi.describe(), sel.read_total));
     throw InputError(path, fmt::format("the {} holds no ions: give a point cloud with ions", what));
   }
+  if (resolve) {  // collective
+    align = resolve_alignment(comm, in_roi, opt.align, table ? *table : RangeTable{}, path);
+    in_roi = HostIonCloud();
+  }
+  apply_alignment(align, cloud);  // the ions that take part, after the selection in input coordinates
   // z slabs with a halo of 2 eps: the distributed DBSCAN of segment.hpp.
   const double h = 2.0 * opt.domains.eps * (1 + 1e-6) + 1e-3;
   dist::ZSlabDecomposition dec = dist::decompose_z(comm, std::move(cloud), sel.first_kept);
@@ -118,6 +128,7 @@ Clustered cluster_cloud(MPI_Comm comm, const std::string& path, const ClusterOpt
   for (const auto& d : dom.domains) out.summary.domain_ions += d.ions;
   out.summary.noise_ions = out.summary.clustered_ions - out.summary.domain_ions;
   out.summary.histogram = domain_size_histogram(dom.domains, opt.domains.histogram);
+  domains_to_input_frame(align, dom.domains);  // centroids and axes in input coordinates
   out.summary.domains = std::move(dom.domains);
   return out;
 }
@@ -184,6 +195,7 @@ void write_result(MPI_Comm comm, const ClusterOptions& opt, const ClusterResult&
     h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(real.read_first), count,
                    real.domain.data());
     detail::write_domain_table(f, "/entry1/domains", r.real.domains);
+    if (r.alignment.mode != AlignSpec::Mode::none) write_alignment(f, "/entry1/alignment", r.alignment);
     write_histogram(f, "/entry1/domains/size_histogram", r.real.histogram, opt.domains.histogram);
     if (control) {
       nx_class(f, "/entry1/control", "NXcollection");
@@ -277,11 +289,15 @@ ClusterResult run_cluster(MPI_Comm comm, const ClusterOptions& opt) {
   const RangeTable* tp = table ? &*table : nullptr;
   const bool write = !opt.out.empty();
   ClusterResult r;
-  Clustered real = cluster_cloud(comm, opt.input, opt, tp, ids, write, "input cloud");
+  if (!opt.align.species.empty() && !tp)
+    throw ConfigError("transform.species", "needs --range (the range file that names the ion types)");
+  Alignment align;
+  Clustered real = cluster_cloud(comm, opt.input, opt, tp, ids, write, "input cloud", align, true);
+  r.alignment = align;
   r.real = real.summary;
   std::optional<Clustered> control;
   if (!opt.control.empty()) {
-    control = cluster_cloud(comm, opt.control, opt, tp, ids, false, "control cloud");
+    control = cluster_cloud(comm, opt.control, opt, tp, ids, false, "control cloud", align, false);
     r.control = control->summary;
     const std::vector<double> a(r.real.histogram.counts.begin(), r.real.histogram.counts.end()),
         b(r.control->histogram.counts.begin(), r.control->histogram.counts.end());
@@ -316,6 +332,11 @@ std::string cluster_json(const ClusterResult& r, const ClusterOptions& opt) {
     c["dof"] = r.stats.dof;
     j["control"] = std::move(c);
   }
+  if (r.alignment.mode != AlignSpec::Mode::none)
+    j["alignment"] = {{"mode", to_string(r.alignment.mode)},
+                      {"tilt_deg", r.alignment.tilt_deg},
+                      {"azimuth_deg", r.alignment.azimuth_deg},
+                      {"per_tile", r.alignment.per_tile}};
   if (!opt.out.empty()) j["out"] = opt.out;
   j["seconds"] = r.seconds;
   return j.dump();
@@ -334,6 +355,7 @@ std::string cluster_text(const ClusterResult& r, const ClusterOptions& opt) {
   };
   std::string s = fmt::format("aptflow cluster: DBSCAN eps {} nm, min_samples {}\n", opt.domains.eps,
                               opt.domains.min_samples);
+  if (r.alignment.mode != AlignSpec::Mode::none) s += describe(r.alignment) + "\n";
   s += "input    " + who(r.real) + "\n";
   s += fmt::format("size histogram ({} bins over {}-{} ions, {}): {}\n", h.bins, h.lo, h.hi,
                    h.overflow_in_last_bin ? "larger domains in the last bin" : "larger domains left out",

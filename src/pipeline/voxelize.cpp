@@ -46,6 +46,10 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
     apply_ranges(exec, cloud, make_device_range_table<Kokkos::HostSpace>(table));
     exec.fence();
   });
+  // transform.align: collective over the disjoint blocks (global bounding box,
+  // pole); the grid is laid over the aligned ions.
+  const Alignment align = resolve_alignment(comm, cloud, o.align, table, o.input);
+  apply_alignment(align, cloud);
 
   // The z slabs of classify; the read block is handed over (freed when packed).
   // One rank owns every ion: counts do not depend on the ions' order, so it
@@ -89,6 +93,7 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
   rows.counts = mine.values.data();
   auto file = h5::File::create(o.output, comm);
   io::write_composition(file, rows, names, "/voxels");
+  if (align.mode != AlignSpec::Mode::none) write_alignment(file, "/voxels/alignment", align);
   {
     // Provenance (collective attribute writes: every rank passes the same values).
     const h5::Handle group = h5::open_object(file, "/voxels");
@@ -107,6 +112,7 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
   s.ions = kept;
   s.nonfinite_dropped = stats.dropped;
   s.geometry = geometry;
+  s.alignment = align;
   return s;
 }
 

@@ -11,6 +11,7 @@
 //   /windows/centre_ions/<A>-<B> int64 (samples,) centre ions per window and pair
 //   /labels                    int32 (samples,) class index, libraries only
 //   /params/<name>             float32 (samples,) per varied parameter, libraries only
+//   /alignment                 aptflow sdm with transform.align (pipeline/align.hpp write_alignment)
 //   root attributes: format = "aptflow-features", version = 1, samples,
 //   aptflow_version, config (TOML text), class_names (libraries).
 #include <mpi.h>
@@ -67,6 +68,9 @@ class FeatureWriter {
   void write_centres(std::int64_t row0, std::int64_t rows, const float* xyz);  // rows * 3
   void write_centre_ions(const std::string& pair, std::int64_t row0, std::int64_t rows,
                          const std::int64_t* data);
+  // The open file, for groups written next to the rows (e.g. /alignment:
+  // pipeline/align.hpp write_alignment); collective like the rows.
+  const h5::File& file() const { return file_; }
   void close() { file_.close(); }
 
  private:

@@ -24,7 +24,9 @@
 //   write_alignment(file, "/entry1/alignment", al);           // the rotation, recorded
 // Per-ion results keep their global input index and so stay in input order;
 // positions written out (domain centroids, window origins) are mapped back with
-// to_input_frame().
+// to_input_frame() (domains: domains_to_input_frame()). Drivers: classify,
+// sdm (every rank holds the whole dataset: resolved on MPI_COMM_SELF), voxelize,
+// cluster (the last two read --set transform.* with parse_align_overrides).
 #include <mpi.h>
 
 #include <array>
@@ -41,6 +43,8 @@
 
 namespace aptflow {
 
+struct DomainStats;  // pipeline/segment.hpp
+
 struct AlignSpec {
   enum class Mode { none, fixed, autodetect };
   Mode mode = Mode::none;
@@ -56,6 +60,11 @@ std::string to_string(AlignSpec::Mode m);  // "none", "fixed", "auto"
 // [tilt, azimuth] with 0 <= tilt <= 45, options out of range (pole::PoleOptions::validate,
 // reported under the transform key), tile or other auto keys with a fixed or no alignment.
 AlignSpec parse_align(const Config& cfg, const std::string& table = "transform");
+
+// The `--set transform.KEY=VALUE` assignments of a verb that has no other
+// config keys (voxelize, cluster): parse_align of them; any other key is a
+// ConfigError naming it (Config::check_all_used).
+AlignSpec parse_align_overrides(const std::vector<std::string>& assignments);
 
 struct Alignment {
   AlignSpec::Mode mode = AlignSpec::Mode::none;
@@ -85,6 +94,15 @@ void apply_alignment(const Alignment& a, const HostIonCloud& cloud,
 // whose rotation moved it; -1 = the global rotation).
 std::array<double, 3> to_input_frame(const Alignment& a, const std::array<double, 3>& p,
                                      std::int64_t tile = -1);
+
+// Domains found in the aligned frame back to input coordinates: the centroid
+// by to_input_frame (per tile: the rotation of the tile that holds the centroid
+// after the global inverse rotation), the gyration axes by the same rotation (each with its
+// largest |component| > 0 again); sizes, volumes, radii and eigenvalues do not change.
+void domains_to_input_frame(const Alignment& a, std::vector<DomainStats>& domains);
+
+// One line for the progress output: "align (fixed): pole at tilt ... turned onto z".
+std::string describe(const Alignment& a);
 
 // Record the alignment under `path` (collective over the file's communicator):
 // attributes mode, tilt_deg, azimuth_deg, per_tile; datasets pole (3),

@@ -10,6 +10,13 @@
 // analysis clusters the whole extraction), or with `species` the ions of
 // those ion types (needs a range file); only those inside the region of
 // interest when one is given. One class: every taking part ion is class 0.
+//
+// transform.align (docs/alignment.md): resolved on the ranged ions of the
+// input cloud inside the region of interest (input coordinates, as in
+// classify), applied to the ions that take part before the decomposition and
+// DBSCAN (the control cloud is turned by the same rotation); per-ion results
+// stay in input order, domain centroids and axes are mapped back to input
+// coordinates, /entry1/alignment records the rotation.
 #include <mpi.h>
 
 #include <cstdint>
@@ -17,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "aptflow/pipeline/align.hpp"
 #include "aptflow/pipeline/roi.hpp"
 #include "aptflow/pipeline/segment.hpp"
 
@@ -31,6 +39,7 @@ struct ClusterOptions {
   Roi roi;
   std::string out;  // HDF5 result (+ XDMF sidecar); empty: none
   bool drop_nonfinite = false;
+  AlignSpec align;  // transform.align (parse_align); none: the ions as read
   // Defaults of the verb: the published analysis (32 bins over 0 - 160 ions,
   // larger domains in the last bin).
   static ClusterOptions published();
@@ -50,6 +59,7 @@ struct ClusterResult {
   CloudDomains real;
   std::optional<CloudDomains> control;
   HistogramComparison stats;  // real vs control (only with a control)
+  Alignment alignment;        // the rotation applied (none: identity)
   double seconds = 0;
 };
 

@@ -8,7 +8,10 @@
 // writes its own planes into one parallel HDF5 file. Memory per rank: its ions
 // (about N / p) plus its planes (about nz / p + 1), never the whole grid. The
 // file is the same on any number of ranks (integer counts; only the
-// provenance attribute mpi_ranks differs).
+// provenance attribute mpi_ranks differs). With transform.align
+// (docs/alignment.md) the ranged ions are turned before the decomposition:
+// the grid (origin, planes) is in the aligned frame and /voxels/alignment
+// records the rotation that maps it back.
 #include <mpi.h>
 
 #include <cstdint>
@@ -16,6 +19,7 @@
 
 #include "aptflow/core/ion_cloud.hpp"
 #include "aptflow/kernels/voxelize.hpp"
+#include "aptflow/pipeline/align.hpp"
 #include "aptflow/pipeline/roi.hpp"
 
 namespace aptflow {
@@ -26,13 +30,15 @@ struct VoxelizeOptions {
   std::string output;  // HDF5 file (overwritten)
   double edge = 1.0;   // voxel edge, nm
   bool drop_nonfinite = false;
-  Roi roi;  // only the ions inside are counted (none: all)
+  Roi roi;          // only the ions inside are counted (none: all); input coordinates
+  AlignSpec align;  // transform.align (parse_align); none: the ions as read
 };
 
 struct VoxelizeSummary {
   IonIndex ions = 0;  // ions counted (after dropping non-finite ones)
   IonIndex nonfinite_dropped = 0;
   CompositionGeometry geometry;  // channels = ion types + 1
+  Alignment alignment;           // the rotation applied (none: identity)
 };
 
 // Collective over comm. Errors (bad input, no ions) are raised on every rank.
