@@ -132,6 +132,22 @@ void expect_rejected(const std::string& cmd, const std::string& out, const std::
   EXPECT_FALSE(fs::exists(out + ".tmp"));
 }
 
+// The aligned runs a1 and a2 record `rot` under path, the plain run nothing.
+void expect_recorded(const std::string& a1, const std::string& a2, const std::string& plain,
+                     const std::string& path, const aptflow::Rotation& rot) {
+  expect_alignment(a1, path, rot);
+  expect_alignment(a2, path, rot);
+  auto f = h5::File::open(plain);
+  EXPECT_FALSE(h5::exists(f, path));
+}
+
+// `base` with each (--set value, key named in the error): exit 2, nothing in out.
+void expect_sets_rejected(const std::string& base, const std::string& out,
+                          const std::vector<std::pair<std::string, std::string>>& sets) {
+  for (const auto& [set, key] : sets)
+    expect_rejected(base + "--set " + set + " -o " + quote(out) + " 2>&1", out, key);
+}
+
 }  // namespace
 
 TEST(AlignVerbs, SetAssignmentsParseOnlyTransformKeys) {
@@ -254,12 +270,7 @@ TEST(AlignVerbs, SdmWindowsAreThoseOfTheTurnedIons) {
     EXPECT_TRUE(p.size() != got.size() || std::memcmp(p.data(), got.data(), got.size() * sizeof(float)) != 0);
   }
   EXPECT_EQ(read_all<float>(a1, "windows/centre"), read_all<float>(a2, "windows/centre"));
-  expect_alignment(a1, "/alignment", rot);
-  expect_alignment(a2, "/alignment", rot);
-  {
-    auto f = h5::File::open(plain);
-    EXPECT_FALSE(h5::exists(f, "/alignment"));
-  }
+  expect_recorded(a1, a2, plain, "/alignment", rot);
 
   // Whole dataset (--windows none): the alignment is recorded there too.
   const auto whole = (dir / "whole.h5").string();
@@ -270,10 +281,9 @@ TEST(AlignVerbs, SdmWindowsAreThoseOfTheTurnedIons) {
 
   // Bad values: exit 2 naming the key, nothing written.
   const auto bad = (dir / "bad.h5").string();
-  expect_rejected(exe() + args + "--set transform.align=sideways -o " + quote(bad) + " 2>&1", bad,
-                  "transform.align");
-  expect_rejected(exe() + args + "--set 'transform.align=[60.0, 0.0]' -o " + quote(bad) + " 2>&1", bad,
-                  "transform.align");
+  expect_sets_rejected(exe() + args, bad,
+                       {{"transform.align=sideways", "transform.align"},
+                        {"'transform.align=[60.0, 0.0]'", "transform.align"}});
   expect_rejected(exe() + args + kAlign + " --set transform.cone=20 -o " + quote(bad) + " 2>&1", bad,
                   "transform.cone");
 }
@@ -323,18 +333,14 @@ TEST(AlignVerbs, VoxelizeCountsAreThoseOfTheTurnedIons) {
   std::int64_t total = 0;
   for (auto v : t1) total += v;
   EXPECT_EQ(total, as_read.size());
-  expect_alignment(g1, "/voxels/alignment", rot);
-  expect_alignment(g2, "/voxels/alignment", rot);
-  {
-    auto f = h5::File::open(plain);
-    EXPECT_FALSE(h5::exists(f, "/voxels/alignment"));
-  }
+  expect_recorded(g1, g2, plain, "/voxels/alignment", rot);
 
   const auto bad = (dir / "bad.h5").string();
   const std::string base = exe() + " voxelize -i " + quote(files.pos) + " -r " + quote(files.rrng) + " ";
-  expect_rejected(base + "--set transform.align=sideways -o " + quote(bad) + " 2>&1", bad, "transform.align");
-  expect_rejected(base + "--set 'transform.align=[5.0]' -o " + quote(bad) + " 2>&1", bad, "transform.align");
-  expect_rejected(base + "--set windows.edge=2 -o " + quote(bad) + " 2>&1", bad, "windows.edge");
+  expect_sets_rejected(base, bad,
+                       {{"transform.align=sideways", "transform.align"},
+                        {"'transform.align=[5.0]'", "transform.align"},
+                        {"windows.edge=2", "windows.edge"}});
   expect_rejected(mpirun(2) + base + "--set transform.align=sideways -o " + quote(bad) + " 2>&1", bad,
                   "transform.align");
 }
@@ -385,17 +391,12 @@ TEST(AlignVerbs, ClusterDomainsAndCentroidsInInputCoordinates) {
     moved = std::max({moved, std::abs(x - cp[k]), std::abs(y - cp[k + 1]), std::abs(z - cp[k + 2])});
   }
   EXPECT_GT(moved, 1e-2);  // the check above would see centroids left in the aligned frame
-  expect_alignment(a1, "/entry1/alignment", rot);
-  expect_alignment(a2, "/entry1/alignment", rot);
-  {
-    auto f = h5::File::open(plain);
-    EXPECT_FALSE(h5::exists(f, "/entry1/alignment"));
-  }
+  expect_recorded(a1, a2, plain, "/entry1/alignment", rot);
 
   const auto bad = (dir / "bad.h5").string();
   const std::string base = exe() + " cluster " + quote(files.pos) + " --range " + quote(files.rrng) + " ";
-  expect_rejected(base + "--set transform.align=sideways -o " + quote(bad) + " 2>&1", bad, "transform.align");
-  expect_rejected(base + "--set 'transform.align=[5.0, 1.0, 2.0]' -o " + quote(bad) + " 2>&1", bad,
-                  "transform.align");
-  expect_rejected(base + "--set roi.box=[0,0,0,1,1,1] -o " + quote(bad) + " 2>&1", bad, "roi.box");
+  expect_sets_rejected(base, bad,
+                       {{"transform.align=sideways", "transform.align"},
+                        {"'transform.align=[5.0, 1.0, 2.0]'", "transform.align"},
+                        {"roi.box=[0,0,0,1,1,1]", "roi.box"}});
 }
