@@ -300,6 +300,12 @@ struct FealZCells {
   static constexpr std::int64_t kCapacity = 32768;  // candidates per cell (3 x 128 KB of scratch)
 
   FealWindowSdm<SdmKind::z, Exec, Mem> f;
+  // Threaded host spaces (OpenMP, Threads): a private copy of out per
+  // thread (the token's id), summed into out after the kernel by
+  // sum_private_rows, instead of an atomic add per bin; extent 0: Serial
+  // (out itself) or too many threads for the copies (atomics).
+  Kokkos::View<std::int64_t***, Kokkos::LayoutRight, Mem> priv = {};
+  Kokkos::Experimental::UniqueToken<Exec> token = Kokkos::Experimental::UniqueToken<Exec>();
 
   static std::size_t scratch_bytes() { return 4 * Buffer::shmem_size(kCapacity + 8) + 256; }
 
@@ -420,6 +426,10 @@ struct FealZCells {
       if (f.centres_in_b && sb >= 0) --h[sb];
       if constexpr (kSerialExec<Exec>) {
         z_add_rows(f.out.data(), static_cast<std::int64_t>(f.out.stride(0)), rows, nwl, h, nbins);
+      } else if (priv.extent(0) > 0) {
+        const int id = token.acquire();
+        z_add_rows(&priv(id, 0, 0), static_cast<std::int64_t>(priv.stride(1)), rows, nwl, h, nbins);
+        token.release(id);
       } else {
         for (int k = 0; k < nwl; ++k)
           for (int q = 0; q < nbins; ++q)
@@ -720,7 +730,28 @@ void feal_cells(const Exec& exec, const CellsView<Mem>& a, const CellsView<Mem>&
                  rw2_64}};
       typename F::Policy policy(exec, c1 - c0, 1);
       policy.set_scratch_size(1, Kokkos::PerTeam(F::scratch_bytes()));
-      Kokkos::parallel_for("aptflow::windows::feal_z", policy, f);
+      if constexpr (kSerialExec<Exec>) {
+        Kokkos::parallel_for("aptflow::windows::feal_z", policy, f);
+      } else {
+        // Private rows per thread when they fit in 1 GiB (2 x 3 MB per chunk
+        // of 4096 windows at 93 bins on two threads).
+        F fp = f;
+        const auto nb = static_cast<std::int64_t>(out.extent(1));
+        const auto copies = static_cast<std::int64_t>(fp.token.size());
+        if (copies * n_windows * nb <= (std::int64_t(1) << 27))
+          fp.priv = decltype(fp.priv)("aptflow::windows::private_rows", copies, n_windows, nb);
+        Kokkos::parallel_for("aptflow::windows::feal_z", policy, fp);
+        if (fp.priv.extent(0) > 0) {
+          const auto priv = fp.priv;
+          Kokkos::parallel_for("aptflow::windows::sum_private_rows",
+                               Kokkos::RangePolicy<Exec>(exec, 0, n_windows * nb), [=](const std::int64_t k) {
+                                 const std::int64_t w = k / nb, q = k % nb;
+                                 std::int64_t v = 0;
+                                 for (std::int64_t t = 0; t < copies; ++t) v += priv(t, w, q);
+                                 out(w, q) += v;
+                               });
+        }
+      }
     } else {
       dispatch_kind<FealWindowSdm, Exec, Mem>(
           exec, "aptflow::windows::feal", spec.kind, c1 - c0, bn, a, b, spec.r_cut, centres_in_b, wc.c[0],
