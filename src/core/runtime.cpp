@@ -85,7 +85,6 @@ DeviceSelection select_device(DeviceChoice choice) {
                       "): build one with `bash scripts/test_backends.sh cuda-hopper90` (or cuda-ampere80) "
                       "and run build-cuda-hopper90/aptflow, or use --device host");
   s.gpu = gpu;
-  s.execution_space = gpu ? Kokkos::DefaultExecutionSpace::name() : Kokkos::DefaultHostExecutionSpace::name();
 #if defined(KOKKOS_ENABLE_CUDA)
   if (gpu) s.device_id = Kokkos::Cuda().cuda_device();
 #endif

@@ -37,9 +37,8 @@ std::string to_string(DeviceChoice choice);
 bool have_gpu_backend();
 
 struct DeviceSelection {
-  bool gpu = false;             // the device stages run on Kokkos::DefaultExecutionSpace, a GPU
-  std::string execution_space;  // Kokkos' name of the space they run on, e.g. "Cuda", "OpenMP"
-  int device_id = -1;           // the GPU of this rank (-1 on the host)
+  bool gpu = false;    // the device stages run on Kokkos::DefaultExecutionSpace, a GPU
+  int device_id = -1;  // the GPU of this rank (-1 on the host)
 };
 
 // auto: the GPU when the build has a GPU backend, else the host; host: the
