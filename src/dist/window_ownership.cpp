@@ -2,6 +2,10 @@
 #include "aptflow/dist/window_ownership.hpp"
 
 #include <limits>
+#include <vector>
+
+#include "aptflow/core/error.hpp"
+#include "aptflow/dist/exchange.hpp"
 
 namespace aptflow::dist {
 
@@ -32,6 +36,32 @@ WindowSlab owned_windows(const ZSlabDecomposition& d, const WindowGrid& grid, in
   s.first = s.iz_begin * plane;
   s.count = (s.iz_end - s.iz_begin) * plane;
   return s;
+}
+
+void gather_window_layers(MPI_Comm comm, const WindowSlab& mine, std::int64_t plane, std::int64_t row,
+                          const float* owned, std::int64_t iz0, std::int64_t iz1, float* out,
+                          std::int64_t max_records_per_message) {
+  int nranks = 1;
+  MPI_Comm_size(comm, &nranks);
+  const std::int64_t layer = plane * row;
+  std::vector<std::int64_t> need{iz0, iz1}, all(2 * static_cast<std::size_t>(nranks));
+  MPI_Allgather(need.data(), 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, comm);
+  std::vector<std::int64_t> send_counts(static_cast<std::size_t>(nranks), 0);
+  std::vector<float> send;
+  for (int d = 0; d < nranks; ++d) {
+    const std::int64_t lo = std::max(mine.iz_begin, all[2 * static_cast<std::size_t>(d)]);
+    const std::int64_t hi = std::min(mine.iz_end, all[2 * static_cast<std::size_t>(d) + 1]);
+    if (hi <= lo) continue;
+    send_counts[static_cast<std::size_t>(d)] = (hi - lo) * layer;
+    send.insert(send.end(), owned + (lo - mine.iz_begin) * layer, owned + (hi - mine.iz_begin) * layer);
+  }
+  const auto recv_counts = detail::exchange_counts(comm, send_counts);
+  std::int64_t got = 0;
+  for (const auto n : recv_counts) got += n;
+  if (got != (iz1 - iz0) * layer)
+    throw InternalError("gather_window_layers: the layers received do not match the request");
+  detail::alltoallv_bytes(comm, send.data(), send_counts, out, recv_counts, sizeof(float),
+                          max_records_per_message);
 }
 
 }  // namespace aptflow::dist

@@ -44,6 +44,7 @@
 #include "aptflow/pipeline/device_stages.hpp"
 #include "aptflow/pipeline/truth.hpp"
 #include "aptflow/sdm/preprocess.hpp"
+#include "classify_pass.hpp"
 #include "domain_table.hpp"
 
 namespace aptflow {
@@ -52,8 +53,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using HostExec = Kokkos::DefaultHostExecutionSpace;
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-using I128 = __int128;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -94,170 +93,6 @@ void nx_class(const h5::File& f, const std::string& group, const std::string& cl
   h5::write_attr(g, "NX_class", cls);
 }
 
-// Progress on rank 0 (stderr): one line per stage; for windows a redrawn bar
-// on a terminal, else a line every `interval` seconds (batch logs).
-class Progress {
- public:
-  Progress(bool on, int rank, double interval)
-      : on_(on && rank == 0), tty_(on_ && isatty(fileno(stderr)) == 1), interval_(interval) {}
-  void line(const std::string& s) {
-    if (!on_) return;
-    end_bar();
-    std::fprintf(stderr, "aptflow classify: %s\n", s.c_str());
-    std::fflush(stderr);
-  }
-  void start(const std::string& label, std::int64_t total, std::int64_t already) {
-    label_ = label;
-    total_ = total;
-    already_ = already;
-    t0_ = last_ = Clock::now();
-    line(fmt::format("{}: {} windows{}", label, total,
-                     already > 0 ? fmt::format(" ({} from the checkpoint)", already) : std::string()));
-  }
-  void update(std::int64_t done, bool last) {
-    if (!on_) return;
-    const auto now = Clock::now();
-    const double dt = std::chrono::duration<double>(now - last_).count();
-    if (!last && dt < (tty_ ? 0.2 : interval_)) return;
-    last_ = now;
-    const double el = std::max(since(t0_), 1e-9);
-    const double rate = static_cast<double>(done - already_) / el;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
-    const double frac = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1.0;
-    if (tty_) {
-      const int w = 30, fill = static_cast<int>(frac * w);
-      std::fprintf(stderr, "\r%s [%s%s] %5.1f%% %lld/%lld %.0f/s ETA %.0f s ", label_.c_str(),
-                   std::string(static_cast<std::size_t>(fill), '#').c_str(),
-                   std::string(static_cast<std::size_t>(w - fill), '.').c_str(), 100 * frac,
-                   static_cast<long long>(done), static_cast<long long>(total_), rate, eta);
-      bar_ = true;
-      if (last) end_bar();
-    } else {
-      std::fprintf(stderr, "aptflow classify: %s %lld/%lld windows (%.1f%%, %.0f/s, ETA %.0f s)\n",
-                   label_.c_str(), static_cast<long long>(done), static_cast<long long>(total_), 100 * frac,
-                   rate, eta);
-    }
-    std::fflush(stderr);
-  }
-
- private:
-  void end_bar() {
-    if (bar_) std::fputc('\n', stderr);
-    bar_ = false;
-  }
-  bool on_, tty_, bar_ = false;
-  double interval_;
-  std::string label_;
-  std::int64_t total_ = 0, already_ = 0;
-  Clock::time_point t0_, last_;
-};
-
-// Mean preprocessed feature row per argmax class, summed exactly: each value
-// is rounded to a multiple of 2^-32 (clamped to +-2^30) and added as an
-// integer, so that any split over ranks, rounds or a resume gives the same bits.
-struct MeanSdm {
-  static constexpr double kScale = 4294967296.0;  // 2^32
-  std::int64_t K = 0, bins = 0;
-  std::vector<I128> sum;            // K x bins
-  std::vector<std::int64_t> count;  // K
-  void init(std::int64_t k, std::int64_t b) {
-    K = k;
-    bins = b;
-    sum.assign(static_cast<std::size_t>(K * bins), 0);
-    count.assign(static_cast<std::size_t>(K), 0);
-  }
-  void add(std::int64_t c, const float* row) {
-    ++count[static_cast<std::size_t>(c)];
-    for (std::int64_t q = 0; q < bins; ++q) {
-      const double v = std::clamp(static_cast<double>(row[q]), -1073741824.0, 1073741824.0);
-      sum[static_cast<std::size_t>(c * bins + q)] += static_cast<I128>(round_half_away(v * kScale));
-    }
-  }
-  // std::llround (half away from zero) inlined for |x| <= 2^62: truncation,
-  // then the exact remainder decides.
-  static std::int64_t round_half_away(const double x) {
-    std::int64_t i = static_cast<std::int64_t>(x);
-    const double d = x - static_cast<double>(i);
-    i += (d >= 0.5) - (d <= -0.5);
-    return i;
-  }
-  std::vector<double> mean() const {
-    std::vector<double> m(sum.size(), 0.0);
-    for (std::int64_t c = 0; c < K; ++c)
-      for (std::int64_t q = 0; q < bins; ++q)
-        if (count[static_cast<std::size_t>(c)] > 0)
-          m[static_cast<std::size_t>(c * bins + q)] =
-              static_cast<double>(sum[static_cast<std::size_t>(c * bins + q)]) / kScale /
-              static_cast<double>(count[static_cast<std::size_t>(c)]);
-    return m;
-  }
-};
-
-// Everything that does not change between the real and the control runs.
-struct Context {
-  MPI_Comm comm = MPI_COMM_NULL;
-  int rank = 0, nranks = 1;
-  const ClassifyOptions* opt = nullptr;
-  std::vector<nn::Model> models;
-  RangeTable table;
-  std::vector<std::pair<int, int>> species;  // per pair (channel): centre and neighbour species
-  SdmSpec spec = SdmSpec::z();
-  WindowSpec wspec;
-  std::int64_t K = 0, bins = 0;
-  // segment.composition: the class that gets the evidence (-1: none) and,
-  // per species id of table, 1 for the solute ion types.
-  int evidence_class = -1;
-  std::vector<std::uint8_t> solute;
-  std::string input_sha, range_sha;
-  std::vector<std::string> model_sha;
-  // Preprocessing of the window z-SDMs: "experimental", "minmax_only" or "none".
-  std::string prep_mode;
-  sdm::PreprocessSpec prep;
-  Progress* progress = nullptr;
-  HostExec exec;
-  // --device: where the window counts and the CNN run; ensemble: the models
-  // on the device (device path only).
-  DeviceSelection device;
-  bool device_path = false;
-  std::unique_ptr<DeviceEnsemble> ensemble;
-
-  // Per-row preprocessing (empty rows stay NaN).
-  void preprocess_rows(const sdm::CurveRows& rows) const {
-    if (rows.extent(0) == 0 || prep_mode == "none") return;
-    if (prep_mode == "minmax_only")
-      sdm::minmax_normalise(rows, sdm::ConstantCurve::nan);
-    else
-      sdm::preprocess(rows, prep);
-  }
-  // "experimental (cocrni background 23:69, published clipping)", "minmax_only", "none".
-  std::string prep_text() const {
-    if (prep_mode != "experimental") return prep_mode;
-    return fmt::format("experimental (Savitzky-Golay {}/{}, background L:U {}:{}, {} clipping)",
-                       prep.savgol.window, prep.savgol.order, prep.background.lo, prep.background.hi,
-                       sdm::background_clip_name(prep.background.clip));
-  }
-};
-
-// The probabilities, done flags and mean-SDM sums of a checkpoint, and what
-// identifies the run that wrote it.
-struct Identity {
-  std::vector<std::pair<std::string, std::string>> items;  // (what, value)
-};
-
-Identity run_identity(const Context& c, const WindowGrid& grid) {
-  Identity id;
-  id.items.emplace_back("input file (SHA-256)", c.input_sha);
-  id.items.emplace_back("range file (SHA-256)", c.range_sha);
-  id.items.emplace_back("model files (SHA-256)", fmt::format("{}", fmt::join(c.model_sha, ",")));
-  id.items.emplace_back("window grid",
-                        fmt::format("origin {:.17g} {:.17g} {:.17g} counts {} {} {} edge {:.17g} "
-                                    "stride {:.17g} classes {} bins {}",
-                                    grid.origin[0], grid.origin[1], grid.origin[2], grid.counts[0],
-                                    grid.counts[1], grid.counts[2], grid.edge, grid.stride, c.K, c.bins));
-  id.items.emplace_back("configuration", c.opt->config_text);
-  return id;
-}
-
 std::string first_diff_line(const std::string& a, const std::string& b) {
   std::istringstream sa(a), sb(b);
   std::string la, lb;
@@ -270,576 +105,45 @@ std::string first_diff_line(const std::string& a, const std::string& b) {
   }
 }
 
-constexpr const char* kIdAttr[] = {"input_sha256", "range_sha256", "model_sha256", "grid", "config"};
-
-// One pass of the pipeline over a cloud: decomposition, windows (in rounds,
-// with the stop check), sub-cells, ion labels, domains.
-struct Pipeline {
-  explicit Pipeline(Context& ctx) : c(ctx) {}
-  Context& c;
-  dist::ZSlabDecomposition dec;
-  dist::LocalIons local;
-  WindowGrid grid;
-  dist::WindowSlab mine;
-  double h = 0;
-  std::vector<float> prob;         // owned windows x K
-  std::vector<std::uint8_t> done;  // owned windows: probability known
-  MeanSdm msdm;                    // this rank's windows (rank 0: plus the checkpoint's)
-  std::int64_t computed = 0;       // windows computed by this call, this rank
-  bool stopped = false;
-  // Sub-cells: local layers [layer_first, layer_first + layers) of the global
-  // sub-cell grid sg; this rank writes the layers [sc_first, sc_end).
-  SubcellGrid sg;
-  std::int64_t layer_first = 0, layers = 0, sc_first = 0, sc_end = 0;
-  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> sums;
-  Kokkos::View<std::int32_t*, Kokkos::HostSpace> sub_label, ion_label;
-  DomainResult dom;
-  std::vector<std::int64_t> where;  // local index of each labelled ion
-
-  // cloud: taken over (its memory freed during the sample sort) unless the
-  // caller keeps another handle to the same Views.
-  void decompose(HostIonCloud&& cloud, IonIndex first_ion) {
-    dec = dist::decompose_z(c.comm, std::move(cloud), first_ion);
-    h = std::max(dist::halo_width(c.spec, c.wspec),
-                 2.0 * c.opt->segment.domains.eps * (1 + 1e-6) + 1e-3 + composition_reach());
-    local = dist::exchange_halo(dec, h);
-    if (const auto& b = c.opt->window_box)  // windows.box: the published placement on a fixed box
-      grid = WindowGrid::on_box(b->data(), b->data() + 3, c.opt->edge, c.opt->stride);
-    else
-      grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
-    mine = dist::owned_windows(dec, grid);
-    dec.release_owned_ions();  // local.cloud holds them (with the halo) from here on
-  }
-
-  // Halo depth whose ions lack part of their composition neighbourhood: the
-  // domains step ignores it (their labels could differ from the owner's).
-  double composition_reach() const {
-    const auto& e = c.opt->segment.composition;
-    return e.enabled() ? e.radius + 1e-3 : 0.0;
-  }
-
-  void load_checkpoint(const std::string& path) {
-    dist::collective_step(c.comm, [&] {
-      auto f = h5::File::open(path);
-      const auto d = h5::dims(f, "/probability");
-      if (d != std::vector<hsize_t>{static_cast<hsize_t>(grid.size()), static_cast<hsize_t>(c.K)})
-        throw InputError(path,
-                         "/probability does not match the window grid: delete the checkpoint and rerun");
-      h5::read_rows(f, "/probability", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
-                    prob.data());
-      h5::read_rows(f, "/done", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
-                    done.data());
-      if (c.rank == 0) {
-        const auto s = h5::read<std::int64_t>(f, "/mean_sdm_sum");
-        const auto n = h5::read<std::int64_t>(f, "/mean_sdm_count");
-        if (s.size() != msdm.sum.size() * 2 || n.size() != msdm.count.size())
-          throw InputError(path,
-                           "/mean_sdm_sum does not match classes x bins: delete the checkpoint and rerun");
-        for (std::size_t k = 0; k < msdm.sum.size(); ++k)
-          msdm.sum[k] +=
-              static_cast<I128>((static_cast<unsigned __int128>(static_cast<std::uint64_t>(s[2 * k])) << 64) |
-                                static_cast<std::uint64_t>(s[2 * k + 1]));
-        for (std::size_t k = 0; k < n.size(); ++k) msdm.count[k] += n[k];
-      }
-    });
-  }
-
-  void windows(const std::string& label, const std::string& resume_from) {
-    const std::int64_t K = c.K, bins = c.bins, chunk = c.opt->chunk;
-    const auto C = static_cast<std::int64_t>(c.species.size());  // channels (pairs)
-    prob.assign(static_cast<std::size_t>(mine.count * K), kNaN);
-    done.assign(static_cast<std::size_t>(mine.count), 0);
-    msdm.init(K, C * bins);
-    if (!resume_from.empty()) load_checkpoint(resume_from);
-    // Chunks: the network sees fixed batches of `chunk` rows, window w in row
-    // w mod chunk of batch w / chunk (nn::predict_ensemble_aligned: rows of
-    // other ranks' windows, of done and of empty windows hold zeros). OpenBLAS
-    // results depend on the GEMM sizes and a row's place in them, so this keeps
-    // the probabilities independent of the rank count and of a resume. A chunk
-    // here: the owned windows [off, off + m) of one such batch, with at least
-    // one not done.
-    struct Chunk {
-      std::int64_t off, m;
-    };
-    std::vector<Chunk> chunks;
-    std::int64_t todo = 0;
-    for (std::int64_t i = 0; i < mine.count; ++i) todo += done[static_cast<std::size_t>(i)] ? 0 : 1;
-    if (mine.count > 0)
-      for (std::int64_t b = mine.first / chunk; b * chunk < mine.first + mine.count; ++b) {
-        const std::int64_t a = std::max(b * chunk, mine.first) - mine.first,
-                           e = std::min((b + 1) * chunk, mine.first + mine.count) - mine.first;
-        bool any = false;
-        for (std::int64_t i = a; i < e && !any; ++i) any = !done[static_cast<std::size_t>(i)];
-        if (any) chunks.push_back({a, e - a});
-      }
-    std::int64_t nloc = static_cast<std::int64_t>(chunks.size()), rounds = 0, todo_all = 0;
-    MPI_Allreduce(&nloc, &rounds, 1, MPI_INT64_T, MPI_MAX, c.comm);
-    MPI_Allreduce(&todo, &todo_all, 1, MPI_INT64_T, MPI_SUM, c.comm);
-    const std::int64_t before = grid.size() - todo_all;
-    c.progress->start(label, grid.size(), before);
-    std::unique_ptr<WindowCounter> counter;  // the cell lists of every pair, on the host or the device
-    dist::collective_step(c.comm, [&] {
-      c.wspec.validate(grid);
-      if (nloc == 0) return;
-      counter = make_window_counter(c.device_path, local.cloud, c.species, grid, c.wspec, c.spec);
-    });
-    const bool flat = c.models.front().input_shape().size() == 1;
-    for (std::int64_t r = 0; r < rounds; ++r) {
-      std::exception_ptr err;
-      if (r < nloc) {
-        try {
-          if (r == 1 && c.rank == c.opt->test_fail_rank && label == "windows")
-            throw InternalError(fmt::format("test: failure injected on rank {} in round 1", c.rank));
-          const Chunk ch = chunks[static_cast<std::size_t>(r)];
-          const std::int64_t off = ch.off, m = ch.m;
-          Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,
-                                                                                 bins);
-          Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("aptflow::classify::centres", m);
-          // rows: window k's channel ch at (k * C + ch) * bins (channel-major, as /entry1/windows/mean_sdm)
-          std::vector<float> rows(static_cast<std::size_t>(m * C * bins));
-          for (std::int64_t ch = 0; ch < C; ++ch) {
-            counter->count(static_cast<std::size_t>(ch), mine.first + off, o, cc);
-            std::vector<float> one(static_cast<std::size_t>(m * bins));
-            for (std::int64_t k = 0; k < m; ++k)
-              for (std::int64_t q = 0; q < bins; ++q)
-                one[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
-            c.preprocess_rows(sdm::CurveRows(one.data(), m, bins));
-            for (std::int64_t k = 0; k < m; ++k)
-              std::copy(one.data() + k * bins, one.data() + (k + 1) * bins,
-                        rows.data() + (k * C + ch) * bins);
-          }
-          // The network's input is channels last. A window with an empty or constant
-          // channel (NaN after preprocessing) is not classified, like an empty one;
-          // done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
-          nn::Tensor x(nn::Shape{m, bins, C});
-          for (std::int64_t k = 0; k < m; ++k) {
-            float* dst = x.data.data() + k * bins * C;
-            const float* src = rows.data() + k * C * bins;
-            const bool blank = done[static_cast<std::size_t>(off + k)] ||
-                               std::any_of(src, src + C * bins, [](float v) { return std::isnan(v); });
-            for (std::int64_t q = 0; q < bins; ++q)
-              for (std::int64_t ch = 0; ch < C; ++ch) dst[q * C + ch] = blank ? kNaN : src[ch * bins + q];
-          }
-          if (flat) x.shape = {m, bins};
-          const nn::Prediction p =
-              c.ensemble
-                  ? nn::predict_ensemble_aligned(c.models, c.ensemble->forwards(), x, mine.first + off, chunk)
-                  : nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
-          for (std::int64_t k = 0; k < m; ++k) {
-            if (done[static_cast<std::size_t>(off + k)]) continue;
-            float* dst = prob.data() + (off + k) * K;
-            const float* pk = p.probabilities.data() + k * K;
-            std::copy(pk, pk + K, dst);  // NaN for an empty window
-            ++computed;
-            if (std::isnan(pk[0])) continue;
-            std::int64_t best = 0;
-            for (std::int64_t q = 1; q < K; ++q)
-              if (pk[q] > pk[best]) best = q;
-            msdm.add(best, rows.data() + k * C * bins);
-          }
-          for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
-        } catch (...) {
-          err = std::current_exception();
-        }
-      }
-      if (c.opt->test_chunk_sleep_ms > 0)
-        std::this_thread::sleep_for(std::chrono::milliseconds(c.opt->test_chunk_sleep_ms));
-      std::int64_t v[3] = {c.opt->stop && *c.opt->stop ? 1 : 0, computed, err ? 1 : 0}, g[3] = {0, 0, 0};
-      MPI_Allreduce(v, g, 3, MPI_INT64_T, MPI_SUM, c.comm);
-      if (g[2] > 0) dist::raise_first_error(c.comm, err);
-      c.progress->update(before + g[1], r + 1 == rounds);
-      if (g[0] > 0 && r + 1 < rounds) {
-        stopped = true;
-        c.progress->line(
-            fmt::format("{}: stop requested after {} of {} windows", label, before + g[1], grid.size()));
-        return;
-      }
-    }
-  }
-
-  void segment() {
-    const ClassifyOptions& opt = *c.opt;
-    dist::collective_step(c.comm, [&] {
-      sg = SubcellGrid::of(grid);
-      if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
-        throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
-    });
-    const std::int64_t nz = grid.counts[2], msz = sg.counts[2], span = sg.span;
-    const std::int64_t plane = grid.counts[0] * grid.counts[1], splane = sg.counts[0] * sg.counts[1];
-    const std::int64_t K = c.K;
-    // Sub-cell layers written by this rank: those of its window layers, and
-    // the top k - 1 layers for the rank owning the last window layer.
-    sc_first = sc_end = 0;
-    if (mine.iz_end > mine.iz_begin) {
-      sc_first = mine.iz_begin;
-      sc_end = mine.iz_end == nz ? msz : mine.iz_end;
-    }
-    // Layers the owned + halo ions can reach (a superset of label_ions' range).
-    std::int64_t ja = msz, jb = 0;
-    if (local.size() > 0 && msz > 0) {
-      double zmin = std::numeric_limits<double>::infinity(), zmax = -zmin;
-      for (IonIndex i = 0; i < local.size(); ++i) {
-        zmin = std::min(zmin, double(local.cloud.z(i)));
-        zmax = std::max(zmax, double(local.cloud.z(i)));
-      }
-      // subcell rule: sub-cell centres within the ion radius; interpolate:
-      // the two sub-cell layers around the ion.
-      const double r = opt.segment.rule == IonRule::subcell ? opt.segment.ion_radius : 0.0;
-      const double oz = sg.origin[2], s = sg.size;
-      const double l = std::floor((zmin - r - oz) / s - 0.5) - 1,
-                   u = std::ceil((zmax + r - oz) / s - 0.5) + 1;
-      if (!(u < 0) && !(l > double(msz - 1))) {
-        ja = l < 0 ? 0 : static_cast<std::int64_t>(l);
-        jb = u > double(msz - 1) ? msz : static_cast<std::int64_t>(u) + 1;
-      }
-    }
-    if (sc_end > sc_first) {
-      ja = std::min(ja, sc_first);
-      jb = std::max(jb, sc_end);
-    }
-    // The smoothing (interpolate rule) reads T layers beyond those.
-    const std::int64_t T =
-        opt.segment.rule == IonRule::interpolate ? smoothing_reach(opt.segment.smoothing, sg.size) : 0;
-    if (ja < jb) {
-      ja = std::max<std::int64_t>(0, ja - T);
-      jb = std::min(msz, jb + T);
-    }
-    std::int64_t iz0 = 0, iz1 = 0;  // window layers needed
-    if (ja < jb) {
-      iz0 = std::max<std::int64_t>(0, ja - span + 1);
-      iz1 = std::min(nz, jb);
-    }
-    // Those window layers from their owners (ranks own increasing layers).
-    std::vector<std::int64_t> need{iz0, iz1}, all(2 * static_cast<std::size_t>(c.nranks));
-    MPI_Allgather(need.data(), 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, c.comm);
-    std::vector<std::int64_t> send_counts(static_cast<std::size_t>(c.nranks), 0);
-    std::vector<float> send;
-    for (int d = 0; d < c.nranks; ++d) {
-      const std::int64_t lo = std::max(mine.iz_begin, all[2 * static_cast<std::size_t>(d)]);
-      const std::int64_t hi = std::min(mine.iz_end, all[2 * static_cast<std::size_t>(d) + 1]);
-      if (hi <= lo) continue;
-      send_counts[static_cast<std::size_t>(d)] = (hi - lo) * plane * K;
-      send.insert(send.end(), prob.begin() + (lo - mine.iz_begin) * plane * K,
-                  prob.begin() + (hi - mine.iz_begin) * plane * K);
-    }
-    WindowGrid lg = grid;
-    lg.counts[2] = iz1 - iz0;
-    lg.origin[2] = grid.origin[2] + double(iz0) * grid.stride;  // (the sums do not use it)
-    Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> map(
-        Kokkos::view_alloc("aptflow::classify::local_probability", Kokkos::WithoutInitializing), lg.size(),
-        K);
-    const auto recv_counts = dist::detail::exchange_counts(c.comm, send_counts);
-    std::int64_t got = 0;
-    for (const auto n : recv_counts) got += n;
-    if (got != lg.size() * K)
-      throw InternalError("classify: window layers received do not match the request");
-    dist::detail::alltoallv_bytes(c.comm, send.data(), send_counts, map.data(), recv_counts, sizeof(float),
-                                  dec.max_records_per_message());
-    send = {};
-    const SubcellGrid lsg = SubcellGrid::of(lg);
-    layer_first = iz0;
-    layers = lsg.counts[2];
-    if (ja < jb && iz0 + layers < jb)
-      throw InternalError("classify: local sub-cell layers do not cover the ions");
-    sums = decltype(sums)("aptflow::classify::sums", lsg.cells(), K);
-    sub_label = decltype(sub_label)("aptflow::classify::subcell_label", lsg.cells());
-    ion_label = decltype(ion_label)("aptflow::classify::ion_label", local.size());
-    Kokkos::View<double*, Kokkos::HostSpace> thr("aptflow::classify::thresholds", K);
-    for (std::int64_t k = 0; k < K; ++k) thr(k) = opt.segment.thresholds[static_cast<std::size_t>(k)];
-    sum_subcell_probabilities(c.exec, lg, map, sums, opt.segment.empty_window);
-    if (opt.segment.rule == IonRule::subcell) {
-      threshold_subcells(c.exec, sums, thr, sub_label);
-      if (label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label,
-                            opt.segment.ion_radius, ion_label) > 0)
-        throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
-    } else {
-      // The written sub-cell labels threshold the smoothed sums (layers at
-      // least T inside the held ones are exact; the others are not written).
-      Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> field("aptflow::classify::smoothed",
-                                                                           lsg.cells(), K);
-      smooth_subcell_sums(c.exec, sg, layer_first, layers, sums, opt.segment.smoothing, field);
-      threshold_subcells(c.exec, field, thr, sub_label);
-      const auto evidence = composition_evidence();
-      if (label_ions_interpolated(c.exec, sg, layer_first, layers, local.cloud, field, thr, evidence,
-                                  c.evidence_class, ion_label) > 0)
-        throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
-    }
-    (void)splane;
-  }
-
-  // Per local ion: the composition evidence of segment.composition (extent 0
-  // when there is none). Collective (the dataset's solute fraction).
-  Kokkos::View<double*, Kokkos::HostSpace> composition_evidence() {
-    const auto& e = c.opt->segment.composition;
-    if (!e.enabled()) return {};
-    const IonIndex n = local.size();
-    Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("aptflow::classify::solute", c.solute.size());
-    for (std::size_t s = 0; s < c.solute.size(); ++s) solute(s) = c.solute[s];
-    Kokkos::View<std::int32_t*, Kokkos::HostSpace> ranged("aptflow::classify::ranged_near", n),
-        near("aptflow::classify::solute_near", n);
-    local_composition(c.exec, local.cloud, solute, e.radius, ranged, near);
-    // The dataset's solute fraction over the ranged ions (owned ions: each once).
-    std::int64_t tot[2] = {0, 0};
-    for (IonIndex i = local.owned_begin; i < local.owned_end; ++i) {
-      const auto sp = local.cloud.species(i);
-      if (sp == 0) continue;
-      ++tot[0];
-      tot[1] += solute(sp);
-    }
-    MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, c.comm);
-    const double f = tot[0] > 0 ? double(tot[1]) / double(tot[0]) : 0.0;
-    Kokkos::View<double*, Kokkos::HostSpace> out("aptflow::classify::evidence", n);
-    for (IonIndex i = 0; i < n; ++i) {
-      double v = solute(local.cloud.species(i)) ? e.ion_weight : 0.0;
-      if (ranged(i) > 0) v += e.weight * (double(near(i)) / double(ranged(i)) - f);
-      out(i) = v;
-    }
-    return out;
-  }
-
-  void domains() {
-    LabelledIons ions;
-    where.clear();
-    for (IonIndex i = 0; i < local.size(); ++i)
-      if (ion_label(i) >= 0) {
-        ions.push_back(local.cloud.x(i), local.cloud.y(i), local.cloud.z(i), local.index(i), ion_label(i));
-        where.push_back(i);
-      }
-    Slab slab;
-    if (c.rank > 0) slab.z_lo = dec.z_lo();
-    if (c.rank < c.nranks - 1) slab.z_hi = dec.z_hi();
-    slab.halo = h - composition_reach();
-    dom = find_domains_mpi(dec.comm(), ions, slab, c.opt->segment.domains);
-  }
-};
-
-// Collective over c.comm: the probabilities known so far, their done flags,
-// the summed mean-SDM rows and the run identity, to a temporary name renamed
-// to path when complete.
-void write_checkpoint(const Context& c, const std::string& path, const WindowGrid& grid,
-                      const dist::WindowSlab& mine, const std::vector<float>& prob,
-                      const std::vector<std::uint8_t>& done, const MeanSdm& part) {
-  MeanSdm g = part;
-  dist::sum_exact(c.comm, g.sum);
-  MPI_Allreduce(MPI_IN_PLACE, g.count.data(), static_cast<int>(g.count.size()), MPI_INT64_T, MPI_SUM, c.comm);
-  std::vector<std::int64_t> s(g.sum.size() * 2);
-  for (std::size_t k = 0; k < g.sum.size(); ++k) {
-    const auto u = static_cast<unsigned __int128>(g.sum[k]);
-    s[2 * k] = static_cast<std::int64_t>(static_cast<std::uint64_t>(u >> 64));
-    s[2 * k + 1] = static_cast<std::int64_t>(static_cast<std::uint64_t>(u));
-  }
-  const std::string tmp = path + ".tmp";
-  {
-    auto f = h5::File::create(tmp, c.comm);
-    const auto nw = static_cast<hsize_t>(grid.size());
-    h5::create_dataset<float>(f, "/probability", {nw, static_cast<hsize_t>(c.K)});
-    h5::write_rows(f, "/probability", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
-                   prob.data());
-    h5::create_dataset<std::uint8_t>(f, "/done", {nw});
-    h5::write_rows(f, "/done", static_cast<hsize_t>(mine.first), static_cast<hsize_t>(mine.count),
-                   done.data());
-    h5::write(f, "/mean_sdm_sum", s,
-              {static_cast<hsize_t>(c.K), static_cast<hsize_t>(c.species.size() * c.bins), 2});
-    h5::write(f, "/mean_sdm_count", g.count);
-    {
-      auto grp = h5::ensure_group(f, "/identity");
-      const Identity id = run_identity(c, grid);
-      for (std::size_t k = 0; k < id.items.size(); ++k) h5::write_attr(grp, kIdAttr[k], id.items[k].second);
-    }  // (every object closed before the file: a parallel file does not close with open objects)
-    f.close();
-  }
-  MPI_Barrier(c.comm);
+// Collective: does the checkpoint belong to this run? ConfigError (key
+// resume) naming what changed otherwise.
+void check_identity(const detail::ClassifyContext& c, const std::string& path, const WindowGrid& grid) {
   dist::collective_step(c.comm, [&] {
-    if (c.rank == 0 && std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw ResourceError(
-          fmt::format("cannot rename {} to {}: check the directory's permissions", tmp, path));
+    const io::CheckpointIdentity id = c.identity(grid);
+    const auto bad = io::checkpoint_identity_mismatch(path, id);
+    if (!bad) return;
+    const auto& [k, was] = *bad;
+    const std::string detail = k + 1 == id.size() ? first_diff_line(was, id[k].second)
+                                                  : fmt::format("checkpoint {}, now {}", was, id[k].second);
+    throw ConfigError("resume",
+                      fmt::format("the checkpoint {} was written for another run: the {} changed ({}); "
+                                  "restore it, or run without --resume to start again",
+                                  path, id[k].first, detail));
   });
 }
 
-// Collective: does the checkpoint exist and belong to this run? ConfigError
-// (key resume) naming what changed otherwise.
-void check_identity(const Context& c, const std::string& path, const WindowGrid& grid) {
-  dist::collective_step(c.comm, [&] {
-    auto f = h5::File::open(path);
-    auto grp = h5::open_object(f, "/identity");
-    const Identity id = run_identity(c, grid);
-    for (std::size_t k = 0; k < id.items.size(); ++k) {
-      const std::string was = h5::read_attr_string(grp, kIdAttr[k]);
-      if (was == id.items[k].second) continue;
-      const std::string detail = k == 4 ? first_diff_line(was, id.items[k].second)
-                                        : fmt::format("checkpoint {}, now {}", was, id.items[k].second);
-      throw ConfigError("resume",
-                        fmt::format("the checkpoint {} was written for another run: the {} changed ({}); "
-                                    "restore it, or run without --resume to start again",
-                                    path, id.items[k].first, detail));
-    }
-  });
+// Collective: the probabilities known so far, their done flags, the summed
+// mean-SDM rows and the run identity (io/classify_checkpoint.hpp).
+void write_checkpoint(const detail::ClassifyContext& c, const std::string& path, const WindowGrid& grid,
+                      const dist::WindowSlab& mine, const std::vector<float>& prob,
+                      const std::vector<std::uint8_t>& done, const detail::MeanSdm& part) {
+  detail::MeanSdm g = part;
+  g.sum_over(c.comm);
+  io::write_classify_checkpoint(c.comm, path, c.checkpoint_shape(grid), mine.first, mine.count, prob.data(),
+                                done.data(), g.sum, g.count, c.identity(grid));
 }
 
 }  // namespace
 
-std::string resolve_model_path(const std::string& model, const std::string& config_file) {
-  namespace fs = std::filesystem;
-  const fs::path m(model);
-  std::error_code ec;
-  if (m.is_absolute() || fs::exists(m, ec) || config_file.empty() || config_file.front() == '<') return model;
-  // Beside the config file, then in each parent directory: the shipped configs
-  // (configs/classify/*.toml) name the shipped models as "models/<name>.h5".
-  for (fs::path dir = fs::absolute(fs::path(config_file), ec).parent_path(); !dir.empty();
-       dir = dir.parent_path()) {
-    const fs::path candidate = dir / m;
-    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
-    if (dir == dir.root_path()) break;
-  }
-  return model;  // not found anywhere: the loader names it in its error
-}
-
-ClassifyOptions parse_classify_config(const Config& cfg) {
-  ClassifyOptions o;
-  o.input = cfg.get_string("input");
-  o.range = cfg.get_string("range");
-  o.output = cfg.get_string("output");
-  if (!cfg.has("model"))
-    throw ConfigError("model", "missing: give a model file or a list of them (ensemble)");
-  o.models = cfg.get_strings("model");  // a string or a list (ensemble)
-  if (o.models.empty()) throw ConfigError("model", "empty list: give at least one model file");
-  for (auto& m : o.models) m = resolve_model_path(m, cfg.source());
-  // model_fallback: the models to use when a `model` file does not exist
-  // (the paper configs name the published Keras models in ../shared/data and
-  // fall back to aptflow's own model).
-  if (cfg.has("model_fallback")) {
-    auto fallback = cfg.get_strings("model_fallback");
-    if (fallback.empty())
-      throw ConfigError("model_fallback", "empty list: give a model file or drop the key");
-    for (auto& m : fallback) m = resolve_model_path(m, cfg.source());
-    std::error_code ec;
-    for (const auto& m : o.models)
-      if (!std::filesystem::exists(m, ec)) {
-        o.model_note =
-            fmt::format("model {} not found: using model_fallback {}", m, fmt::join(fallback, ", "));
-        o.models = fallback;
-        break;
-      }
-  }
-  {
-    const std::string mp = cfg.get_string("model_pairs", "match");
-    if (mp != "match" && mp != "any")
-      throw ConfigError("model_pairs", fmt::format("'{}': use \"match\" (the pairs must be the model's) or "
-                                                   "\"any\" (a one-channel model on any pair)",
-                                                   mp));
-    o.any_model_pair = mp == "any";
-  }
-  o.pairs = cfg.get_strings("pair", o.pairs);  // a string or a list (channels)
-  if (o.pairs.empty())
-    throw ConfigError("pair", "empty list: give at least one species pair (e.g. \"Al-Al\")");
-  for (const auto& pr : o.pairs) {
-    const auto dash = pr.find('-');
-    if (dash == std::string::npos || dash == 0 || dash + 1 == pr.size())
-      throw ConfigError("pair", fmt::format("'{}' is not of the form A-B (e.g. \"Al-Al\")", pr));
-    if (std::count(o.pairs.begin(), o.pairs.end(), pr) > 1)
-      throw ConfigError("pair", fmt::format("'{}' is listed twice: give each pair once", pr));
-  }
-  o.variant = parse_window_variant(cfg.get_string("windows.variant", "cocrni"), "windows.variant");
-  o.edge = cfg.get_double("windows.edge", o.edge);
-  o.stride = cfg.get_double("windows.stride", o.stride);
-  if (!(o.edge > 0) || !(o.stride > 0) || !std::isfinite(o.edge) || !std::isfinite(o.stride))
-    throw ConfigError("windows.edge", "edge and stride must be positive numbers of nm (paper: 1.0, 0.5)");
-  o.chunk = cfg.get_int("windows.chunk", o.chunk);
-  if (o.chunk < 1) throw ConfigError("windows.chunk", "must be >= 1 (windows per pass)");
-  if (cfg.has("windows.box")) {
-    const auto b = cfg.get_doubles("windows.box");
-    if (b.size() != 6)
-      throw ConfigError("windows.box",
-                        fmt::format("{} values: give [x0, y0, z0, x1, y1, z1] in nm", b.size()));
-    std::array<double, 6> box{};
-    std::copy(b.begin(), b.end(), box.begin());
-    (void)WindowGrid::on_box(box.data(), box.data() + 3, o.edge,
-                             o.stride);  // a box without windows: error now
-    o.window_box = box;
-  }
-  o.roi = parse_roi(cfg);
-  o.align = parse_align(cfg);
-  o.sdm_exclude = parse_sdm_exclude(cfg.get_string("sdm.exclude", "self"));
-  o.sdm_arithmetic = parse_sdm_arithmetic(cfg.get_string("sdm.arithmetic", "float32"));
-  o.preprocessing = cfg.get_string("preprocess.mode", "auto");
-  if (o.preprocessing != "auto" && o.preprocessing != "experimental" && o.preprocessing != "minmax_only" &&
-      o.preprocessing != "none")
-    throw ConfigError("preprocess.mode",
-                      fmt::format("'{}': use \"auto\", \"experimental\", \"minmax_only\" or "
-                                  "\"none\" (docs/preprocessing.md)",
-                                  o.preprocessing));
-  o.background = sdm::parse_background_clip(cfg.get_string("preprocess.background", "aptflow"));
-  o.segment = o.variant == WindowVariant::feal ? SegmentSpec::feal() : SegmentSpec::cocrni();
-  o.segment.thresholds = cfg.get_doubles("segment.thresholds", o.segment.thresholds);
-  o.segment.ion_radius = cfg.get_double("segment.ion_radius", o.stride / 2 * 1.414);
-  o.segment.rule = parse_ion_rule(cfg.get_string("segment.rule", "subcell"));
-  // segment.smoothing is read (and unused) under the subcell rule, so that
-  // --set segment.rule=subcell works on a config written for interpolate.
-  o.segment.smoothing = cfg.get_double("segment.smoothing", o.stride);
-  o.segment.empty_window = parse_empty_window(cfg.get_string("segment.empty_window", "zero"));
-  if (o.segment.rule == IonRule::interpolate && cfg.has("segment.ion_radius"))
-    throw ConfigError("segment.ion_radius",
-                      "is used only by segment.rule = \"subcell\": drop it (the "
-                      "interpolate rule labels each ion from the interpolated sums)");
-  if (cfg.has("segment.composition")) {
-    auto& e = o.segment.composition;
-    if (!cfg.has("segment.composition.class"))
-      throw ConfigError("segment.composition.class",
-                        "missing: name the class that gains the evidence (e.g. \"L1_2\"), or \"\" for none");
-    e.class_name = cfg.get_string("segment.composition.class");  // "" = no composition evidence
-    e.species = cfg.get_strings("segment.composition.species", e.species);
-    e.radius = cfg.get_double("segment.composition.radius", e.radius);
-    e.weight = cfg.get_double("segment.composition.weight", e.weight);
-    e.ion_weight = cfg.get_double("segment.composition.ion_weight", e.ion_weight);
-    if (e.enabled() && o.segment.rule == IonRule::subcell)
-      throw ConfigError("segment.composition.class",
-                        "composition evidence needs segment.rule = \"interpolate\": set the rule, or "
-                        "segment.composition.class = \"\" to use none");
-  }
-  auto& d = o.segment.domains;
-  d.eps = cfg.get_double("domains.eps", d.eps);
-  d.min_samples = static_cast<int>(cfg.get_int("domains.min_samples", d.min_samples));
-  d.atomic_density = cfg.get_double("domains.atomic_density", d.atomic_density);
-  d.detection_efficiency = cfg.get_double("domains.detection_efficiency", d.detection_efficiency);
-  {
-    auto& h = d.histogram;
-    const std::int64_t bins = cfg.get_int("domains.histogram.bins", h.bins);
-    if (bins < 1 || bins > 100000)
-      throw ConfigError("domains.histogram.bins", fmt::format("{} bins: give 1 .. 100000 (paper: 32)", bins));
-    h.bins = static_cast<int>(bins);
-    h.lo = cfg.get_double("domains.histogram.lo", h.lo);
-    h.hi = cfg.get_double("domains.histogram.hi", h.hi);
-    h.overflow_in_last_bin = parse_histogram_overflow(cfg.get_string("domains.histogram.overflow", "drop"));
-  }
-  o.shuffle_mq = cfg.get_int("control.shuffle_mq", 0);
-  if (o.shuffle_mq < 0) throw ConfigError("control.shuffle_mq", "must be >= 0 (number of shuffled m/q runs)");
-  o.shuffle_seed =
-      static_cast<std::uint64_t>(cfg.get_int("control.seed", static_cast<std::int64_t>(o.shuffle_seed)));
-  o.progress = cfg.get_bool("progress", true);
-  o.resume = cfg.get_bool("resume", false);
-  o.device = parse_device_choice("device", cfg.get_string("device", "auto"));
-  o.truth = cfg.get_string("truth", "");
-  cfg.check_all_used();
-  // Without the run-control keys: a resumed run stores the same text.
-  o.config_text = cfg.to_toml({"resume", "progress", "device"});
-  return o;
-}
-
-std::string classify_checkpoint_path(const std::string& output) { return output + ".checkpoint.h5"; }
-
-std::string classify_xdmf_path(const std::string& output) {
-  return std::filesystem::path(output).replace_extension(".xdmf").string();
-}
-
 ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   const auto t_all = Clock::now();
-  Context c;
+  detail::ClassifyContext c;
   c.comm = comm;
   MPI_Comm_rank(comm, &c.rank);
   MPI_Comm_size(comm, &c.nranks);
   const int rank = c.rank, nranks = c.nranks;
   c.opt = &opt;
-  Progress progress(opt.progress, rank, opt.progress_interval);
+  detail::Progress progress("aptflow classify", opt.progress, rank, opt.progress_interval);
   c.progress = &progress;
   std::vector<std::pair<std::string, double>> prof;
   auto t = Clock::now();
@@ -985,7 +289,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   // ---- the real run
   std::vector<float> prob;
   std::vector<std::uint8_t> done;
-  MeanSdm msdm;
+  detail::MeanSdm msdm;
   WindowGrid grid;
   dist::WindowSlab mine;
   SubcellGrid sg;
@@ -997,7 +301,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   std::vector<DomainStats> domains;
   double window_seconds = 0;
   {
-    Pipeline p(c);
+    detail::ClassifyPass p(c);
     // The input-order ions are needed again only by the shuffled-m/q control
     // runs; otherwise the decomposition takes them over and frees them.
     if (opt.shuffle_mq == 0)
@@ -1125,7 +429,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     for (IonIndex i = 0; i < cloud.size(); ++i) sc.mq(i) = shuffled[static_cast<std::size_t>(i)];
     apply_ranges(exec, sc, make_device_range_table<Kokkos::HostSpace>(c.table));
     exec.fence();
-    Pipeline p(c);
+    detail::ClassifyPass p(c);
     p.decompose(std::move(sc), first_ion);
     p.windows(fmt::format("control {}/{}", j + 1, opt.shuffle_mq), "");
     if (p.stopped) {
@@ -1157,9 +461,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   stage("control");
 
   // ---- mean SDM rows per argmax class (exact integer sums: any rank count)
-  dist::sum_exact(comm, msdm.sum);
-  MPI_Allreduce(MPI_IN_PLACE, msdm.count.data(), static_cast<int>(msdm.count.size()), MPI_INT64_T, MPI_SUM,
-                comm);
+  msdm.sum_over(comm);
 
   // ---- output: "<output>.tmp", renamed when complete
   const std::string tmp = opt.output + ".tmp";

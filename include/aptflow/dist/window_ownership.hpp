@@ -29,4 +29,15 @@ WindowGrid global_window_grid(const ZSlabDecomposition& decomposition, double ed
 // The windows of grid owned by rank (default: this rank). No communication.
 WindowSlab owned_windows(const ZSlabDecomposition& decomposition, const WindowGrid& grid, int rank = -1);
 
+// Collective over comm: the rows of the window layers [iz0, iz1) from the
+// ranks that own them (the sub-cell and label stages read a few layers beyond
+// their own). Each layer holds `plane` windows of `row` floats; `owned` holds
+// this rank's layers [mine.iz_begin, mine.iz_end); out receives
+// (iz1 - iz0) x plane x row floats. Ranks own increasing layers, so the rows
+// arrive in layer order. max_records_per_message: as for the decomposition's
+// exchanges (0: automatic). InternalError when the owners do not cover [iz0, iz1).
+void gather_window_layers(MPI_Comm comm, const WindowSlab& mine, std::int64_t plane, std::int64_t row,
+                          const float* owned, std::int64_t iz0, std::int64_t iz1, float* out,
+                          std::int64_t max_records_per_message = 0);
+
 }  // namespace aptflow::dist

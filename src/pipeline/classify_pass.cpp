@@ -1,0 +1,333 @@
+// The stages of one aptflow classify pass (classify_pass.hpp): decomposition
+// and halo, windows in rounds, sub-cells and ion labels, domains.
+#include "classify_pass.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <thread>
+
+#include "aptflow/core/error.hpp"
+#include "aptflow/dist/collective.hpp"
+#include "aptflow/kernels/composition.hpp"
+#include "aptflow/nn/predict.hpp"
+
+namespace aptflow::detail {
+
+namespace {
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+}  // namespace
+
+void ClassifyContext::preprocess_rows(const sdm::CurveRows& rows) const {
+  if (rows.extent(0) == 0 || prep_mode == "none") return;
+  if (prep_mode == "minmax_only")
+    sdm::minmax_normalise(rows, sdm::ConstantCurve::nan);
+  else
+    sdm::preprocess(rows, prep);
+}
+
+std::string ClassifyContext::prep_text() const {
+  if (prep_mode != "experimental") return prep_mode;
+  return fmt::format("experimental (Savitzky-Golay {}/{}, background L:U {}:{}, {} clipping)", prep.savgol.window,
+                     prep.savgol.order, prep.background.lo, prep.background.hi,
+                     sdm::background_clip_name(prep.background.clip));
+}
+
+io::CheckpointIdentity ClassifyContext::identity(const WindowGrid& grid) const {
+  io::CheckpointIdentity id;
+  id.emplace_back("input file (SHA-256)", input_sha);
+  id.emplace_back("range file (SHA-256)", range_sha);
+  id.emplace_back("model files (SHA-256)", fmt::format("{}", fmt::join(model_sha, ",")));
+  id.emplace_back("window grid", fmt::format("origin {:.17g} {:.17g} {:.17g} counts {} {} {} edge {:.17g} "
+                                             "stride {:.17g} classes {} bins {}",
+                                             grid.origin[0], grid.origin[1], grid.origin[2], grid.counts[0],
+                                             grid.counts[1], grid.counts[2], grid.edge, grid.stride, K, bins));
+  id.emplace_back("configuration", opt->config_text);
+  return id;
+}
+
+// cloud: taken over (its memory freed during the sample sort) unless the
+// caller keeps another handle to the same Views.
+void ClassifyPass::decompose(HostIonCloud&& cloud, IonIndex first_ion) {
+  dec = dist::decompose_z(c.comm, std::move(cloud), first_ion);
+  h = std::max(dist::halo_width(c.spec, c.wspec),
+               2.0 * c.opt->segment.domains.eps * (1 + 1e-6) + 1e-3 + composition_reach());
+  local = dist::exchange_halo(dec, h);
+  if (const auto& b = c.opt->window_box)  // windows.box: the published placement on a fixed box
+    grid = WindowGrid::on_box(b->data(), b->data() + 3, c.opt->edge, c.opt->stride);
+  else
+    grid = dist::global_window_grid(dec, c.opt->edge, c.opt->stride);
+  mine = dist::owned_windows(dec, grid);
+  dec.release_owned_ions();  // local.cloud holds them (with the halo) from here on
+}
+
+// Halo depth whose ions lack part of their composition neighbourhood: the
+// domains step ignores it (their labels could differ from the owner's).
+double ClassifyPass::composition_reach() const {
+  const auto& e = c.opt->segment.composition;
+  return e.enabled() ? e.radius + 1e-3 : 0.0;
+}
+
+void ClassifyPass::load_checkpoint(const std::string& path) {
+  dist::collective_step(c.comm, [&] {
+    std::vector<__int128> s;
+    std::vector<std::int64_t> n;
+    io::read_classify_checkpoint(path, c.checkpoint_shape(grid), mine.first, mine.count, prob.data(), done.data(),
+                                 c.rank == 0 ? &s : nullptr, &n);
+    if (c.rank == 0) msdm.add(s, n);
+  });
+}
+
+void ClassifyPass::windows(const std::string& label, const std::string& resume_from) {
+  const std::int64_t K = c.K, bins = c.bins, chunk = c.opt->chunk;
+  const auto C = static_cast<std::int64_t>(c.species.size());  // channels (pairs)
+  prob.assign(static_cast<std::size_t>(mine.count * K), kNaN);
+  done.assign(static_cast<std::size_t>(mine.count), 0);
+  msdm.init(K, C * bins);
+  if (!resume_from.empty()) load_checkpoint(resume_from);
+  // Chunks: the network sees fixed batches of `chunk` rows, window w in row
+  // w mod chunk of batch w / chunk (nn::predict_ensemble_aligned: rows of
+  // other ranks' windows, of done and of empty windows hold zeros). OpenBLAS
+  // results depend on the GEMM sizes and a row's place in them, so this keeps
+  // the probabilities independent of the rank count and of a resume. A chunk
+  // here: the owned windows [off, off + m) of one such batch, with at least
+  // one not done.
+  struct Chunk {
+    std::int64_t off, m;
+  };
+  std::vector<Chunk> chunks;
+  std::int64_t todo = 0;
+  for (std::int64_t i = 0; i < mine.count; ++i) todo += done[static_cast<std::size_t>(i)] ? 0 : 1;
+  if (mine.count > 0)
+    for (std::int64_t b = mine.first / chunk; b * chunk < mine.first + mine.count; ++b) {
+      const std::int64_t a = std::max(b * chunk, mine.first) - mine.first,
+                         e = std::min((b + 1) * chunk, mine.first + mine.count) - mine.first;
+      bool any = false;
+      for (std::int64_t i = a; i < e && !any; ++i) any = !done[static_cast<std::size_t>(i)];
+      if (any) chunks.push_back({a, e - a});
+    }
+  std::int64_t nloc = static_cast<std::int64_t>(chunks.size()), rounds = 0, todo_all = 0;
+  MPI_Allreduce(&nloc, &rounds, 1, MPI_INT64_T, MPI_MAX, c.comm);
+  MPI_Allreduce(&todo, &todo_all, 1, MPI_INT64_T, MPI_SUM, c.comm);
+  const std::int64_t before = grid.size() - todo_all;
+  c.progress->start(label, grid.size(), before);
+  std::unique_ptr<WindowCounter> counter;  // the cell lists of every pair, on the host or the device
+  dist::collective_step(c.comm, [&] {
+    c.wspec.validate(grid);
+    if (nloc == 0) return;
+    counter = make_window_counter(c.device_path, local.cloud, c.species, grid, c.wspec, c.spec);
+  });
+  const bool flat = c.models.front().input_shape().size() == 1;
+  for (std::int64_t r = 0; r < rounds; ++r) {
+    std::exception_ptr err;
+    if (r < nloc) {
+      try {
+        if (r == 1 && c.rank == c.opt->test_fail_rank && label == "windows")
+          throw InternalError(fmt::format("test: failure injected on rank {} in round 1", c.rank));
+        const Chunk ch = chunks[static_cast<std::size_t>(r)];
+        const std::int64_t off = ch.off, m = ch.m;
+        Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,
+                                                                               bins);
+        Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("aptflow::classify::centres", m);
+        // rows: window k's channel ch at (k * C + ch) * bins (channel-major, as /entry1/windows/mean_sdm)
+        std::vector<float> rows(static_cast<std::size_t>(m * C * bins));
+        for (std::int64_t ch = 0; ch < C; ++ch) {
+          counter->count(static_cast<std::size_t>(ch), mine.first + off, o, cc);
+          std::vector<float> one(static_cast<std::size_t>(m * bins));
+          for (std::int64_t k = 0; k < m; ++k)
+            for (std::int64_t q = 0; q < bins; ++q)
+              one[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
+          c.preprocess_rows(sdm::CurveRows(one.data(), m, bins));
+          for (std::int64_t k = 0; k < m; ++k)
+            std::copy(one.data() + k * bins, one.data() + (k + 1) * bins,
+                      rows.data() + (k * C + ch) * bins);
+        }
+        // The network's input is channels last. A window with an empty or constant
+        // channel (NaN after preprocessing) is not classified, like an empty one;
+        // done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
+        nn::Tensor x(nn::Shape{m, bins, C});
+        for (std::int64_t k = 0; k < m; ++k) {
+          float* dst = x.data.data() + k * bins * C;
+          const float* src = rows.data() + k * C * bins;
+          const bool blank = done[static_cast<std::size_t>(off + k)] ||
+                             std::any_of(src, src + C * bins, [](float v) { return std::isnan(v); });
+          for (std::int64_t q = 0; q < bins; ++q)
+            for (std::int64_t ch = 0; ch < C; ++ch) dst[q * C + ch] = blank ? kNaN : src[ch * bins + q];
+        }
+        if (flat) x.shape = {m, bins};
+        const nn::Prediction p =
+            c.ensemble
+                ? nn::predict_ensemble_aligned(c.models, c.ensemble->forwards(), x, mine.first + off, chunk)
+                : nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
+        for (std::int64_t k = 0; k < m; ++k) {
+          if (done[static_cast<std::size_t>(off + k)]) continue;
+          float* dst = prob.data() + (off + k) * K;
+          const float* pk = p.probabilities.data() + k * K;
+          std::copy(pk, pk + K, dst);  // NaN for an empty window
+          ++computed;
+          if (std::isnan(pk[0])) continue;
+          std::int64_t best = 0;
+          for (std::int64_t q = 1; q < K; ++q)
+            if (pk[q] > pk[best]) best = q;
+          msdm.add(best, rows.data() + k * C * bins);
+        }
+        for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
+      } catch (...) {
+        err = std::current_exception();
+      }
+    }
+    if (c.opt->test_chunk_sleep_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(c.opt->test_chunk_sleep_ms));
+    std::int64_t v[3] = {c.opt->stop && *c.opt->stop ? 1 : 0, computed, err ? 1 : 0}, g[3] = {0, 0, 0};
+    MPI_Allreduce(v, g, 3, MPI_INT64_T, MPI_SUM, c.comm);
+    if (g[2] > 0) dist::raise_first_error(c.comm, err);
+    c.progress->update(before + g[1], r + 1 == rounds);
+    if (g[0] > 0 && r + 1 < rounds) {
+      stopped = true;
+      c.progress->line(
+          fmt::format("{}: stop requested after {} of {} windows", label, before + g[1], grid.size()));
+      return;
+    }
+  }
+}
+
+void ClassifyPass::segment() {
+  const ClassifyOptions& opt = *c.opt;
+  dist::collective_step(c.comm, [&] {
+    sg = SubcellGrid::of(grid);
+    if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
+      throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
+  });
+  const std::int64_t nz = grid.counts[2], msz = sg.counts[2], span = sg.span;
+  const std::int64_t plane = grid.counts[0] * grid.counts[1];
+  const std::int64_t K = c.K;
+  // Sub-cell layers written by this rank: those of its window layers, and
+  // the top k - 1 layers for the rank owning the last window layer.
+  sc_first = sc_end = 0;
+  if (mine.iz_end > mine.iz_begin) {
+    sc_first = mine.iz_begin;
+    sc_end = mine.iz_end == nz ? msz : mine.iz_end;
+  }
+  // Layers the owned + halo ions can reach (a superset of label_ions' range).
+  std::int64_t ja = msz, jb = 0;
+  if (local.size() > 0 && msz > 0) {
+    double zmin = std::numeric_limits<double>::infinity(), zmax = -zmin;
+    for (IonIndex i = 0; i < local.size(); ++i) {
+      zmin = std::min(zmin, double(local.cloud.z(i)));
+      zmax = std::max(zmax, double(local.cloud.z(i)));
+    }
+    // subcell rule: sub-cell centres within the ion radius; interpolate:
+    // the two sub-cell layers around the ion.
+    const double r = opt.segment.rule == IonRule::subcell ? opt.segment.ion_radius : 0.0;
+    const double oz = sg.origin[2], s = sg.size;
+    const double l = std::floor((zmin - r - oz) / s - 0.5) - 1,
+                 u = std::ceil((zmax + r - oz) / s - 0.5) + 1;
+    if (!(u < 0) && !(l > double(msz - 1))) {
+      ja = l < 0 ? 0 : static_cast<std::int64_t>(l);
+      jb = u > double(msz - 1) ? msz : static_cast<std::int64_t>(u) + 1;
+    }
+  }
+  if (sc_end > sc_first) {
+    ja = std::min(ja, sc_first);
+    jb = std::max(jb, sc_end);
+  }
+  // The smoothing (interpolate rule) reads T layers beyond those.
+  const std::int64_t T =
+      opt.segment.rule == IonRule::interpolate ? smoothing_reach(opt.segment.smoothing, sg.size) : 0;
+  if (ja < jb) {
+    ja = std::max<std::int64_t>(0, ja - T);
+    jb = std::min(msz, jb + T);
+  }
+  std::int64_t iz0 = 0, iz1 = 0;  // window layers needed
+  if (ja < jb) {
+    iz0 = std::max<std::int64_t>(0, ja - span + 1);
+    iz1 = std::min(nz, jb);
+  }
+  // Those window layers from their owners.
+  WindowGrid lg = grid;
+  lg.counts[2] = iz1 - iz0;
+  lg.origin[2] = grid.origin[2] + double(iz0) * grid.stride;  // (the sums do not use it)
+  Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> map(
+      Kokkos::view_alloc("aptflow::classify::local_probability", Kokkos::WithoutInitializing), lg.size(), K);
+  dist::gather_window_layers(c.comm, mine, plane, K, prob.data(), iz0, iz1, map.data(),
+                             dec.max_records_per_message());
+  const SubcellGrid lsg = SubcellGrid::of(lg);
+  layer_first = iz0;
+  layers = lsg.counts[2];
+  if (ja < jb && iz0 + layers < jb)
+    throw InternalError("classify: local sub-cell layers do not cover the ions");
+  sums = decltype(sums)("aptflow::classify::sums", lsg.cells(), K);
+  sub_label = decltype(sub_label)("aptflow::classify::subcell_label", lsg.cells());
+  ion_label = decltype(ion_label)("aptflow::classify::ion_label", local.size());
+  Kokkos::View<double*, Kokkos::HostSpace> thr("aptflow::classify::thresholds", K);
+  for (std::int64_t k = 0; k < K; ++k) thr(k) = opt.segment.thresholds[static_cast<std::size_t>(k)];
+  sum_subcell_probabilities(c.exec, lg, map, sums, opt.segment.empty_window);
+  if (opt.segment.rule == IonRule::subcell) {
+    threshold_subcells(c.exec, sums, thr, sub_label);
+    if (label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label,
+                          opt.segment.ion_radius, ion_label) > 0)
+      throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
+  } else {
+    // The written sub-cell labels threshold the smoothed sums (layers at
+    // least T inside the held ones are exact; the others are not written).
+    Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> field("aptflow::classify::smoothed",
+                                                                         lsg.cells(), K);
+    smooth_subcell_sums(c.exec, sg, layer_first, layers, sums, opt.segment.smoothing, field);
+    threshold_subcells(c.exec, field, thr, sub_label);
+    const auto evidence = composition_evidence();
+    if (label_ions_interpolated(c.exec, sg, layer_first, layers, local.cloud, field, thr, evidence,
+                                c.evidence_class, ion_label) > 0)
+      throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
+  }
+}
+
+// Per local ion: the composition evidence of segment.composition (extent 0
+// when there is none). Collective (the dataset's solute fraction).
+Kokkos::View<double*, Kokkos::HostSpace> ClassifyPass::composition_evidence() {
+  const auto& e = c.opt->segment.composition;
+  if (!e.enabled()) return {};
+  const IonIndex n = local.size();
+  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("aptflow::classify::solute", c.solute.size());
+  for (std::size_t s = 0; s < c.solute.size(); ++s) solute(s) = c.solute[s];
+  Kokkos::View<std::int32_t*, Kokkos::HostSpace> ranged("aptflow::classify::ranged_near", n),
+      near("aptflow::classify::solute_near", n);
+  local_composition(c.exec, local.cloud, solute, e.radius, ranged, near);
+  // The dataset's solute fraction over the ranged ions (owned ions: each once).
+  std::int64_t tot[2] = {0, 0};
+  for (IonIndex i = local.owned_begin; i < local.owned_end; ++i) {
+    const auto sp = local.cloud.species(i);
+    if (sp == 0) continue;
+    ++tot[0];
+    tot[1] += solute(sp);
+  }
+  MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, c.comm);
+  const double f = tot[0] > 0 ? double(tot[1]) / double(tot[0]) : 0.0;
+  Kokkos::View<double*, Kokkos::HostSpace> out("aptflow::classify::evidence", n);
+  for (IonIndex i = 0; i < n; ++i) {
+    double v = solute(local.cloud.species(i)) ? e.ion_weight : 0.0;
+    if (ranged(i) > 0) v += e.weight * (double(near(i)) / double(ranged(i)) - f);
+    out(i) = v;
+  }
+  return out;
+}
+
+void ClassifyPass::domains() {
+  LabelledIons ions;
+  where.clear();
+  for (IonIndex i = 0; i < local.size(); ++i)
+    if (ion_label(i) >= 0) {
+      ions.push_back(local.cloud.x(i), local.cloud.y(i), local.cloud.z(i), local.index(i), ion_label(i));
+      where.push_back(i);
+    }
+  Slab slab;
+  if (c.rank > 0) slab.z_lo = dec.z_lo();
+  if (c.rank < c.nranks - 1) slab.z_hi = dec.z_hi();
+  slab.halo = h - composition_reach();
+  dom = find_domains_mpi(dec.comm(), ions, slab, c.opt->segment.domains);
+}
+
+}  // namespace aptflow::detail
