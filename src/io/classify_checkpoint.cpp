@@ -17,8 +17,8 @@ constexpr std::size_t kIdItems = sizeof(kIdAttr) / sizeof(kIdAttr[0]);
 
 void check_identity_size(const CheckpointIdentity& identity) {
   if (identity.size() != kIdItems)
-    throw InternalError(fmt::format("classify checkpoint: {} identity items, the layout has {}",
-                                    identity.size(), kIdItems));
+    throw InternalError(
+        fmt::format("classify checkpoint: {} identity items, the layout has {}", identity.size(), kIdItems));
 }
 
 }  // namespace
@@ -26,7 +26,8 @@ void check_identity_size(const CheckpointIdentity& identity) {
 void write_classify_checkpoint(MPI_Comm comm, const std::string& path, const CheckpointShape& shape,
                                std::int64_t first, std::int64_t count, const float* prob,
                                const std::uint8_t* done, const std::vector<__int128>& sum,
-                               const std::vector<std::int64_t>& sum_count, const CheckpointIdentity& identity) {
+                               const std::vector<std::int64_t>& sum_count,
+                               const CheckpointIdentity& identity) {
   check_identity_size(identity);
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
@@ -44,7 +45,8 @@ void write_classify_checkpoint(MPI_Comm comm, const std::string& path, const Che
     h5::write_rows(f, "/probability", static_cast<hsize_t>(first), static_cast<hsize_t>(count), prob);
     h5::create_dataset<std::uint8_t>(f, "/done", {nw});
     h5::write_rows(f, "/done", static_cast<hsize_t>(first), static_cast<hsize_t>(count), done);
-    h5::write(f, "/mean_sdm_sum", s, {static_cast<hsize_t>(shape.classes), static_cast<hsize_t>(shape.row_bins), 2});
+    h5::write(f, "/mean_sdm_sum", s,
+              {static_cast<hsize_t>(shape.classes), static_cast<hsize_t>(shape.row_bins), 2});
     h5::write(f, "/mean_sdm_count", sum_count);
     {
       auto grp = h5::ensure_group(f, "/identity");
@@ -55,7 +57,8 @@ void write_classify_checkpoint(MPI_Comm comm, const std::string& path, const Che
   MPI_Barrier(comm);
   dist::collective_step(comm, [&] {
     if (rank == 0 && std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw ResourceError(fmt::format("cannot rename {} to {}: check the directory's permissions", tmp, path));
+      throw ResourceError(
+          fmt::format("cannot rename {} to {}: check the directory's permissions", tmp, path));
   });
 }
 
@@ -76,8 +79,9 @@ void read_classify_checkpoint(const std::string& path, const CheckpointShape& sh
     throw InputError(path, "/mean_sdm_sum does not match classes x bins: delete the checkpoint and rerun");
   sum->assign(cells, 0);
   for (std::size_t k = 0; k < cells; ++k)
-    (*sum)[k] = static_cast<__int128>((static_cast<unsigned __int128>(static_cast<std::uint64_t>(s[2 * k])) << 64) |
-                                      static_cast<std::uint64_t>(s[2 * k + 1]));
+    (*sum)[k] =
+        static_cast<__int128>((static_cast<unsigned __int128>(static_cast<std::uint64_t>(s[2 * k])) << 64) |
+                              static_cast<std::uint64_t>(s[2 * k + 1]));
   *sum_count = n;
 }
 

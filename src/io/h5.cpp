@@ -224,6 +224,11 @@ bool exists(hid_t loc, const std::string& path) {
   return true;
 }
 
+void ensure_nx_group(hid_t loc, const std::string& path, const std::string& cls) {
+  auto g = ensure_group(loc, path);
+  write_attr(g, "NX_class", cls);
+}
+
 Handle ensure_group(hid_t loc, const std::string& path) {
   silence();
   std::string cur;

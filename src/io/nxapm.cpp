@@ -36,11 +36,6 @@ namespace {
 constexpr std::size_t kHashLength = 32;
 constexpr int kNeutronsForElement = 255;
 
-void nx_class(const h5::File& f, const std::string& path, const char* cls) {
-  auto g = h5::ensure_group(f, path);
-  h5::write_attr(g, "NX_class", std::string(cls));
-}
-
 std::vector<std::uint16_t> nuclide_hash(const IonType& t, const std::string& source) {
   std::vector<std::uint16_t> hash;
   for (const auto& [el, n] : t.composition) {
@@ -110,28 +105,28 @@ void nxapm_groups(const h5::File& f, bool ranging) {
   auto root = h5::open_object(f, "/");
   h5::write_attr(root, "NX_class", std::string("NXroot"));
   h5::write_attr(root, "default", std::string("entry1"));
-  nx_class(f, "/entry1", "NXentry");
+  h5::ensure_nx_group(f, "/entry1", "NXentry");
   h5::write_string(f, "/entry1/definition", "NXapm");
   const std::string g = kNxapmGroup;
-  nx_class(f, g, "NXroi_process");
-  nx_class(f, g + "/reconstruction", "NXapm_reconstruction");
-  nx_class(f, g + "/mass_to_charge_conversion", "NXprocess");
+  h5::ensure_nx_group(f, g, "NXroi_process");
+  h5::ensure_nx_group(f, g + "/reconstruction", "NXapm_reconstruction");
+  h5::ensure_nx_group(f, g + "/mass_to_charge_conversion", "NXprocess");
   if (ranging) {
-    nx_class(f, g + "/ranging", "NXapm_ranging");
-    nx_class(f, g + "/ranging/peak_identification", "NXprocess");
+    h5::ensure_nx_group(f, g + "/ranging", "NXapm_ranging");
+    h5::ensure_nx_group(f, g + "/ranging/peak_identification", "NXprocess");
   }
 }
 
 void write_nxapm_ranging(const h5::File& f, const std::string& ranging_group, const RangeTable& t) {
   const std::string pk = ranging_group + "/peak_identification";
-  nx_class(f, pk, "NXprocess");
+  h5::ensure_nx_group(f, pk, "NXprocess");
   h5::write<std::uint32_t>(f, pk + "/number_of_ion_types", {static_cast<std::uint32_t>(t.num_types())});
   h5::write<std::uint32_t>(f, pk + "/maximum_number_of_atoms_per_molecular_ion",
                            {static_cast<std::uint32_t>(kHashLength)});
   auto write_ion = [&](std::size_t k, const std::vector<std::uint16_t>& hash,
                        const std::vector<double>& ranges, const std::string& name) {
     const std::string g = fmt::format("{}/ion{}", pk, k);
-    nx_class(f, g, "NXatom");
+    h5::ensure_nx_group(f, g, "NXatom");
     h5::write<std::uint16_t>(f, g + "/nuclide_hash", hash);
     h5::write<std::int8_t>(f, g + "/charge_state", {0});
     h5::write<double>(f, g + "/mass_to_charge_range", ranges, {ranges.size() / 2, 2});

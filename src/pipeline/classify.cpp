@@ -30,6 +30,7 @@
 #include "aptflow/dist/halo.hpp"
 #include "aptflow/dist/shuffle.hpp"
 #include "aptflow/dist/window_ownership.hpp"
+#include "aptflow/io/classify_result.hpp"
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
@@ -86,11 +87,6 @@ std::pair<std::string, std::string> resolve_preprocessing(const std::string& mod
                                            "preprocess.mode",
                                            f.preprocessing));
   return {f.preprocessing, "auto: as the model records"};
-}
-
-void nx_class(const h5::File& f, const std::string& group, const std::string& cls) {
-  auto g = h5::ensure_group(f, group);
-  h5::write_attr(g, "NX_class", cls);
 }
 
 std::string first_diff_line(const std::string& a, const std::string& b) {
@@ -463,197 +459,119 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   // ---- mean SDM rows per argmax class (exact integer sums: any rank count)
   msdm.sum_over(comm);
 
-  // ---- output: "<output>.tmp", renamed when complete
+  // ---- output (io/classify_result.hpp): "<output>.tmp", renamed when complete
   const std::string tmp = opt.output + ".tmp";
   {
-    auto f = h5::File::create(tmp, comm);
-    nx_class(f, "/entry1", "NXentry");
-    nx_class(f, "/entry1/input", "NXcollection");
-    nx_class(f, "/entry1/windows", "NXdata");
-    nx_class(f, "/entry1/subcells", "NXdata");
-    nx_class(f, "/entry1/ions", "NXdata");
-    nx_class(f, "/entry1/domains", "NXcollection");
-    nx_class(f, "/entry1/control", "NXcollection");
-    nx_class(f, "/entry1/profiling", "NXcollection");
-    const auto K = static_cast<hsize_t>(c.K);
-    // input
-    h5::write_strings(f, "/entry1/input/input_file", {opt.input});
-    h5::write_strings(f, "/entry1/input/input_sha256", {c.input_sha});
-    h5::write_strings(f, "/entry1/input/range_file", {opt.range});
-    h5::write_strings(f, "/entry1/input/range_sha256", {c.range_sha});
-    h5::write_strings(f, "/entry1/input/model_files", opt.models);
-    h5::write_strings(f, "/entry1/input/model_sha256", c.model_sha);
-    h5::write(f, "/entry1/input/ions", std::vector<std::int64_t>{sum.input_ions});
-    if (opt.roi.enabled()) {  // region of interest: its description and the ions inside
-      h5::write(f, "/entry1/input/roi_ions", std::vector<std::int64_t>{sum.ions});
-      h5::write_strings(f, "/entry1/input/roi", {opt.roi.describe()});
-    }
-    h5::write(f, "/entry1/input/bounds",
-              std::vector<double>{bounds.lo[0], bounds.lo[1], bounds.lo[2], bounds.hi[0], bounds.hi[1],
-                                  bounds.hi[2]},
-              {2, 3});
+    io::ClassifyResultFile out(tmp, comm);
+    const auto names = c.models.front().output_names();
     {
-      std::vector<std::string> names;
-      for (const auto& ty : c.table.ion_types) names.push_back(ty.name);
-      h5::write_strings(f, "/entry1/input/ion_types", names);
-      const std::size_t nr = c.table.ranges.size();
-      std::vector<double> rr(2 * nr);
-      std::vector<std::int32_t> rt(nr);
-      for (std::size_t k = 0; k < nr; ++k) {
-        rr[2 * k] = c.table.ranges[k].lo;
-        rr[2 * k + 1] = c.table.ranges[k].hi;
-        rt[k] = c.table.ranges[k].ion_type;
+      io::ClassifyInputRecord r;
+      r.input_file = opt.input;
+      r.input_sha256 = c.input_sha;
+      r.range_file = opt.range;
+      r.range_sha256 = c.range_sha;
+      r.model_files = opt.models;
+      r.model_sha256 = c.model_sha;
+      r.ions = sum.input_ions;
+      if (opt.roi.enabled()) r.roi = opt.roi.describe();
+      r.roi_ions = sum.ions;
+      r.bounds = {bounds.lo[0], bounds.lo[1], bounds.lo[2], bounds.hi[0], bounds.hi[1], bounds.hi[2]};
+      for (const auto& ty : c.table.ion_types) r.ion_types.push_back(ty.name);
+      for (const auto& rg : c.table.ranges) {
+        r.ranges.insert(r.ranges.end(), {rg.lo, rg.hi});
+        r.range_ion_type.push_back(rg.ion_type);
       }
-      if (nr > 0) {
-        h5::write(f, "/entry1/input/ranges", rr, {static_cast<hsize_t>(nr), 2});
-        h5::write(f, "/entry1/input/range_ion_type", rt);
-      }
-    }
-    // windows
-    const auto nx = static_cast<hsize_t>(grid.counts[0]), ny = static_cast<hsize_t>(grid.counts[1]),
-               nz = static_cast<hsize_t>(grid.counts[2]);
-    h5::create_dataset<float>(f, "/entry1/windows/probability", {nz, ny, nx, K});
-    h5::write_rows(f, "/entry1/windows/probability", static_cast<hsize_t>(mine.iz_begin),
-                   static_cast<hsize_t>(mine.iz_end - mine.iz_begin), prob.data());
-    {
-      auto ds = h5::open_object(f, "/entry1/windows/probability");
-      h5::write_attr(ds, "class_names", c.models.front().output_names());
-      h5::write_attr(ds, "origin", std::vector<double>{grid.origin[0], grid.origin[1], grid.origin[2]});
-      h5::write_attr(ds, "edge", grid.edge);
-      h5::write_attr(ds, "stride", grid.stride);
-      h5::write_attr(ds, "variant", to_string(opt.variant));
-      // What ran (docs/classify.md): the preprocessing of the z-SDMs and the
-      // SDM rules; "box" only for windows.box.
-      h5::write_attr(ds, "preprocessing", c.prep_mode);
-      h5::write_attr(ds, "preprocessing_detail", sum.preprocessing);
-      h5::write_attr(ds, "background_clip", std::string(sdm::background_clip_name(opt.background)));
-      h5::write_attr(ds, "sdm_exclude", to_string(opt.sdm_exclude));
-      h5::write_attr(ds, "sdm_arithmetic", to_string(opt.sdm_arithmetic));
-      if (opt.window_box)
-        h5::write_attr(ds, "box", std::vector<double>(opt.window_box->begin(), opt.window_box->end()));
+      out.write_input(r);
     }
     {
-      const auto mean = msdm.mean();
-      // (classes, bins) for one pair, (classes, pairs, bins) for several.
-      if (c.species.size() == 1)
-        h5::write(f, "/entry1/windows/mean_sdm", mean, {K, static_cast<hsize_t>(c.bins)});
-      else
-        h5::write(f, "/entry1/windows/mean_sdm", mean, {K, c.species.size(), static_cast<hsize_t>(c.bins)});
-      h5::write(f, "/entry1/windows/mean_sdm_count", msdm.count);
-      std::vector<double> centres = c.spec.left_edges();
-      for (auto& v : centres) v += 0.5 * c.spec.bin;
-      h5::write(f, "/entry1/windows/sdm_bin_centres", centres);
-      auto ds = h5::open_object(f, "/entry1/windows/mean_sdm");
-      h5::write_attr(ds, "class_names", c.models.front().output_names());
-      h5::write_attr(ds, "pair", fmt::format("{}", fmt::join(opt.pairs, ", ")));
-      h5::write_attr(ds, "preprocessing", c.prep_mode);
+      io::ClassifyWindowsRecord r;
+      r.block = {
+          {grid.counts[0], grid.counts[1], grid.counts[2]}, mine.iz_begin, mine.iz_end - mine.iz_begin};
+      r.classes = c.K;
+      r.probability = prob.data();
+      r.class_names = names;
+      r.origin = {grid.origin[0], grid.origin[1], grid.origin[2]};
+      r.edge = grid.edge;
+      r.stride = grid.stride;
+      r.variant = to_string(opt.variant);
+      r.preprocessing = c.prep_mode;
+      r.preprocessing_detail = sum.preprocessing;
+      r.background_clip = sdm::background_clip_name(opt.background);
+      r.sdm_exclude = to_string(opt.sdm_exclude);
+      r.sdm_arithmetic = to_string(opt.sdm_arithmetic);
+      r.box = opt.window_box;
+      r.mean_sdm = msdm.mean();
+      r.mean_sdm_count = msdm.count;
+      r.pairs = static_cast<std::int64_t>(c.species.size());
+      r.bins = c.bins;
+      r.bin_centres = c.spec.left_edges();
+      for (auto& v : r.bin_centres) v += 0.5 * c.spec.bin;
+      r.pair_text = fmt::format("{}", fmt::join(opt.pairs, ", "));
+      out.write_windows(r);
     }
-    // sub-cells
-    const auto mx = static_cast<hsize_t>(sg.counts[0]), my = static_cast<hsize_t>(sg.counts[1]),
-               mz = static_cast<hsize_t>(sg.counts[2]);
-    h5::create_dataset<float>(f, "/entry1/subcells/sum", {mz, my, mx, K});
-    h5::write_rows(f, "/entry1/subcells/sum", static_cast<hsize_t>(sc_first), static_cast<hsize_t>(sc_count),
-                   sc_sum.data());
-    h5::create_dataset<std::int32_t>(f, "/entry1/subcells/label", {mz, my, mx});
-    h5::write_rows(f, "/entry1/subcells/label", static_cast<hsize_t>(sc_first),
-                   static_cast<hsize_t>(sc_count), sc_label.data());
     {
-      auto ds = h5::open_object(f, "/entry1/subcells/sum");
-      h5::write_attr(ds, "origin", std::vector<double>{sg.origin[0], sg.origin[1], sg.origin[2]});
-      h5::write_attr(ds, "size", sg.size);
-      h5::write_attr(ds, "thresholds", opt.segment.thresholds);
-      h5::write_attr(ds, "class_names", c.models.front().output_names());
-      h5::write_attr(ds, "rule", std::string(ion_rule_name(opt.segment.rule)));
-      h5::write_attr(ds, "empty_window", std::string(empty_window_name(opt.segment.empty_window)));
-      if (opt.segment.rule == IonRule::interpolate) h5::write_attr(ds, "smoothing", opt.segment.smoothing);
+      io::ClassifySubcellsRecord r;
+      r.block = {{sg.counts[0], sg.counts[1], sg.counts[2]}, sc_first, sc_count};
+      r.classes = c.K;
+      r.sum = sc_sum.data();
+      r.label = sc_label.data();
+      r.origin = {sg.origin[0], sg.origin[1], sg.origin[2]};
+      r.size = sg.size;
+      r.thresholds = opt.segment.thresholds;
+      r.class_names = names;
+      r.rule = ion_rule_name(opt.segment.rule);
+      r.empty_window = empty_window_name(opt.segment.empty_window);
+      if (opt.segment.rule == IonRule::interpolate) r.smoothing = opt.segment.smoothing;
+      out.write_subcells(r);
     }
-    // ions
-    const auto n = static_cast<hsize_t>(sum.input_ions);
-    h5::create_dataset<std::int32_t>(f, "/entry1/ions/class", {n});
-    h5::create_dataset<std::int64_t>(f, "/entry1/ions/domain_id", {n});
-    h5::write_rows(f, "/entry1/ions/class", static_cast<hsize_t>(read_first),
-                   static_cast<hsize_t>(read_count), cls_in.data());
-    h5::write_rows(f, "/entry1/ions/domain_id", static_cast<hsize_t>(read_first),
-                   static_cast<hsize_t>(read_count), dom_in.data());
-    // domains
-    detail::write_domain_table(f, "/entry1/domains", domains);
-    if (align.mode != AlignSpec::Mode::none) write_alignment(f, "/entry1/alignment", align);
-    // control: size histograms (row 0 = the real run), one entry per shuffled run
+    out.write_ions({sum.input_ions, read_first, read_count, cls_in.data(), dom_in.data()});
+    detail::write_domain_table(out.file(), "/entry1/domains", domains);
+    if (align.mode != AlignSpec::Mode::none) write_alignment(out.file(), "/entry1/alignment", align);
     {
-      const std::size_t nb = sum.size_histogram.size(), nrun = sum.control.size();
-      std::vector<std::int64_t> hist(sum.size_histogram);
-      std::vector<std::int64_t> seeds, ndom;
-      std::vector<double> pr, chi, cc, chip, ccp;
+      // Size histograms: row 0 the real run, one row per shuffled run.
+      io::ClassifyControlRecord r;
+      r.size_histogram = sum.size_histogram;
+      r.bins = static_cast<std::int64_t>(sum.size_histogram.size());
+      r.lo = hs.lo;
+      r.hi = hs.hi;
+      r.real_domains = sum.domains;
+      r.overflow = hs.overflow_in_last_bin ? "last_bin" : "drop";
       for (const auto& run : sum.control) {
-        hist.insert(hist.end(), run.size_histogram.begin(), run.size_histogram.end());
-        seeds.push_back(static_cast<std::int64_t>(run.seed));
-        ndom.push_back(run.domains);
-        pr.push_back(run.vs_real.pearson_r);
-        chi.push_back(run.vs_real.chi2);
-        cc.push_back(run.vs_real.contingency);
-        chip.push_back(run.vs_real.chi2_published);
-        ccp.push_back(run.vs_real.contingency_published);
+        r.size_histogram.insert(r.size_histogram.end(), run.size_histogram.begin(), run.size_histogram.end());
+        r.seeds.push_back(static_cast<std::int64_t>(run.seed));
+        r.domains.push_back(run.domains);
+        r.pearson_r.push_back(run.vs_real.pearson_r);
+        r.chi2.push_back(run.vs_real.chi2);
+        r.contingency.push_back(run.vs_real.contingency);
+        r.chi2_published.push_back(run.vs_real.chi2_published);
+        r.contingency_published.push_back(run.vs_real.contingency_published);
       }
-      h5::write(f, "/entry1/control/size_histogram", hist,
-                {static_cast<hsize_t>(nrun + 1), static_cast<hsize_t>(nb)});
-      auto ds = h5::open_object(f, "/entry1/control/size_histogram");
-      h5::write_attr(ds, "lo", hs.lo);
-      h5::write_attr(ds, "hi", hs.hi);
-      h5::write_attr(ds, "real_domains", sum.domains);
-      h5::write_attr(ds, "overflow", std::string(hs.overflow_in_last_bin ? "last_bin" : "drop"));
-      if (nrun > 0) {
-        h5::write(f, "/entry1/control/shuffle_seed", seeds);
-        h5::write(f, "/entry1/control/domains", ndom);
-        h5::write(f, "/entry1/control/pearson_r", pr);
-        h5::write(f, "/entry1/control/chi2", chi);
-        h5::write(f, "/entry1/control/contingency", cc);
-        h5::write(f, "/entry1/control/chi2_published", chip);
-        h5::write(f, "/entry1/control/contingency_published", ccp);
-      }
+      out.write_control(r);
     }
-    // config
-    h5::write_strings(f, "/entry1/config", {opt.config_text});
-    {
-      auto ds = h5::open_object(f, "/entry1/config");
-      h5::write_attr(ds, "sha256", io::sha256_hex(opt.config_text));
-      h5::write_attr(ds, "aptflow_version", std::string(APTFLOW_VERSION));
-      h5::write_attr(ds, "git_hash", std::string(APTFLOW_GIT_HASH));
-    }
+    out.write_config(opt.config_text);
     stage("write");
-    std::vector<std::string> names;
-    std::vector<double> secs, secs_max;
+    io::ClassifyProfilingRecord r;
     for (const auto& [k, v] : prof) {
-      names.push_back(k);
-      secs.push_back(v);
+      r.stages.push_back(k);
+      r.seconds_max.push_back(v);
     }
-    secs_max.resize(secs.size());
-    MPI_Allreduce(secs.data(), secs_max.data(), static_cast<int>(secs.size()), MPI_DOUBLE, MPI_MAX, comm);
-    double wsec = 0;
+    MPI_Allreduce(MPI_IN_PLACE, r.seconds_max.data(), static_cast<int>(r.seconds_max.size()), MPI_DOUBLE,
+                  MPI_MAX, comm);
+    double wsec = 0, total = 0;
     MPI_Allreduce(&window_seconds, &wsec, 1, MPI_DOUBLE, MPI_MAX, comm);
-    h5::write_strings(f, "/entry1/profiling/stage", names);
-    h5::write(f, "/entry1/profiling/seconds_max", secs_max);
-    {
-      double total = 0;
-      for (double s : secs_max) total += s;
-      auto pg = h5::open_object(f, "/entry1/profiling");
-      h5::write_attr(pg, "ranks", static_cast<std::int64_t>(nranks));
-      h5::write_attr(pg, "threads_per_rank", static_cast<std::int64_t>(HostExec().concurrency()));
-      // --device: the request, where the window counts and the CNN ran, rank 0's GPU
-      h5::write_attr(pg, "device_requested", to_string(opt.device));
-      h5::write_attr(
-          pg, "device",
-          std::string(c.device_path ? (c.device.gpu ? "gpu" : "default execution space") : "host"));
-      h5::write_attr(
-          pg, "execution_space",
-          c.device_path ? std::string(Kokkos::DefaultExecutionSpace::name()) : std::string(HostExec::name()));
-      h5::write_attr(pg, "device_id", static_cast<std::int64_t>(c.device.device_id));
-      h5::write_attr(pg, "ions_per_second", static_cast<double>(sum.ions) / std::max(total, 1e-9));
-      h5::write_attr(pg, "windows_per_second",
-                     static_cast<double>(sum.windows_computed) / std::max(wsec, 1e-9));
-      h5::write_attr(pg, "windows_computed", sum.windows_computed);
-      h5::write_attr(pg, "resumed", static_cast<std::int64_t>(sum.resumed ? 1 : 0));
-    }
-    f.close();
+    for (double v : r.seconds_max) total += v;
+    r.ranks = nranks;
+    r.threads_per_rank = HostExec().concurrency();
+    r.device_requested = to_string(opt.device);
+    r.device = c.device_path ? (c.device.gpu ? "gpu" : "default execution space") : "host";
+    r.execution_space = c.device_path ? Kokkos::DefaultExecutionSpace::name() : HostExec::name();
+    r.device_id = c.device.device_id;
+    r.ions_per_second = static_cast<double>(sum.ions) / std::max(total, 1e-9);
+    r.windows_per_second = static_cast<double>(sum.windows_computed) / std::max(wsec, 1e-9);
+    r.windows_computed = sum.windows_computed;
+    r.resumed = sum.resumed;
+    out.write_profiling(r);
+    out.close();
   }
   MPI_Barrier(comm);
   dist::collective_step(comm, [&] {

@@ -32,8 +32,8 @@ void ClassifyContext::preprocess_rows(const sdm::CurveRows& rows) const {
 
 std::string ClassifyContext::prep_text() const {
   if (prep_mode != "experimental") return prep_mode;
-  return fmt::format("experimental (Savitzky-Golay {}/{}, background L:U {}:{}, {} clipping)", prep.savgol.window,
-                     prep.savgol.order, prep.background.lo, prep.background.hi,
+  return fmt::format("experimental (Savitzky-Golay {}/{}, background L:U {}:{}, {} clipping)",
+                     prep.savgol.window, prep.savgol.order, prep.background.lo, prep.background.hi,
                      sdm::background_clip_name(prep.background.clip));
 }
 
@@ -42,10 +42,11 @@ io::CheckpointIdentity ClassifyContext::identity(const WindowGrid& grid) const {
   id.emplace_back("input file (SHA-256)", input_sha);
   id.emplace_back("range file (SHA-256)", range_sha);
   id.emplace_back("model files (SHA-256)", fmt::format("{}", fmt::join(model_sha, ",")));
-  id.emplace_back("window grid", fmt::format("origin {:.17g} {:.17g} {:.17g} counts {} {} {} edge {:.17g} "
-                                             "stride {:.17g} classes {} bins {}",
-                                             grid.origin[0], grid.origin[1], grid.origin[2], grid.counts[0],
-                                             grid.counts[1], grid.counts[2], grid.edge, grid.stride, K, bins));
+  id.emplace_back("window grid",
+                  fmt::format("origin {:.17g} {:.17g} {:.17g} counts {} {} {} edge {:.17g} "
+                              "stride {:.17g} classes {} bins {}",
+                              grid.origin[0], grid.origin[1], grid.origin[2], grid.counts[0], grid.counts[1],
+                              grid.counts[2], grid.edge, grid.stride, K, bins));
   id.emplace_back("configuration", opt->config_text);
   return id;
 }
@@ -76,8 +77,8 @@ void ClassifyPass::load_checkpoint(const std::string& path) {
   dist::collective_step(c.comm, [&] {
     std::vector<__int128> s;
     std::vector<std::int64_t> n;
-    io::read_classify_checkpoint(path, c.checkpoint_shape(grid), mine.first, mine.count, prob.data(), done.data(),
-                                 c.rank == 0 ? &s : nullptr, &n);
+    io::read_classify_checkpoint(path, c.checkpoint_shape(grid), mine.first, mine.count, prob.data(),
+                                 done.data(), c.rank == 0 ? &s : nullptr, &n);
     if (c.rank == 0) msdm.add(s, n);
   });
 }
@@ -143,8 +144,7 @@ void ClassifyPass::windows(const std::string& label, const std::string& resume_f
               one[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
           c.preprocess_rows(sdm::CurveRows(one.data(), m, bins));
           for (std::int64_t k = 0; k < m; ++k)
-            std::copy(one.data() + k * bins, one.data() + (k + 1) * bins,
-                      rows.data() + (k * C + ch) * bins);
+            std::copy(one.data() + k * bins, one.data() + (k + 1) * bins, rows.data() + (k * C + ch) * bins);
         }
         // The network's input is channels last. A window with an empty or constant
         // channel (NaN after preprocessing) is not classified, like an empty one;
@@ -224,8 +224,7 @@ void ClassifyPass::segment() {
     // the two sub-cell layers around the ion.
     const double r = opt.segment.rule == IonRule::subcell ? opt.segment.ion_radius : 0.0;
     const double oz = sg.origin[2], s = sg.size;
-    const double l = std::floor((zmin - r - oz) / s - 0.5) - 1,
-                 u = std::ceil((zmax + r - oz) / s - 0.5) + 1;
+    const double l = std::floor((zmin - r - oz) / s - 0.5) - 1, u = std::ceil((zmax + r - oz) / s - 0.5) + 1;
     if (!(u < 0) && !(l > double(msz - 1))) {
       ja = l < 0 ? 0 : static_cast<std::int64_t>(l);
       jb = u > double(msz - 1) ? msz : static_cast<std::int64_t>(u) + 1;

@@ -133,11 +133,6 @@ Clustered cluster_cloud(MPI_Comm comm, const std::string& path, const ClusterOpt
   return out;
 }
 
-void nx_class(const h5::File& f, const std::string& group, const std::string& cls) {
-  auto g = h5::ensure_group(f, group);
-  h5::write_attr(g, "NX_class", cls);
-}
-
 void write_histogram(const h5::File& f, const std::string& path, const SizeHistogram& h,
                      const SizeHistogramSpec& spec) {
   h5::write(f, path, h.counts);
@@ -171,10 +166,10 @@ void write_result(MPI_Comm comm, const ClusterOptions& opt, const ClusterResult&
   const std::string tmp = opt.out + ".tmp";
   {
     auto f = h5::File::create(tmp, comm);
-    nx_class(f, "/entry1", "NXentry");
-    nx_class(f, "/entry1/input", "NXcollection");
-    nx_class(f, "/entry1/ions", "NXdata");
-    nx_class(f, "/entry1/domains", "NXcollection");
+    h5::ensure_nx_group(f, "/entry1", "NXentry");
+    h5::ensure_nx_group(f, "/entry1/input", "NXcollection");
+    h5::ensure_nx_group(f, "/entry1/ions", "NXdata");
+    h5::ensure_nx_group(f, "/entry1/domains", "NXcollection");
     h5::write_strings(f, "/entry1/input/input_file", {opt.input});
     h5::write_strings(f, "/entry1/input/range_file", {opt.range});
     h5::write_strings(f, "/entry1/input/species",
@@ -198,7 +193,7 @@ void write_result(MPI_Comm comm, const ClusterOptions& opt, const ClusterResult&
     if (r.alignment.mode != AlignSpec::Mode::none) write_alignment(f, "/entry1/alignment", r.alignment);
     write_histogram(f, "/entry1/domains/size_histogram", r.real.histogram, opt.domains.histogram);
     if (control) {
-      nx_class(f, "/entry1/control", "NXcollection");
+      h5::ensure_nx_group(f, "/entry1/control", "NXcollection");
       const auto& c = *r.control;
       h5::write_strings(f, "/entry1/control/input_file", {opt.control});
       h5::write(f, "/entry1/control/ions", std::vector<std::int64_t>{c.ions});

@@ -9,7 +9,10 @@
 namespace aptflow::detail {
 
 Progress::Progress(std::string who, bool on, int rank, double interval)
-    : who_(std::move(who)), on_(on && rank == 0), tty_(on_ && isatty(fileno(stderr)) == 1), interval_(interval) {}
+    : who_(std::move(who)),
+      on_(on && rank == 0),
+      tty_(on_ && isatty(fileno(stderr)) == 1),
+      interval_(interval) {}
 
 void Progress::line(const std::string& s) {
   if (!on_) return;
@@ -47,8 +50,8 @@ void Progress::update(std::int64_t done, bool last) {
     if (last) end_bar();
   } else {
     std::fprintf(stderr, "%s: %s %lld/%lld windows (%.1f%%, %.0f/s, ETA %.0f s)\n", who_.c_str(),
-                 label_.c_str(), static_cast<long long>(done), static_cast<long long>(total_), 100 * frac, rate,
-                 eta);
+                 label_.c_str(), static_cast<long long>(done), static_cast<long long>(total_), 100 * frac,
+                 rate, eta);
   }
   std::fflush(stderr);
 }

@@ -34,7 +34,8 @@ struct CheckpointShape {
 void write_classify_checkpoint(MPI_Comm comm, const std::string& path, const CheckpointShape& shape,
                                std::int64_t first, std::int64_t count, const float* prob,
                                const std::uint8_t* done, const std::vector<__int128>& sum,
-                               const std::vector<std::int64_t>& sum_count, const CheckpointIdentity& identity);
+                               const std::vector<std::int64_t>& sum_count,
+                               const CheckpointIdentity& identity);
 
 // Reads this rank's rows (independent I/O); with sum != nullptr also the mean
 // SDM sums and counts (sized as the shape gives). InputError naming what to do

@@ -85,6 +85,8 @@ class File {
 bool exists(hid_t loc, const std::string& path);
 // Create the group and any missing parents; returns the group handle.
 Handle ensure_group(hid_t loc, const std::string& path);
+// ensure_group, then its NeXus class attribute NX_class = cls.
+void ensure_nx_group(hid_t loc, const std::string& path, const std::string& cls);
 // Dimensions of a dataset (InputError naming file and path when missing).
 std::vector<hsize_t> dims(const File& f, const std::string& path);
 
