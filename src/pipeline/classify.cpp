@@ -57,38 +57,6 @@ using HostExec = Kokkos::DefaultHostExecutionSpace;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-int lookup_species(const RangeTable& table, const std::string& name, const std::string& range_path,
-                   const char* key = "pair") {
-  const int id = find_species(table, name);
-  if (id > 0) return id;
-  std::vector<std::string> names;
-  for (const auto& t : table.ion_types) names.push_back(t.name);
-  throw ConfigError(key, fmt::format("ion type '{}' is not in the range file {} (ion types there: {}): "
-                                     "use one of those names",
-                                     name, range_path, fmt::join(names, ", ")));
-}
-
-// The preprocessing of the dataset windows (preprocess.mode, docs/preprocessing.md):
-// "auto" is what an aptflow model file records; a Keras file records nothing
-// and gets the experimental chain, as the published pipeline applies it to
-// dataset windows. Returns the mode and why it was chosen.
-std::pair<std::string, std::string> resolve_preprocessing(const std::string& mode,
-                                                          const std::string& model_path,
-                                                          const nn::ModelFeatures& f) {
-  if (mode != "auto") return {mode, "preprocess.mode"};
-  if (nn::is_keras_file(model_path))
-    return {"experimental",
-            "auto: the Keras model records no preprocessing; dataset windows get the "
-            "published experimental chain"};
-  if (f.normalisation == "none") return {"none", "auto: the model's features are not normalised"};
-  if (f.preprocessing != "minmax_only" && f.preprocessing != "experimental")
-    throw ConfigError("model", fmt::format("the model asks for preprocessing '{}'; classify knows "
-                                           "minmax_only and experimental: fix the model's features or set "
-                                           "preprocess.mode",
-                                           f.preprocessing));
-  return {f.preprocessing, "auto: as the model records"};
-}
-
 std::string first_diff_line(const std::string& a, const std::string& b) {
   std::istringstream sa(a), sb(b);
   std::string la, lb;
@@ -152,99 +120,9 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   sum.checkpoint = classify_checkpoint_path(opt.output);
 
   // ---- models, range table, species, file hashes (errors on all ranks)
-  c.wspec = opt.variant == WindowVariant::feal ? WindowSpec::feal(opt.edge) : WindowSpec::cocrni(opt.edge);
-  c.spec.exclude = opt.sdm_exclude;
-  c.spec.arithmetic = opt.sdm_arithmetic;
-  dist::collective_step(comm, [&] {
-    nn::KerasImportOptions keras;
-    nn::ModelFeatures kf;
-    kf.kind = "z";
-    kf.pairs = opt.pairs;
-    kf.bins = {c.spec.size()};
-    kf.variant = to_string(opt.variant);
-    keras.features = kf;
-    for (const auto& path : opt.models) c.models.push_back(nn::load_model(path, keras));
-    const auto& m0 = c.models.front();
-    if (m0.features.kind != "z")
-      throw ConfigError("model",
-                        fmt::format("{} takes {} features; classify computes z-SDMs: use a z-SDM model",
-                                    opt.models.front(), m0.features.kind));
-    const bool any_pair = opt.any_model_pair && opt.pairs.size() == 1 && m0.features.pairs.size() <= 1;
-    if (!m0.features.pairs.empty() && m0.features.pairs != opt.pairs && !any_pair)
-      throw ConfigError("pair", fmt::format("pair {} but the model {} was trained on {}: set pair to match "
-                                            "(same pairs, same order){}",
-                                            fmt::join(opt.pairs, ", "), opt.models.front(),
-                                            fmt::join(m0.features.pairs, ", "),
-                                            opt.pairs.size() == 1 && m0.features.pairs.size() == 1
-                                                ? ", or model_pairs = \"any\" to apply it to another pair"
-                                                : ""));
-    const auto npairs = static_cast<std::int64_t>(opt.pairs.size());
-    if (m0.input_shape() != nn::Shape{c.spec.size(), npairs} &&
-        !(npairs == 1 && m0.input_shape() == nn::Shape{c.spec.size()}))
-      throw ConfigError(
-          "model", fmt::format("{} expects input {}; classify gives {} {}-bin z-SDM(s) per window "
-                               "(one per pair: {})",
-                               opt.models.front(), nn::shape_string(m0.input_shape()), npairs, c.spec.size(),
-                               fmt::join(opt.pairs, ", ")));
-    for (const auto& m : c.models)
-      if (m.input_shape() != m0.input_shape() || m.output_shape() != m0.output_shape())
-        throw ConfigError("model", fmt::format("ensemble members differ ({} vs {}): combine models of one "
-                                               "architecture",
-                                               m.source, m0.source));
-    c.device = select_device(opt.device);
-    c.device_path = c.device.gpu || opt.test_device_path;
-    if (c.device_path) c.ensemble = std::make_unique<DeviceEnsemble>(c.models);
-    c.K = nn::shape_size(m0.output_shape());
-    c.bins = c.spec.size();
-    {
-      const auto [mode, why] = resolve_preprocessing(opt.preprocessing, opt.models.front(), m0.features);
-      c.prep_mode = mode;
-      const auto v = m0.features.variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
-      c.prep = sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental, opt.background);
-      sum.preprocessing_reason = why;
-    }
-    opt.segment.validate(static_cast<int>(c.K));
-    // The smoothing's reach in sub-cells (at most 16): checked here, on every
-    // rank at once, rather than after the windows.
-    if (opt.segment.rule == IonRule::interpolate) (void)smoothing_reach(opt.segment.smoothing, opt.stride);
-    if (!(opt.segment.domains.eps > 0)) throw ConfigError("domains.eps", "must be positive");
-    if (!(opt.segment.ion_radius > 0) || !std::isfinite(opt.segment.ion_radius))
-      throw ConfigError("segment.ion_radius", "must be a positive number of nm (paper: 0.3535)");
-    c.table = read_range_file(opt.range);
-    for (const auto& pr : opt.pairs) {
-      const auto dash = pr.find('-');
-      c.species.emplace_back(lookup_species(c.table, pr.substr(0, dash), opt.range),
-                             lookup_species(c.table, pr.substr(dash + 1), opt.range));
-    }
-    if (const auto& e = opt.segment.composition; e.enabled()) {
-      const auto names = m0.output_names();
-      const auto it = std::find(names.begin(), names.end(), e.class_name);
-      if (it == names.end())
-        throw ConfigError("segment.composition.class",
-                          fmt::format("'{}' is not a class of {} (classes: {})", e.class_name,
-                                      opt.models.front(), fmt::join(names, ", ")));
-      c.evidence_class = static_cast<int>(it - names.begin());
-      c.solute.assign(c.table.ion_types.size() + 1, 0);
-      for (const auto& name : e.species)
-        c.solute[static_cast<std::size_t>(
-            lookup_species(c.table, name, opt.range, "segment.composition.species"))] = 1;
-    }
-    if (!opt.truth.empty() && !std::filesystem::is_regular_file(opt.truth))
-      throw InputError(opt.truth,
-                       "the truth file (key truth) does not exist: give the <name>_truth.h5 of "
-                       "aptflow synth specimen, or drop the key");
-  });
+  sum.preprocessing_reason = detail::setup_classify(c);
   stage("setup");
-  dist::collective_step(comm, [&] {
-    if (rank != 0) return;
-    c.input_sha = io::sha256_file(opt.input);
-    c.range_sha = io::sha256_file(opt.range);
-    for (const auto& m : opt.models) c.model_sha.push_back(io::sha256_file(m));
-  });
-  c.input_sha = dist::bcast_string(comm, c.input_sha);
-  c.range_sha = dist::bcast_string(comm, c.range_sha);
-  c.model_sha.resize(opt.models.size());
-  for (auto& s : c.model_sha) s = dist::bcast_string(comm, s);
+  detail::hash_classify_inputs(c);
   stage("sha256");
   progress.line(fmt::format("setup: {} model(s), {} classes; SHA-256 of input, range and models {:.2f} s",
                             c.models.size(), c.K, prof.back().second));
@@ -289,9 +167,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   WindowGrid grid;
   dist::WindowSlab mine;
   SubcellGrid sg;
-  std::vector<float> sc_sum;
-  std::vector<std::int32_t> sc_label;
-  std::int64_t sc_first = 0, sc_count = 0;
+  detail::SubcellRows sc;            // this rank's sub-cell layers
   std::vector<std::int32_t> cls_in;  // the ions this rank read, input order (-1 outside the ROI)
   std::vector<std::int64_t> dom_in;
   std::vector<DomainStats> domains;
@@ -343,50 +219,16 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     progress.line(fmt::format("subcells+labels+domains: {} domains, {:.2f} s", p.dom.domains.size(),
                               prof[prof.size() - 2].second + prof.back().second));
 
-    // What the output needs; the decomposition and the ions are released here.
-    const IonIndex n_owned = p.local.owned_end - p.local.owned_begin;
-    Kokkos::View<std::int32_t*, Kokkos::HostSpace> cls_owned("aptflow::classify::class", n_owned);
-    Kokkos::View<std::int64_t*, Kokkos::HostSpace> dom_owned("aptflow::classify::domain", n_owned);
-    for (IonIndex i = 0; i < n_owned; ++i) {
-      cls_owned(i) = p.ion_label(p.local.owned_begin + i);
-      dom_owned(i) = -1;
-    }
-    for (std::size_t k = 0; k < p.where.size(); ++k)
-      if (p.local.is_owned(p.where[k])) dom_owned(p.where[k] - p.local.owned_begin) = p.dom.domain[k];
-    // Per-ion state of the pipeline is done with: free it before the exchange
-    // back to input order (its buffers are the peak of the run otherwise).
-    p.local = dist::LocalIons();
-    p.ion_label = decltype(p.ion_label)();
-    p.where = {};
-    p.dom.domain = {};
-    p.dom.core = {};
-    {
-      const auto cls_kept = dist::to_input_order<std::int32_t>(
-          p.dec, Kokkos::View<const std::int32_t*, Kokkos::HostSpace>(cls_owned));
-      const auto dom_kept = dist::to_input_order<std::int64_t>(
-          p.dec, Kokkos::View<const std::int64_t*, Kokkos::HostSpace>(dom_owned));
-      cls_in = expand_to_read<std::int32_t>(roi_sel, cls_kept.data(), p.dec.input_count(), -1);
-      dom_in = expand_to_read<std::int64_t>(roi_sel, dom_kept.data(), p.dec.input_count(), -1);
-    }
-    std::vector<std::int64_t> per_class(static_cast<std::size_t>(c.K), 0);
-    for (IonIndex i = 0; i < n_owned; ++i)
-      if (cls_owned(i) >= 0) ++per_class[static_cast<std::size_t>(cls_owned(i))];
-    sum.ions_per_class.assign(per_class.size(), 0);
-    MPI_Allreduce(per_class.data(), sum.ions_per_class.data(), static_cast<int>(c.K), MPI_INT64_T, MPI_SUM,
-                  comm);
+    // What the output needs; the per-ion state is released here.
+    auto ions = p.take_ion_results(roi_sel);
+    cls_in = std::move(ions.cls_in);
+    dom_in = std::move(ions.dom_in);
+    sum.ions_per_class.assign(ions.per_class.size(), 0);
+    MPI_Allreduce(ions.per_class.data(), sum.ions_per_class.data(), static_cast<int>(c.K), MPI_INT64_T,
+                  MPI_SUM, comm);
     for (auto v : sum.ions_per_class) sum.labelled_ions += v;
     sum.ions = p.dec.global_count();
-    sc_first = p.sc_first;
-    sc_count = p.sc_end - p.sc_first;
-    const std::int64_t splane = p.sg.counts[0] * p.sg.counts[1];
-    const std::int64_t at = (p.sc_first - p.layer_first) * splane;
-    sc_sum.resize(static_cast<std::size_t>(sc_count * splane * c.K));
-    sc_label.resize(static_cast<std::size_t>(sc_count * splane));
-    for (std::int64_t s = 0; s < sc_count * splane; ++s) {
-      sc_label[static_cast<std::size_t>(s)] = p.sub_label(at + s);
-      for (std::int64_t k = 0; k < c.K; ++k)
-        sc_sum[static_cast<std::size_t>(s * c.K + k)] = static_cast<float>(p.sums(at + s, k));
-    }
+    sc = p.subcell_rows();
     domains = std::move(p.dom.domains);
     // Centroids (and axes) in input coordinates (docs/alignment.md section 7).
     domains_to_input_frame(align, domains);
@@ -411,22 +253,8 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
   for (std::int64_t j = 0; j < opt.shuffle_mq; ++j) {
     ControlRun run;
     run.seed = opt.shuffle_seed + static_cast<std::uint64_t>(j);
-    std::vector<float> mq(static_cast<std::size_t>(cloud.size()));
-    for (IonIndex i = 0; i < cloud.size(); ++i) mq[static_cast<std::size_t>(i)] = cloud.mq(i);
-    const auto shuffled = dist::shuffle_mq(comm, mq, first_ion, run.seed, 0);
-    mq = {};
-    HostIonCloud sc;
-    sc.x = cloud.x;
-    sc.y = cloud.y;
-    sc.z = cloud.z;
-    sc.mq = decltype(sc.mq)(Kokkos::view_alloc("aptflow::classify::shuffled_mq", Kokkos::WithoutInitializing),
-                            cloud.size());
-    sc.species = decltype(sc.species)("aptflow::classify::shuffled_species", cloud.size());
-    for (IonIndex i = 0; i < cloud.size(); ++i) sc.mq(i) = shuffled[static_cast<std::size_t>(i)];
-    apply_ranges(exec, sc, make_device_range_table<Kokkos::HostSpace>(c.table));
-    exec.fence();
     detail::ClassifyPass p(c);
-    p.decompose(std::move(sc), first_ion);
+    p.decompose(detail::shuffled_cloud(c, cloud, first_ion, run.seed), first_ion);
     p.windows(fmt::format("control {}/{}", j + 1, opt.shuffle_mq), "");
     if (p.stopped) {
       // Every window of the real run is done: a resume redoes only the rest.
@@ -511,10 +339,10 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
     }
     {
       io::ClassifySubcellsRecord r;
-      r.block = {{sg.counts[0], sg.counts[1], sg.counts[2]}, sc_first, sc_count};
+      r.block = {{sg.counts[0], sg.counts[1], sg.counts[2]}, sc.first, sc.count};
       r.classes = c.K;
-      r.sum = sc_sum.data();
-      r.label = sc_label.data();
+      r.sum = sc.sum.data();
+      r.label = sc.label.data();
       r.origin = {sg.origin[0], sg.origin[1], sg.origin[2]};
       r.size = sg.size;
       r.thresholds = opt.segment.thresholds;

@@ -13,7 +13,10 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/dist/collective.hpp"
+#include "aptflow/dist/gather.hpp"
+#include "aptflow/dist/shuffle.hpp"
 #include "aptflow/kernels/composition.hpp"
+#include "aptflow/kernels/ranging.hpp"
 #include "aptflow/nn/predict.hpp"
 
 namespace aptflow::detail {
@@ -327,6 +330,73 @@ void ClassifyPass::domains() {
   if (c.rank < c.nranks - 1) slab.z_hi = dec.z_hi();
   slab.halo = h - composition_reach();
   dom = find_domains_mpi(dec.comm(), ions, slab, c.opt->segment.domains);
+}
+
+IonResults ClassifyPass::take_ion_results(const RoiSelection& roi) {
+  const IonIndex n_owned = local.owned_end - local.owned_begin;
+  Kokkos::View<std::int32_t*, Kokkos::HostSpace> cls_owned("aptflow::classify::class", n_owned);
+  Kokkos::View<std::int64_t*, Kokkos::HostSpace> dom_owned("aptflow::classify::domain", n_owned);
+  for (IonIndex i = 0; i < n_owned; ++i) {
+    cls_owned(i) = ion_label(local.owned_begin + i);
+    dom_owned(i) = -1;
+  }
+  for (std::size_t k = 0; k < where.size(); ++k)
+    if (local.is_owned(where[k])) dom_owned(where[k] - local.owned_begin) = dom.domain[k];
+  // Per-ion state of the pipeline is done with: free it before the exchange
+  // back to input order (its buffers are the peak of the run otherwise).
+  local = dist::LocalIons();
+  ion_label = decltype(ion_label)();
+  where = {};
+  dom.domain = {};
+  dom.core = {};
+  IonResults r;
+  {
+    const auto cls_kept = dist::to_input_order<std::int32_t>(
+        dec, Kokkos::View<const std::int32_t*, Kokkos::HostSpace>(cls_owned));
+    const auto dom_kept = dist::to_input_order<std::int64_t>(
+        dec, Kokkos::View<const std::int64_t*, Kokkos::HostSpace>(dom_owned));
+    r.cls_in = expand_to_read<std::int32_t>(roi, cls_kept.data(), dec.input_count(), -1);
+    r.dom_in = expand_to_read<std::int64_t>(roi, dom_kept.data(), dec.input_count(), -1);
+  }
+  r.per_class.assign(static_cast<std::size_t>(c.K), 0);
+  for (IonIndex i = 0; i < n_owned; ++i)
+    if (cls_owned(i) >= 0) ++r.per_class[static_cast<std::size_t>(cls_owned(i))];
+  return r;
+}
+
+SubcellRows ClassifyPass::subcell_rows() const {
+  SubcellRows r;
+  r.first = sc_first;
+  r.count = sc_end - sc_first;
+  const std::int64_t splane = sg.counts[0] * sg.counts[1];
+  const std::int64_t at = (sc_first - layer_first) * splane;
+  r.sum.resize(static_cast<std::size_t>(r.count * splane * c.K));
+  r.label.resize(static_cast<std::size_t>(r.count * splane));
+  for (std::int64_t s = 0; s < r.count * splane; ++s) {
+    r.label[static_cast<std::size_t>(s)] = sub_label(at + s);
+    for (std::int64_t k = 0; k < c.K; ++k)
+      r.sum[static_cast<std::size_t>(s * c.K + k)] = static_cast<float>(sums(at + s, k));
+  }
+  return r;
+}
+
+HostIonCloud shuffled_cloud(const ClassifyContext& c, const HostIonCloud& cloud, IonIndex first_ion,
+                            std::uint64_t seed) {
+  std::vector<float> mq(static_cast<std::size_t>(cloud.size()));
+  for (IonIndex i = 0; i < cloud.size(); ++i) mq[static_cast<std::size_t>(i)] = cloud.mq(i);
+  const auto shuffled = dist::shuffle_mq(c.comm, mq, first_ion, seed, 0);
+  mq = {};
+  HostIonCloud sc;
+  sc.x = cloud.x;
+  sc.y = cloud.y;
+  sc.z = cloud.z;
+  sc.mq = decltype(sc.mq)(Kokkos::view_alloc("aptflow::classify::shuffled_mq", Kokkos::WithoutInitializing),
+                          cloud.size());
+  sc.species = decltype(sc.species)("aptflow::classify::shuffled_species", cloud.size());
+  for (IonIndex i = 0; i < cloud.size(); ++i) sc.mq(i) = shuffled[static_cast<std::size_t>(i)];
+  apply_ranges(c.exec, sc, make_device_range_table<Kokkos::HostSpace>(c.table));
+  c.exec.fence();
+  return sc;
 }
 
 }  // namespace aptflow::detail

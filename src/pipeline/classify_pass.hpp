@@ -24,6 +24,7 @@
 #include "aptflow/nn/model.hpp"
 #include "aptflow/pipeline/classify.hpp"
 #include "aptflow/pipeline/device_stages.hpp"
+#include "aptflow/pipeline/roi.hpp"
 #include "aptflow/pipeline/segment.hpp"
 #include "aptflow/sdm/preprocess.hpp"
 #include "aptflow/sdm/spec.hpp"
@@ -71,6 +72,33 @@ struct ClassifyContext {
   }
 };
 
+// Collective: loads the models and the range table into c, resolves the
+// species, the preprocessing and the device; every configuration error on
+// every rank at once. Returns why the preprocessing was chosen.
+std::string setup_classify(ClassifyContext& c);
+// Collective: c.input_sha, range_sha and model_sha (read on rank 0).
+void hash_classify_inputs(ClassifyContext& c);
+
+// The cloud of a shuffled m/q control run (docs/classify.md): positions of
+// cloud, m/q values permuted over all ranks by seed, ranged again. Collective.
+HostIonCloud shuffled_cloud(const ClassifyContext& c, const HostIonCloud& cloud, IonIndex first_ion,
+                            std::uint64_t seed);
+
+// The per-ion results of the ions this rank read, in input order (-1: outside
+// the region of interest or unlabelled), and this rank's labelled ions per class.
+struct IonResults {
+  std::vector<std::int32_t> cls_in;
+  std::vector<std::int64_t> dom_in;
+  std::vector<std::int64_t> per_class;
+};
+
+// This rank's sub-cell layers [first, first + count): sums (float) and labels.
+struct SubcellRows {
+  std::int64_t first = 0, count = 0;
+  std::vector<float> sum;
+  std::vector<std::int32_t> label;
+};
+
 // One pass of the pipeline over a cloud: decomposition, windows (in rounds,
 // with the stop check), sub-cells, ion labels, domains. Collective stages.
 struct ClassifyPass {
@@ -104,6 +132,9 @@ struct ClassifyPass {
   // Sub-cell sums and labels of the owned layers, the label of every local ion.
   void segment();
   void domains();
+  // Collective (back to input order); frees the per-ion state of the pass.
+  IonResults take_ion_results(const RoiSelection& roi);
+  SubcellRows subcell_rows() const;
 
  private:
   double composition_reach() const;

@@ -33,12 +33,12 @@ namespace aptflow::io {
 struct ClassifyInputRecord {
   std::string input_file, input_sha256, range_file, range_sha256;
   std::vector<std::string> model_files, model_sha256;
-  std::int64_t ions = 0;                 // read from the file
-  std::optional<std::string> roi;        // the region of interest, if any
-  std::int64_t roi_ions = 0;             // ions inside it
-  std::array<double, 6> bounds{};        // lo xyz, hi xyz (nm)
-  std::vector<std::string> ion_types;    // species 1..n
-  std::vector<double> ranges;            // (lo, hi) per range
+  std::int64_t ions = 0;               // read from the file
+  std::optional<std::string> roi;      // the region of interest, if any
+  std::int64_t roi_ions = 0;           // ions inside it
+  std::array<double, 6> bounds{};      // lo xyz, hi xyz (nm)
+  std::vector<std::string> ion_types;  // species 1..n
+  std::vector<double> ranges;          // (lo, hi) per range
   std::vector<std::int32_t> range_ion_type;
 };
 
