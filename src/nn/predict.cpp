@@ -52,20 +52,12 @@ std::pair<std::string, std::string> resolve_preprocessing(const Model& model,
 // Preprocess the rows (samples x bins) of one channel in place.
 void preprocess_rows(std::vector<float>& values, std::int64_t samples, std::int64_t bins,
                      const std::string& mode, const std::string& variant, std::int64_t rank, bool published) {
-  if (mode == "none" || samples == 0) return;
-  sdm::CurveRows rows(values.data(), static_cast<std::size_t>(samples), static_cast<std::size_t>(bins));
-  if (mode == "minmax_only") {
-    sdm::minmax_normalise(rows, sdm::ConstantCurve::nan);
-    return;
-  }
-  if (rank != 1)
-    throw ConfigError("predict.preprocess",
-                      "the experimental preprocessing (smoothing, background) applies to 1D "
-                      "z-SDM curves only; use minmax_only");
   const auto v = variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
-  sdm::preprocess(rows, sdm::PreprocessSpec::of(
-                            v, sdm::PreprocessMode::experimental,
-                            published ? sdm::BackgroundClip::published : sdm::BackgroundClip::aptflow));
+  sdm::preprocess_channel(
+      sdm::CurveRows(values.data(), static_cast<std::size_t>(samples), static_cast<std::size_t>(bins)),
+      sdm::PreprocessSpec::of(v, sdm::parse_preprocess_mode(mode, "predict.preprocess"),
+                              published ? sdm::BackgroundClip::published : sdm::BackgroundClip::aptflow),
+      static_cast<int>(rank), "predict.preprocess");
 }
 
 }  // namespace

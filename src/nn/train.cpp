@@ -195,20 +195,12 @@ RawChannels read_library(const std::string& path, const DataOptions& opt) {
 
 void preprocess_channel(std::vector<float>& v, std::int64_t rows, std::int64_t bins, std::size_t rank,
                         const DataOptions& opt) {
-  if (opt.preprocessing == "none" || rows == 0) return;
-  sdm::CurveRows view(v.data(), static_cast<std::size_t>(rows), static_cast<std::size_t>(bins));
-  if (opt.preprocessing == "minmax_only") {
-    sdm::minmax_normalise(view, sdm::ConstantCurve::nan);
-  } else if (opt.preprocessing == "experimental") {
-    if (rank != 1)
-      throw ConfigError("features.preprocessing",
-                        "experimental preprocessing applies to 1D z-SDMs only; use minmax_only");
-    const auto variant = opt.variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
-    sdm::preprocess(view, sdm::PreprocessSpec::of(variant, sdm::PreprocessMode::experimental));
-  } else {
-    throw ConfigError("features.preprocessing",
-                      fmt::format("'{}' is not one of none, minmax_only, experimental", opt.preprocessing));
-  }
+  const auto variant = opt.variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
+  sdm::preprocess_channel(
+      sdm::CurveRows(v.data(), static_cast<std::size_t>(rows), static_cast<std::size_t>(bins)),
+      sdm::PreprocessSpec::of(variant,
+                              sdm::parse_preprocess_mode(opt.preprocessing, "features.preprocessing")),
+      static_cast<int>(rank), "features.preprocessing");
 }
 
 }  // namespace

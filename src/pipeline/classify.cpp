@@ -322,7 +322,7 @@ ClassifySummary run_classify(MPI_Comm comm, const ClassifyOptions& opt) {
       r.edge = grid.edge;
       r.stride = grid.stride;
       r.variant = to_string(opt.variant);
-      r.preprocessing = c.prep_mode;
+      r.preprocessing = sdm::preprocess_mode_name(c.prep.mode);
       r.preprocessing_detail = sum.preprocessing;
       r.background_clip = sdm::background_clip_name(opt.background);
       r.sdm_exclude = to_string(opt.sdm_exclude);

@@ -18,6 +18,7 @@
 #include "aptflow/kernels/composition.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/nn/predict.hpp"
+#include "aptflow/sdm/features.hpp"
 
 namespace aptflow::detail {
 
@@ -25,16 +26,8 @@ namespace {
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 }  // namespace
 
-void ClassifyContext::preprocess_rows(const sdm::CurveRows& rows) const {
-  if (rows.extent(0) == 0 || prep_mode == "none") return;
-  if (prep_mode == "minmax_only")
-    sdm::minmax_normalise(rows, sdm::ConstantCurve::nan);
-  else
-    sdm::preprocess(rows, prep);
-}
-
 std::string ClassifyContext::prep_text() const {
-  if (prep_mode != "experimental") return prep_mode;
+  if (prep.mode != sdm::PreprocessMode::experimental) return sdm::preprocess_mode_name(prep.mode);
   return fmt::format("experimental (Savitzky-Golay {}/{}, background L:U {}:{}, {} clipping)",
                      prep.savgol.window, prep.savgol.order, prep.background.lo, prep.background.hi,
                      sdm::background_clip_name(prep.background.clip));
@@ -134,32 +127,24 @@ void ClassifyPass::windows(const std::string& label, const std::string& resume_f
           throw InternalError(fmt::format("test: failure injected on rank {} in round 1", c.rank));
         const Chunk ch = chunks[static_cast<std::size_t>(r)];
         const std::int64_t off = ch.off, m = ch.m;
-        Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> o("aptflow::classify::sdms", m,
-                                                                               bins);
-        Kokkos::View<std::int64_t*, Kokkos::HostSpace> cc("aptflow::classify::centres", m);
-        // rows: window k's channel ch at (k * C + ch) * bins (channel-major, as /entry1/windows/mean_sdm)
-        std::vector<float> rows(static_cast<std::size_t>(m * C * bins));
-        for (std::int64_t ch = 0; ch < C; ++ch) {
-          counter->count(static_cast<std::size_t>(ch), mine.first + off, o, cc);
-          std::vector<float> one(static_cast<std::size_t>(m * bins));
-          for (std::int64_t k = 0; k < m; ++k)
-            for (std::int64_t q = 0; q < bins; ++q)
-              one[static_cast<std::size_t>(k * bins + q)] = cc(k) > 0 ? static_cast<float>(o(k, q)) : kNaN;
-          c.preprocess_rows(sdm::CurveRows(one.data(), m, bins));
-          for (std::int64_t k = 0; k < m; ++k)
-            std::copy(one.data() + k * bins, one.data() + (k + 1) * bins, rows.data() + (k * C + ch) * bins);
-        }
+        // The features stage (sdm/features.hpp): counts, the empty rule, the preprocessing.
+        const sdm::FeatureRows rows = sdm::compute_features(
+            m, C, bins,
+            [&](std::size_t ch, const sdm::SdmRows& o, const sdm::CentreCounts& cc) {
+              counter->count(ch, mine.first + off, o, cc);
+            },
+            c.prep, sdm::EmptyRule::nan);
         // The network's input is channels last. A window with an empty or constant
         // channel (NaN after preprocessing) is not classified, like an empty one;
         // done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
         nn::Tensor x(nn::Shape{m, bins, C});
         for (std::int64_t k = 0; k < m; ++k) {
           float* dst = x.data.data() + k * bins * C;
-          const float* src = rows.data() + k * C * bins;
-          const bool blank = done[static_cast<std::size_t>(off + k)] ||
-                             std::any_of(src, src + C * bins, [](float v) { return std::isnan(v); });
-          for (std::int64_t q = 0; q < bins; ++q)
-            for (std::int64_t ch = 0; ch < C; ++ch) dst[q * C + ch] = blank ? kNaN : src[ch * bins + q];
+          const bool blank = done[static_cast<std::size_t>(off + k)] || rows.blank(k);
+          for (std::int64_t ch = 0; ch < C; ++ch) {
+            const float* src = rows.row(k, ch);
+            for (std::int64_t q = 0; q < bins; ++q) dst[q * C + ch] = blank ? kNaN : src[q];
+          }
         }
         if (flat) x.shape = {m, bins};
         const nn::Prediction p =
@@ -176,7 +161,7 @@ void ClassifyPass::windows(const std::string& label, const std::string& resume_f
           std::int64_t best = 0;
           for (std::int64_t q = 1; q < K; ++q)
             if (pk[q] > pk[best]) best = q;
-          msdm.add(best, rows.data() + k * C * bins);
+          msdm.add(best, rows, k);
         }
         for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
       } catch (...) {

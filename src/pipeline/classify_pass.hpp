@@ -50,8 +50,7 @@ struct ClassifyContext {
   std::vector<std::uint8_t> solute;
   std::string input_sha, range_sha;
   std::vector<std::string> model_sha;
-  // Preprocessing of the window z-SDMs: "experimental", "minmax_only" or "none".
-  std::string prep_mode;
+  // Preprocessing of the window z-SDMs (prep.mode: experimental, minmax_only or none).
   sdm::PreprocessSpec prep;
   Progress* progress = nullptr;
   Kokkos::DefaultHostExecutionSpace exec;
@@ -61,8 +60,6 @@ struct ClassifyContext {
   bool device_path = false;
   std::unique_ptr<DeviceEnsemble> ensemble;
 
-  // Per-row preprocessing (empty rows stay NaN).
-  void preprocess_rows(const sdm::CurveRows& rows) const;
   // "experimental (cocrni background 23:69, published clipping)", "minmax_only", "none".
   std::string prep_text() const;
   // What identifies a run in its checkpoint (io/classify_checkpoint.hpp).

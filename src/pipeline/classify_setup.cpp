@@ -50,7 +50,6 @@ std::pair<std::string, std::string> resolve_preprocessing(const std::string& mod
   return {f.preprocessing, "auto: as the model records"};
 }
 
-
 }  // namespace
 
 std::string setup_classify(ClassifyContext& c) {
@@ -103,9 +102,8 @@ std::string setup_classify(ClassifyContext& c) {
     c.bins = c.spec.size();
     {
       const auto [mode, why] = resolve_preprocessing(opt.preprocessing, opt.models.front(), m0.features);
-      c.prep_mode = mode;
       const auto v = m0.features.variant == "feal" ? sdm::Variant::feal : sdm::Variant::cocrni;
-      c.prep = sdm::PreprocessSpec::of(v, sdm::PreprocessMode::experimental, opt.background);
+      c.prep = sdm::PreprocessSpec::of(v, sdm::parse_preprocess_mode(mode), opt.background);
       reason = why;
     }
     opt.segment.validate(static_cast<int>(c.K));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aptflow/dist/collective.hpp"
+#include "aptflow/sdm/features.hpp"
 
 namespace aptflow::detail {
 
@@ -24,11 +25,16 @@ struct MeanSdm {
     sum.assign(static_cast<std::size_t>(K * bins), 0);
     count.assign(static_cast<std::size_t>(K), 0);
   }
-  void add(std::int64_t c, const float* row) {
+  // Sample k of a features block, argmax class c (its channels in order).
+  void add(std::int64_t c, const sdm::FeatureRows& f, std::int64_t k) {
     ++count[static_cast<std::size_t>(c)];
-    for (std::int64_t q = 0; q < bins; ++q) {
-      const double v = std::clamp(static_cast<double>(row[q]), -1073741824.0, 1073741824.0);
-      sum[static_cast<std::size_t>(c * bins + q)] += static_cast<__int128>(round_half_away(v * kScale));
+    for (std::int64_t ch = 0; ch < f.channels; ++ch) {
+      const float* row = f.row(k, ch);
+      __int128* dst = sum.data() + c * bins + ch * f.bins;
+      for (std::int64_t q = 0; q < f.bins; ++q) {
+        const double v = std::clamp(static_cast<double>(row[q]), -1073741824.0, 1073741824.0);
+        dst[q] += static_cast<__int128>(round_half_away(v * kScale));
+      }
     }
   }
   // Adds another partial sum (a checkpoint's).

@@ -356,6 +356,20 @@ BackgroundClip parse_background_clip(const std::string& text, const std::string&
                                      text));
 }
 
+PreprocessMode parse_preprocess_mode(const std::string& text, const std::string& key) {
+  if (text == "experimental") return PreprocessMode::experimental;
+  if (text == "minmax_only") return PreprocessMode::minmax_only;
+  if (text == "none") return PreprocessMode::none;
+  throw ConfigError(
+      key, fmt::format("'{}' is not one of none, minmax_only, experimental (docs/preprocessing.md)", text));
+}
+
+const char* preprocess_mode_name(PreprocessMode m) {
+  return m == PreprocessMode::experimental  ? "experimental"
+         : m == PreprocessMode::minmax_only ? "minmax_only"
+                                            : "none";
+}
+
 const char* background_clip_name(BackgroundClip c) {
   return c == BackgroundClip::published ? "published" : "aptflow";
 }
@@ -419,6 +433,7 @@ PreprocessSpec PreprocessSpec::of(Variant v, PreprocessMode mode, BackgroundClip
 }
 
 BackgroundResult preprocess(std::span<float> curve, const PreprocessSpec& spec) {
+  if (spec.mode == PreprocessMode::none) return {};
   std::vector<double> v(curve.begin(), curve.end());
   BackgroundResult r;
   if (spec.mode == PreprocessMode::experimental) {
@@ -444,7 +459,7 @@ BackgroundResult preprocess_experimental(std::span<float> curve, Variant variant
 std::vector<BackgroundResult> preprocess(const CurveRows& rows, const PreprocessSpec& spec) {
   const std::size_t bins = rows.extent(1);
   std::vector<BackgroundResult> results(rows.extent(0));
-  if (rows.extent(0) == 0) return results;
+  if (rows.extent(0) == 0 || spec.mode == PreprocessMode::none) return results;
   std::optional<SavgolFilter> filter;
   if (spec.mode == PreprocessMode::experimental) {
     check_background_spec(spec.background, bins);
@@ -466,6 +481,21 @@ std::vector<BackgroundResult> preprocess(const CurveRows& rows, const Preprocess
       });
   Kokkos::DefaultHostExecutionSpace().fence();
   return results;
+}
+
+void preprocess_channel(const CurveRows& rows, const PreprocessSpec& spec, int curve_rank,
+                        const std::string& key) {
+  if (rows.extent(0) == 0 || spec.mode == PreprocessMode::none) return;
+  if (spec.mode == PreprocessMode::minmax_only) {
+    minmax_normalise(rows, ConstantCurve::nan);
+    return;
+  }
+  if (curve_rank != 1)
+    throw ConfigError(
+        key,
+        "the experimental preprocessing (smoothing, background) applies to 1D z-SDM curves only; "
+        "use minmax_only");
+  (void)preprocess(rows, spec);
 }
 
 }  // namespace aptflow::sdm

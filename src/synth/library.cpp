@@ -13,6 +13,7 @@
 #include "aptflow/io/features.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/voxelize.hpp"
+#include "aptflow/sdm/features.hpp"
 
 namespace aptflow::synth {
 
@@ -253,17 +254,23 @@ std::vector<std::vector<float>> library_sample_sdms(const LibrarySpec& spec, con
     return -1;
   };
   std::vector<std::vector<float>> rows;
-  for (const auto& sdm : spec.sdms) {
-    Kokkos::View<std::int64_t*, Kokkos::HostSpace> out("aptflow::synth::library_sdm", sdm.size());
-    for (const auto& [a, bb] : spec.pairs) {
-      std::vector<float> row(static_cast<std::size_t>(sdm.size()), 0.0f);
-      const int ia = id_of(a), ib = id_of(bb);
-      if (ia > 0 && ib > 0 && cloud.size() > 0) {
-        compute_sdm(exec, cloud, sdm, ia, ib, out);
-        for (std::size_t k = 0; k < row.size(); ++k) row[k] = static_cast<float>(out(k));
-      }
-      rows.push_back(std::move(row));
-    }
+  for (const auto& kind : spec.sdms) {
+    // The features stage (sdm/features.hpp) on one sample, the block: raw
+    // counts (a library stores them; training preprocesses), zeros for a
+    // species the block lacks.
+    const auto pairs = static_cast<std::int64_t>(spec.pairs.size());
+    const sdm::FeatureRows f = sdm::compute_features(
+        1, pairs, kind.size(),
+        [&](std::size_t p, const sdm::SdmRows& out, const sdm::CentreCounts& centres) {
+          const Kokkos::View<std::int64_t*, Kokkos::HostSpace> line(out.data(), out.extent(1));
+          Kokkos::deep_copy(line, std::int64_t(0));
+          centres(0) = 0;
+          const int ia = id_of(spec.pairs[p].first), ib = id_of(spec.pairs[p].second);
+          if (ia > 0 && ib > 0 && cloud.size() > 0) compute_sdm(exec, cloud, kind, ia, ib, line);
+        },
+        sdm::PreprocessSpec{.mode = sdm::PreprocessMode::none}, sdm::EmptyRule::keep,
+        static_cast<int>(kind.shape().size()));
+    for (std::int64_t p = 0; p < pairs; ++p) rows.emplace_back(f.row(0, p), f.row(0, p) + kind.size());
   }
   if (spec.occupancy)
     for (auto& r : block_occupancy(spec.occ, b)) rows.push_back(std::move(r));

@@ -108,7 +108,11 @@ std::vector<BackgroundResult> background_clip(const CurveRows& smoothed, const C
 enum class PreprocessMode {
   experimental,  // min-max -> savgol -> background subtraction -> min-max
   minmax_only,   // min-max only (what the published synthetic training curves got)
+  none,          // the raw counts
 };
+// "experimental" | "minmax_only" | "none"; ConfigError(key) otherwise.
+PreprocessMode parse_preprocess_mode(const std::string& text, const std::string& key = "preprocess.mode");
+const char* preprocess_mode_name(PreprocessMode m);
 struct PreprocessSpec {
   PreprocessMode mode = PreprocessMode::experimental;
   SavgolSpec savgol;
@@ -127,5 +131,13 @@ BackgroundResult preprocess_experimental(std::span<float> curve, Variant variant
 // Batch over rows (Kokkos host parallel_for "aptflow::sdm::preprocess");
 // one background result per row.
 std::vector<BackgroundResult> preprocess(const CurveRows& rows, const PreprocessSpec& spec);
+
+// The preprocessing of one feature channel's rows by spec.mode, in place: the
+// one dispatch of classify, predict and train. none: unchanged; minmax_only:
+// min-max per row (a constant row becomes NaN, an empty window);
+// experimental: the chain above, for 1D curves only (curve_rank 1; otherwise
+// ConfigError(key) naming minmax_only).
+void preprocess_channel(const CurveRows& rows, const PreprocessSpec& spec, int curve_rank = 1,
+                        const std::string& key = "preprocess.mode");
 
 }  // namespace aptflow::sdm
