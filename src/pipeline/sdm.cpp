@@ -190,6 +190,7 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
     if (mine.count == 0 || n_local == 0) return;
     for (const auto& [a, b] : ids) cells.push_back(build_sdm_cells(exec, local, cgrid, a, b));
   });
+  slab = Slab();  // the cell lists hold the positions the windows need
   io::FeatureWriter w(o.output, L, comm);
   // Window centres stay in the aligned frame; /alignment maps them back.
   if (align.mode != AlignSpec::Mode::none) write_alignment(w.file(), "/alignment", align);
