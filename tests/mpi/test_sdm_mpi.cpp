@@ -206,6 +206,16 @@ TEST(SdmMpi, FileDoesNotDependOnTheRankCount) {
         expect_same(a.f32, b.f32);
         expect_same(a.i64, b.i64);
         expect_same(a.f64, b.f64);
+        // The root and window-grid attributes (config, origin, counts, ...).
+        const io::FeatureFileInfo ia = io::read_feature_info(o.output),
+                                  ib = io::read_feature_info(one.output);
+        EXPECT_EQ(ia.layout.samples, ib.layout.samples);
+        EXPECT_EQ(ia.layout.config_text, ib.layout.config_text);
+        for (int ax = 0; ax < 3; ++ax) {
+          EXPECT_EQ(ia.layout.window_grid.origin[ax], ib.layout.window_grid.origin[ax]);
+          EXPECT_EQ(ia.layout.window_grid.counts[ax], ib.layout.window_grid.counts[ax]);
+        }
+        EXPECT_EQ(ia.layout.window_grid.variant, ib.layout.window_grid.variant);
         if (k.roi) EXPECT_LT(all.ions, s.n);
         if (!k.roi && !k.align) expect_equals_kernels(o, a, table);
       }
