@@ -1,25 +1,18 @@
 // aptflow sdm: SDM features of a dataset, whole or per window (method.md
-// sections 2-3), written as a feature file (docs/file-layouts.md). Windows are
-// split over MPI ranks in contiguous blocks; rows are written collectively,
-// so the file does not depend on the number of ranks.
+// sections 2-3), written as a feature file (docs/file-layouts.md): the
+// command line and its --set keys; the MPI driver (z slabs + halo, as
+// classify and voxelize) is pipeline/sdm.hpp.
 #include <fmt/format.h>
 
-#include <Kokkos_Core.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "aptflow/core/config.hpp"
 #include "aptflow/core/error.hpp"
-#include "aptflow/core/runtime.hpp"
-#include "aptflow/io/dataset.hpp"
-#include "aptflow/io/features.hpp"
-#include "aptflow/io/range_file.hpp"
-#include "aptflow/kernels/ranging.hpp"
-#include "aptflow/kernels/sdm.hpp"
-#include "aptflow/kernels/windows.hpp"
-#include "aptflow/pipeline/align.hpp"
-#include "aptflow/pipeline/roi.hpp"
+#include "aptflow/pipeline/sdm.hpp"
 #include "cli/commands.hpp"
 
 namespace aptflow::cli {
@@ -31,12 +24,16 @@ struct SdmArgs {
   std::vector<std::string> pairs, sets;
 };
 
-void run_sdm(const SdmArgs& args) {
-  int rank = 0, nranks = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+// The options from the command line and its --set keys; every key is checked
+// before anything is read or written.
+SdmOptions options_of(const SdmArgs& args) {
   Config cfg = Config::from_string("", "--set");
   cfg.apply_overrides(args.sets);
+  SdmOptions o;
+  o.input = args.input;
+  o.range = args.range;
+  o.output = args.out;
+  o.pairs = args.pairs;
   const SdmKind kind = parse_sdm_kind(args.kind, "--kind");
   SdmSpec spec = kind == SdmKind::z    ? SdmSpec::z()
                  : kind == SdmKind::zx ? SdmSpec::zx()
@@ -46,168 +43,60 @@ void run_sdm(const SdmArgs& args) {
   spec.exclude = parse_sdm_exclude(cfg.get_string("sdm.exclude", "self"));
   spec.arithmetic = parse_sdm_arithmetic(cfg.get_string("sdm.arithmetic", "float32"));
   spec.finalize();
-  const bool windowed = args.windows != "none";
-  WindowVariant variant = WindowVariant::feal;
-  if (windowed) variant = parse_window_variant(args.windows, "--windows");
-  const double edge = cfg.get_double("windows.edge", 1.0), stride = cfg.get_double("windows.stride", 0.5);
-  WindowSpec wspec = variant == WindowVariant::feal ? WindowSpec::feal(edge) : WindowSpec::cocrni(edge);
-  wspec.centre_radius = static_cast<float>(cfg.get_double("windows.centre_radius", wspec.centre_radius));
-  if (variant == WindowVariant::cocrni)
-    wspec.neighbour_radius =
-        static_cast<float>(cfg.get_double("windows.neighbour_radius", wspec.neighbour_radius));
-  const std::int64_t chunk_cfg = cfg.get_int("windows.chunk", 0);
-  std::vector<double> box_cfg;
+  o.windowed = args.windows != "none";
+  if (o.windowed) o.variant = parse_window_variant(args.windows, "--windows");
+  o.edge = cfg.get_double("windows.edge", 1.0);
+  o.stride = cfg.get_double("windows.stride", 0.5);
+  o.wspec = o.variant == WindowVariant::feal ? WindowSpec::feal(o.edge) : WindowSpec::cocrni(o.edge);
+  o.wspec.centre_radius = static_cast<float>(cfg.get_double("windows.centre_radius", o.wspec.centre_radius));
+  if (o.variant == WindowVariant::cocrni)
+    o.wspec.neighbour_radius =
+        static_cast<float>(cfg.get_double("windows.neighbour_radius", o.wspec.neighbour_radius));
+  o.chunk = cfg.get_int("windows.chunk", 0);
   if (cfg.has("windows.box")) {
-    box_cfg = cfg.get_doubles("windows.box");
-    if (box_cfg.size() != 6)
+    const std::vector<double> box = cfg.get_doubles("windows.box");
+    if (box.size() != 6)
       throw ConfigError("windows.box",
-                        fmt::format("{} values: give [x0, y0, z0, x1, y1, z1] in nm", box_cfg.size()));
-    if (!windowed) throw ConfigError("windows.box", "belongs to window SDMs: give --windows feal or cocrni");
-    (void)WindowGrid::on_box(box_cfg.data(), box_cfg.data() + 3, edge,
-                             stride);  // no window: error before reading
+                        fmt::format("{} values: give [x0, y0, z0, x1, y1, z1] in nm", box.size()));
+    if (!o.windowed)
+      throw ConfigError("windows.box", "belongs to window SDMs: give --windows feal or cocrni");
+    (void)WindowGrid::on_box(box.data(), box.data() + 3, o.edge,
+                             o.stride);  // no window: error before reading
+    o.box.emplace();
+    std::copy(box.begin(), box.end(), o.box->begin());
   }
-  const Roi roi = parse_roi(cfg);
-  const AlignSpec align_spec = parse_align(cfg);  // transform.* (docs/alignment.md)
-  if (spec.arithmetic != SdmArithmetic::float32 && (!windowed || kind != SdmKind::z))
+  o.roi = parse_roi(cfg);
+  o.align = parse_align(cfg);  // transform.* (docs/alignment.md)
+  if (spec.arithmetic != SdmArithmetic::float32 && (!o.windowed || kind != SdmKind::z))
     throw ConfigError("sdm.arithmetic",
                       fmt::format("'{}' is implemented for window z-SDMs only: use --kind z with "
                                   "--windows feal or cocrni, or \"float32\"",
                                   to_string(spec.arithmetic)));
   cfg.check_all_used();
-
-  const RangeTable table = read_range_file(args.range);
-  std::vector<std::pair<int, int>> ids;
-  std::vector<std::string> pair_names;
-  auto lookup = [&](const std::string& name) {
-    const int id = find_species(table, name);
-    if (id > 0) return id;
-    std::vector<std::string> names;
-    for (const auto& t : table.ion_types) names.push_back(t.name);
-    throw ConfigError("--pair",
-                      fmt::format("ion type '{}' is not in the range file {} (ion types there: {}): "
-                                  "use one of those names",
-                                  name, args.range, fmt::join(names, ", ")));
-  };
-  if (args.pairs.empty()) throw ConfigError("--pair", "give at least one --pair A-B");
-  for (const auto& p : args.pairs) {
-    const auto dash = p.find('-');
-    if (dash == std::string::npos || dash == 0 || dash + 1 == p.size())
-      throw ConfigError("--pair", fmt::format("'{}' is not of the form A-B (e.g. --pair Fe-Fe)", p));
-    ids.emplace_back(lookup(p.substr(0, dash)), lookup(p.substr(dash + 1)));
-    pair_names.push_back(p);
-  }
-
-  HostIonCloud cloud = io::read_dataset(args.input);
-  const Kokkos::DefaultHostExecutionSpace exec;
-  apply_ranges(exec, cloud, make_device_range_table<Kokkos::HostSpace>(table));
-  exec.fence();
-  IonIndex roi_ions = cloud.size();
-  if (roi.enabled()) {  // only the ions inside the region of interest take part
-    const IonIndex all = cloud.size();
-    cloud = select_ions(cloud, roi_mask(cloud, roi));
-    roi_ions = cloud.size();
-    if (roi_ions == 0)
-      throw InputError(args.input,
-                       fmt::format("the region of interest ({} = {}) holds none of its {} ions: move "
-                                   "it inside the data (aptflow inspect prints the bounds)",
-                                   roi.key, roi.describe(), all));
-  }
-  // transform.align: every rank holds the whole dataset (after the region of
-  // interest, as in classify), so each resolves the rotation on its own
-  // (MPI_COMM_SELF): the same ions give every rank the same rotation, whatever
-  // the number of ranks. Windows are laid over the aligned ions.
-  const Alignment align = resolve_alignment(MPI_COMM_SELF, cloud, align_spec, table, args.input);
-  apply_alignment(align, cloud);
-  if (align.mode != AlignSpec::Mode::none && rank == 0) std::fprintf(stderr, "%s\n", describe(align).c_str());
-  const Box box = cloud_bounds(exec, cloud);
-
-  io::FeatureLayout L;
-  for (const auto& p : pair_names) L.channels.push_back({to_string(kind), p, spec.shape()});
-  L.bins.emplace_back(to_string(kind), spec.left_edges());
-  L.config_text = fmt::format(
+  o.spec = spec;
+  o.config_text = fmt::format(
       "input = \"{}\"\nrange = \"{}\"\nkind = \"{}\"\nwindows = \"{}\"\npairs = [\"{}\"]\n{}", args.input,
-      args.range, args.kind, args.windows, fmt::join(pair_names, "\", \""), cfg.to_toml());
-  const CellGrid cgrid = make_cell_grid(box, spec.r_cut);
-  const std::size_t bins = static_cast<std::size_t>(spec.size());
+      args.range, args.kind, args.windows, fmt::join(args.pairs, "\", \""), cfg.to_toml());
+  return o;
+}
 
-  if (!windowed) {
-    L.samples = 1;
-    io::FeatureWriter w(args.out, L, MPI_COMM_WORLD);
-    if (align.mode != AlignSpec::Mode::none) write_alignment(w.file(), "/alignment", align);
-    Kokkos::View<std::int64_t*, Kokkos::HostSpace> out("aptflow::cli::sdm", bins);
-    for (std::size_t c = 0; c < ids.size(); ++c) {
-      std::vector<float> row(bins, 0.0f);
-      if (rank == 0 && cloud.size() > 0) {
-        compute_sdm(exec, build_sdm_cells(exec, cloud, cgrid, ids[c].first, ids[c].second), spec, out);
-        for (std::size_t k = 0; k < bins; ++k) row[k] = static_cast<float>(out(k));
-      }
-      w.write_features(c, 0, rank == 0 ? 1 : 0, row.data());
-    }
-    w.close();
-    if (rank == 0) std::printf("aptflow sdm: 1 row x %zu pairs -> %s\n", ids.size(), args.out.c_str());
+void run(const SdmArgs& args) {
+  const SdmOptions o = options_of(args);
+  const SdmSummary s = run_sdm(MPI_COMM_WORLD, o);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank != 0) return;
+  if (s.alignment.mode != AlignSpec::Mode::none) std::fprintf(stderr, "%s\n", describe(s.alignment).c_str());
+  if (!o.windowed) {
+    std::printf("aptflow sdm: 1 row x %zu pairs -> %s\n", o.pairs.size(), args.out.c_str());
     return;
   }
-
-  const WindowGrid grid = box_cfg.empty()
-                              ? WindowGrid::over(box, edge, stride)
-                              : WindowGrid::on_box(box_cfg.data(), box_cfg.data() + 3, edge, stride);
-  L.samples = grid.size();
-  L.windows = true;
-  auto& wg = L.window_grid;
-  for (int a = 0; a < 3; ++a) {
-    wg.origin[a] = grid.origin[a];
-    wg.counts[a] = grid.counts[a];
-  }
-  wg.edge = grid.edge;
-  wg.stride = grid.stride;
-  wg.variant = to_string(variant);
-  io::FeatureWriter w(args.out, L, MPI_COMM_WORLD);
-  // Window centres stay in the aligned frame; /alignment maps them back.
-  if (align.mode != AlignSpec::Mode::none) write_alignment(w.file(), "/alignment", align);
-
-  std::vector<SdmCells<Kokkos::HostSpace>> cells;
-  for (const auto& [a, b] : ids) cells.push_back(build_sdm_cells(exec, cloud, cgrid, a, b));
-  const std::int64_t n = grid.size();
-  const std::int64_t first = n * rank / nranks, last = n * (rank + 1) / nranks;
-  const std::int64_t chunk =
-      chunk_cfg > 0 ? chunk_cfg
-                    : std::max<std::int64_t>(1, (std::int64_t(32) << 20) / std::int64_t(bins * 8));
-  const std::int64_t my_rounds = (last - first + chunk - 1) / chunk;
-  std::int64_t rounds = 0;
-  MPI_Allreduce(&my_rounds, &rounds, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
-  for (std::int64_t r = 0; r < rounds; ++r) {
-    const std::int64_t w0 = std::min(last, first + r * chunk), m = std::min(last, w0 + chunk) - w0;
-    std::vector<float> centres(static_cast<std::size_t>(m * 3));
-    for (std::int64_t k = 0; k < m; ++k) {
-      std::int64_t ix, iy, iz;
-      grid.unravel(w0 + k, ix, iy, iz);
-      centres[3 * k] = grid.centre_f(0, ix);
-      centres[3 * k + 1] = grid.centre_f(1, iy);
-      centres[3 * k + 2] = grid.centre_f(2, iz);
-    }
-    w.write_centres(w0, m, centres.data());
-    Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> out("aptflow::cli::window_sdms", m,
-                                                                             bins);
-    Kokkos::View<std::int64_t*, Kokkos::HostSpace> counts("aptflow::cli::window_centres", m);
-    for (std::size_t c = 0; c < ids.size(); ++c) {
-      if (m > 0) compute_window_sdms(exec, cells[c], grid, wspec, spec, w0, m, out, counts);
-      std::vector<float> rows(static_cast<std::size_t>(m) * bins);
-      std::vector<std::int64_t> nc(static_cast<std::size_t>(m));
-      for (std::int64_t k = 0; k < m; ++k) {
-        nc[k] = counts(k);
-        for (std::size_t q = 0; q < bins; ++q) rows[k * bins + q] = static_cast<float>(out(k, q));
-      }
-      w.write_features(c, w0, m, rows.data());
-      w.write_centre_ions(pair_names[c], w0, m, nc.data());
-    }
-  }
-  w.close();
-  if (rank == 0)
-    std::printf("aptflow sdm: %lld windows (%lld x %lld x %lld) x %zu pairs -> %s%s\n",
-                static_cast<long long>(n), static_cast<long long>(grid.counts[0]),
-                static_cast<long long>(grid.counts[1]), static_cast<long long>(grid.counts[2]), ids.size(),
-                args.out.c_str(),
-                roi.enabled() ? fmt::format(" ({} ions in the region of interest)", roi_ions).c_str() : "");
+  const WindowGrid& g = s.grid;
+  std::printf("aptflow sdm: %lld windows (%lld x %lld x %lld) x %zu pairs -> %s%s\n",
+              static_cast<long long>(s.rows), static_cast<long long>(g.counts[0]),
+              static_cast<long long>(g.counts[1]), static_cast<long long>(g.counts[2]), o.pairs.size(),
+              args.out.c_str(),
+              o.roi.enabled() ? fmt::format(" ({} ions in the region of interest)", s.ions).c_str() : "");
 }
 
 }  // namespace
@@ -234,7 +123,7 @@ void register_sdm(CLI::App& app) {
       "transform.species, transform.tile, transform.min_score, transform.r_cut, transform.bin, "
       "transform.subsamples (docs/cli.md, docs/alignment.md)");
   sub->add_option("--out,-o", args->out, "output feature file (HDF5)")->required();
-  sub->callback([args] { run_sdm(*args); });
+  sub->callback([args] { run(*args); });
 }
 
 }  // namespace aptflow::cli

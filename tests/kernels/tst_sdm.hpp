@@ -77,6 +77,39 @@ TEST(TEST_CATEGORY, sdm_centre_list_equals_brute_force) {
     }
 }
 
+// SdmCentreRange: only the centres with cloud index in [begin, end) (a z
+// slab's owned ions), against every neighbour of the list; the ranges of a
+// partition of the cloud add up to the whole-cloud SDM.
+TEST(TEST_CATEGORY, sdm_centre_range_equals_brute_force) {
+  const test::PlainCloud p = test::random_cloud(77, 2400, 5.5f);
+  const auto cloud = test::to_cloud<Mem>(p);
+  const auto n = static_cast<std::int64_t>(p.size());
+  const std::int64_t cuts[] = {0, 1, n / 3, n / 3, n - 700, n};  // an empty range and a one-ion range
+  for (SdmKind kind : {SdmKind::z, SdmKind::zx, SdmKind::xyz})
+    for (auto [a, b] : {std::pair{1, 1}, std::pair{2, 1}}) {
+      const SdmSpec spec = spec_of(kind);
+      const auto cells =
+          build_sdm_cells(Exec(), cloud, make_cell_grid(cloud_bounds(Exec(), cloud), spec.r_cut), a, b);
+      Kokkos::View<std::int64_t*, Mem> out("out", spec.size());
+      for (SdmAlgorithm algo : algorithms()) {
+        SCOPED_TRACE(::testing::Message()
+                     << to_string(kind) << " A=" << a << " B=" << b << " " << name(algo));
+        std::vector<std::int64_t> sum(spec.size(), 0);
+        for (std::size_t k = 0; k + 1 < std::size(cuts); ++k) {
+          std::vector<std::int64_t> want(spec.size(), 0);
+          for (std::int64_t i = cuts[k]; i < cuts[k + 1]; ++i)
+            if (p.s[i] == a) test::reference_add_centre(p, spec, static_cast<std::size_t>(i), b, want);
+          if (cuts[k + 1] - cuts[k] > 600) ASSERT_GT(test::total(want), 100) << "range too sparse";
+          compute_sdm(Exec(), cells, spec, out, algo, SdmCentreRange{cuts[k], cuts[k + 1]});
+          const auto got = test::host_vector(out);
+          EXPECT_EQ(got, want) << "centres [" << cuts[k] << ", " << cuts[k + 1] << ")";
+          for (std::size_t q = 0; q < got.size(); ++q) sum[q] += got[q];
+        }
+        EXPECT_EQ(sum, test::reference_sdm(p, spec, a, b));
+      }
+    }
+}
+
 TEST(TEST_CATEGORY, sdm_r_cut_boundary_is_inclusive_and_self_pairs_excluded) {
   const SdmSpec spec = SdmSpec::cube(2.0, 0.1, 1.5);
   test::PlainCloud p;

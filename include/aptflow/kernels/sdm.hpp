@@ -18,6 +18,7 @@
 #include <Kokkos_Core.hpp>
 #include <Kokkos_ScatterView.hpp>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -160,6 +161,7 @@ inline void check_float32_only(const SdmSpec& spec, const char* what) {
 // All centre ions of one cell of the centre list per work item, into a
 // ScatterView (host). centres_in_b: every centre is also in the neighbour
 // list (A == B), so one self pair per centre is removed.
+// Only the centres whose cloud index is in [lo, hi) (SdmCentreRange).
 template <SdmKind K, class Mem, class Scatter>
 struct WholeCloudSdm {
   SdmBinning bn;
@@ -167,19 +169,23 @@ struct WholeCloudSdm {
   double r_cut;
   bool centres_in_b;
   Scatter hist;
+  std::int64_t lo, hi;
 
   KOKKOS_INLINE_FUNCTION void operator()(const std::int64_t c) const {
     const std::int64_t s0 = a.start(c), s1 = a.start(c + 1);
     if (s0 == s1) return;
     auto h = hist.access();
     RowRanges rows;
+    std::int64_t centres = 0;
     for (std::int64_t s = s0; s < s1; ++s) {
+      if (a.ion(s) < lo || a.ion(s) >= hi) continue;
+      ++centres;
       const float px = a.x(s), py = a.y(s), pz = a.z(s);
       neighbour_rows(b.g, b.start, px, py, pz, r_cut, rows);
       for_each_pair_bin<K>(bn, b, rows, px, py, pz, [&](const int bin) { h(bin) += std::int64_t(1); });
     }
     const int sb = self_bin<K>(bn);
-    if (centres_in_b && sb >= 0) h(sb) += -(s1 - s0);
+    if (centres_in_b && sb >= 0 && centres > 0) h(sb) += -centres;
   }
 };
 
@@ -215,6 +221,7 @@ struct TeamSdm {
   Kokkos::View<const std::int64_t*, Mem> centres;  // explicit centres (cloud indices), or empty
   Kokkos::View<const float*, Mem> x, y, z;         // cloud positions (explicit centres only)
   Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Mem> copies;
+  std::int64_t lo, hi;  // whole cloud: only the centres with cloud index in [lo, hi)
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member& t) const {
     const std::int64_t r = t.league_rank();
@@ -229,6 +236,7 @@ struct TeamSdm {
       return;
     }
     Kokkos::parallel_for(Kokkos::TeamThreadRange(t, a.start(r), a.start(r + 1)), [&](const std::int64_t s) {
+      if (a.ion(s) < lo || a.ion(s) >= hi) return;
       team_centre_pairs<K>(t, bn, b, r_cut, a.x(s), a.y(s), a.z(s), a.ion(s), add);
     });
   }
@@ -311,7 +319,8 @@ bool use_team(SdmAlgorithm algorithm) {
 template <class Exec, class Mem>
 void team_sdm(const Exec& exec, const SdmBinning& bn, const CellsView<Mem>& a, const CellsView<Mem>& b,
               double r_cut, const Kokkos::View<const std::int64_t*, Mem>& centres, const IonCloud<Mem>* cloud,
-              std::int64_t league, const Kokkos::View<std::int64_t*, Mem>& out) {
+              std::int64_t league, const Kokkos::View<std::int64_t*, Mem>& out, std::int64_t lo = 0,
+              std::int64_t hi = std::numeric_limits<std::int64_t>::max()) {
   // P privatised histograms: enough to spread the atomics, small enough to
   // sum (64 x 64000 bins x 8 bytes = 33 MB for the largest 3D SDM).
   const std::int64_t nbins = static_cast<std::int64_t>(out.extent(0));
@@ -329,7 +338,7 @@ void team_sdm(const Exec& exec, const SdmBinning& bn, const CellsView<Mem>& a, c
     constexpr SdmKind K = decltype(k)::value;
     using F = TeamSdm<K, Exec, Mem>;
     const int vector = kHostExec<Exec> ? 1 : 32;
-    const F f{bn, a, b, r_cut, centres, x, y, z, copies};
+    const F f{bn, a, b, r_cut, centres, x, y, z, copies, lo, hi};
     if (explicit_centres)
       Kokkos::parallel_for("aptflow::sdm::team_centres", typename F::Policy(exec, league, 1, vector), f);
     else
@@ -347,12 +356,22 @@ void team_sdm(const Exec& exec, const SdmBinning& bn, const CellsView<Mem>& a, c
 
 }  // namespace detail
 
-// Whole-cloud SDM: every ion of species A is a centre. out (spec.size() bins,
-// flattened as in SdmSpec::shape()) is overwritten with integer pair counts.
+// The centre ions of a whole-cloud SDM by cloud index: [begin, end). The
+// default takes them all; a z slab's owned ions (dist/halo.hpp LocalIons:
+// [owned_begin, owned_end)) count their pairs with owned + halo neighbours,
+// and the slabs' histograms add up to the SDM of the whole cloud.
+struct SdmCentreRange {
+  std::int64_t begin = 0;
+  std::int64_t end = std::numeric_limits<std::int64_t>::max();
+};
+
+// Whole-cloud SDM: every ion of species A is a centre (those of `centres`
+// only, when given). out (spec.size() bins, flattened as in
+// SdmSpec::shape()) is overwritten with integer pair counts.
 template <class Exec, class Mem>
 void compute_sdm(const Exec& exec, const SdmCells<Mem>& cells, const SdmSpec& spec,
                  const Kokkos::View<std::int64_t*, Mem>& out,
-                 SdmAlgorithm algorithm = SdmAlgorithm::automatic) {
+                 SdmAlgorithm algorithm = SdmAlgorithm::automatic, const SdmCentreRange& centres = {}) {
   detail::check_grid_for(cells.grid(), spec);
   detail::check_out(out, spec);
   detail::check_float32_only(spec, "whole-cloud SDMs");
@@ -362,7 +381,7 @@ void compute_sdm(const Exec& exec, const SdmCells<Mem>& cells, const SdmSpec& sp
   const std::int64_t ncells = cells.centres.grid.num_cells();
   if (detail::use_team<Exec>(algorithm)) {
     detail::team_sdm(exec, bn, a, b, spec.r_cut, Kokkos::View<const std::int64_t*, Mem>(),
-                     static_cast<const IonCloud<Mem>*>(nullptr), ncells, out);
+                     static_cast<const IonCloud<Mem>*>(nullptr), ncells, out, centres.begin, centres.end);
   } else if constexpr (detail::kHostExec<Exec>) {
     using namespace Kokkos::Experimental;
     using Device = Kokkos::Device<typename Exec::execution_space, Mem>;
@@ -372,9 +391,10 @@ void compute_sdm(const Exec& exec, const SdmCells<Mem>& cells, const SdmSpec& sp
     ScatterView<std::int64_t*, Kokkos::LayoutRight, Device, ScatterSum, Dup, ScatterNonAtomic> hist(out);
     detail::with_kind(spec.kind, [&](auto k) {
       constexpr SdmKind K = decltype(k)::value;
-      Kokkos::parallel_for("aptflow::sdm::whole_cloud", Kokkos::RangePolicy<Exec>(exec, 0, ncells),
-                           detail::WholeCloudSdm<K, Mem, decltype(hist)>{
-                               bn, a, b, spec.r_cut, cells.species_a == cells.species_b, hist});
+      Kokkos::parallel_for(
+          "aptflow::sdm::whole_cloud", Kokkos::RangePolicy<Exec>(exec, 0, ncells),
+          detail::WholeCloudSdm<K, Mem, decltype(hist)>{
+              bn, a, b, spec.r_cut, cells.species_a == cells.species_b, hist, centres.begin, centres.end});
     });
     hist.contribute_into(exec, out);  // out += the per-thread copies (Serial: out itself)
   }
