@@ -20,6 +20,7 @@
 #include "aptflow/io/range_file.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
+#include "aptflow/sdm/features.hpp"
 
 namespace aptflow {
 
@@ -212,22 +213,26 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
       centres[3 * k + 2] = grid.centre_f(2, iz);
     }
     w.write_centres(w0, m, centres.data());
-    Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace> out("aptflow::sdm::window_sdms", m,
-                                                                             bins);
-    Kokkos::View<std::int64_t*, Kokkos::HostSpace> counts("aptflow::sdm::window_centres", m);
+    // The features stage (sdm/features.hpp): raw counts, empty windows kept
+    // (zeros), no preprocessing: a feature file stores the counts.
+    sdm::FeatureRows f;
+    dist::collective_step(comm, [&] {
+      f = sdm::compute_features(
+          m, static_cast<std::int64_t>(ids.size()), static_cast<std::int64_t>(bins),
+          [&](std::size_t c, const sdm::SdmRows& out, const sdm::CentreCounts& counts) {
+            if (m == 0 || cells.empty()) {  // no ion within reach: empty windows (zeros)
+              Kokkos::deep_copy(out, std::int64_t(0));
+              Kokkos::deep_copy(counts, std::int64_t(0));
+              return;
+            }
+            compute_window_sdms(exec, cells[c], grid, o.wspec, spec, w0, m, out, counts);
+          },
+          sdm::PreprocessSpec{.mode = sdm::PreprocessMode::none}, sdm::EmptyRule::keep,
+          static_cast<int>(spec.shape().size()));
+    });
     for (std::size_t c = 0; c < ids.size(); ++c) {
-      std::vector<float> rows(static_cast<std::size_t>(m) * bins);
-      std::vector<std::int64_t> nc(static_cast<std::size_t>(m), 0);
-      dist::collective_step(comm, [&] {
-        if (m == 0 || cells.empty()) return;  // no ion within reach: empty windows (zeros)
-        compute_window_sdms(exec, cells[c], grid, o.wspec, spec, w0, m, out, counts);
-        for (std::int64_t k = 0; k < m; ++k) {
-          nc[k] = counts(k);
-          for (std::size_t q = 0; q < bins; ++q) rows[k * bins + q] = static_cast<float>(out(k, q));
-        }
-      });
-      w.write_features(c, w0, m, rows.data());
-      w.write_centre_ions(o.pairs[c], w0, m, nc.data());
+      w.write_features(c, w0, m, f.channel(static_cast<std::int64_t>(c)));
+      w.write_centre_ions(o.pairs[c], w0, m, f.centres.data() + static_cast<std::int64_t>(c) * m);
     }
   }
   w.close();

@@ -35,8 +35,8 @@ FeatureRows compute_features(std::int64_t samples, std::int64_t channels, std::i
       const bool nan = empty == EmptyRule::nan && centres(k) <= 0;
       for (std::int64_t q = 0; q < bins; ++q) dst[k * bins + q] = nan ? kNaN : static_cast<float>(out(k, q));
     }
-    preprocess_channel(CurveRows(dst, static_cast<std::size_t>(samples), static_cast<std::size_t>(bins)), spec,
-                       curve_rank);
+    preprocess_channel(CurveRows(dst, static_cast<std::size_t>(samples), static_cast<std::size_t>(bins)),
+                       spec, curve_rank);
   }
   return f;
 }

@@ -24,7 +24,8 @@ using CentreCounts = Kokkos::View<std::int64_t*, Kokkos::HostSpace>;
 
 // count(channel, out, centres): the block's counts of one channel into out
 // (samples x bins, overwritten) and its centre ions per sample into centres.
-using CountChannel = std::function<void(std::size_t channel, const SdmRows& out, const CentreCounts& centres)>;
+using CountChannel =
+    std::function<void(std::size_t channel, const SdmRows& out, const CentreCounts& centres)>;
 
 // nan: a sample without centre ions becomes a NaN row (not classified);
 // keep: its counts stay (zeros), as feature files store them.
@@ -36,7 +37,9 @@ struct FeatureRows {
   std::vector<std::int64_t> centres;  // (channel, sample): centre ions
 
   const float* channel(std::int64_t ch) const { return values.data() + ch * samples * bins; }
-  const float* row(std::int64_t k, std::int64_t ch) const { return values.data() + (ch * samples + k) * bins; }
+  const float* row(std::int64_t k, std::int64_t ch) const {
+    return values.data() + (ch * samples + k) * bins;
+  }
   // Any NaN in sample k's channels (an empty window, or a constant channel
   // under min-max).
   bool blank(std::int64_t k) const;
