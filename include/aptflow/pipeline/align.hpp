@@ -25,9 +25,9 @@
 // Per-ion results keep their global input index and so stay in input order;
 // positions written out (domain centroids, window origins) are mapped back with
 // to_input_frame() (domains: domains_to_input_frame()). Drivers: classify,
-// sdm, voxelize, cluster (each rank holds its block of the dataset: the
-// rotation is resolved over the communicator); (the last two read --set transform.* with
-// parse_align_overrides).
+// sdm, voxelize, cluster: each rank holds its block of the dataset and the
+// rotation is resolved over the communicator (voxelize and cluster read
+// --set transform.* with parse_align_overrides).
 #include <mpi.h>
 
 #include <array>
