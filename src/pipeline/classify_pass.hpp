@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "aptflow/core/range_table.hpp"
+#include "aptflow/core/sdm_spec.hpp"
 #include "aptflow/dist/decomposition.hpp"
 #include "aptflow/dist/halo.hpp"
 #include "aptflow/dist/window_ownership.hpp"
@@ -27,7 +28,6 @@
 #include "aptflow/pipeline/roi.hpp"
 #include "aptflow/pipeline/segment.hpp"
 #include "aptflow/sdm/preprocess.hpp"
-#include "aptflow/sdm/spec.hpp"
 #include "mean_sdm.hpp"
 #include "progress.hpp"
 

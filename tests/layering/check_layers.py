@@ -34,15 +34,7 @@ MPI_FILES = {"include/aptflow/core/runtime.hpp", "src/core/runtime.cpp"}  # the 
 HDF5_AREAS = {"io"}
 
 # Known wrong-way edges: (file, included header) -> the step that removes it.
-EXCEPTIONS = {
-    ("include/aptflow/kernels/sdm.hpp", "sdm/spec.hpp"): "issue 14 part 2: SdmSpec moves to core",
-    ("kernels/sdm.cpp", "sdm/spec.hpp"): "issue 14 part 2: SdmSpec moves to core",
-    ("include/aptflow/kernels/detail/z_histogram.hpp", "sdm/spec.hpp"): "issue 14 part 2: SdmSpec moves to core",
-    ("include/aptflow/dist/halo.hpp", "kernels/windows.hpp"): "issue 14 part 2: WindowGrid moves to core",
-    ("include/aptflow/dist/halo.hpp", "sdm/spec.hpp"): "issue 14 part 2: SdmSpec moves to core",
-    ("include/aptflow/dist/window_ownership.hpp", "kernels/windows.hpp"):
-        "issue 14 part 2: WindowGrid moves to core",
-}
+EXCEPTIONS = {}
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 MPI_CALL = re.compile(r"\bMPI_[A-Z][A-Za-z_]*\s*\(")

@@ -1,15 +1,15 @@
 #pragma once
 // Slow, obviously correct references for the SDM tests: plain O(N^2) loops
 // over a host cloud, no cell list, no precomputed intervals. The arithmetic is
-// the definition of aptflow/sdm/spec.hpp written out literally.
+// the definition of aptflow/core/sdm_spec.hpp written out literally.
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/core/sdm_spec.hpp"
 #include "aptflow/kernels/windows.hpp"
-#include "aptflow/sdm/spec.hpp"
 
 namespace aptflow::test {
 

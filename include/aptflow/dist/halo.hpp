@@ -9,9 +9,9 @@
 #include <cstdint>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/core/sdm_spec.hpp"
+#include "aptflow/core/window_grid.hpp"
 #include "aptflow/dist/decomposition.hpp"
-#include "aptflow/kernels/windows.hpp"
-#include "aptflow/sdm/spec.hpp"
 
 namespace aptflow::dist {
 

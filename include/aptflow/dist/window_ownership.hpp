@@ -11,9 +11,9 @@
 #include <cstdint>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/core/window_grid.hpp"
 #include "aptflow/dist/collective.hpp"  // global_bounds
 #include "aptflow/dist/decomposition.hpp"
-#include "aptflow/kernels/windows.hpp"
 
 namespace aptflow::dist {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Spatial distribution maps (SDMs) of a whole cloud or of chosen centre ions:
 // integer pair counts between centre ions of species A and neighbour ions of
-// species B with |p_j - p_i| <= r_cut (definitions: aptflow/sdm/spec.hpp,
+// species B with |p_j - p_i| <= r_cut (definitions: aptflow/core/sdm_spec.hpp,
 // docs/sdm.md). Kernels take the execution space first and the Views carry
 // their memory space.
 //
@@ -24,9 +24,9 @@
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/core/sdm_spec.hpp"
 #include "aptflow/kernels/cell_list.hpp"
 #include "aptflow/kernels/detail/z_histogram.hpp"
-#include "aptflow/sdm/spec.hpp"
 
 namespace aptflow {
 

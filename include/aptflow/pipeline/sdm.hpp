@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/core/sdm_spec.hpp"
 #include "aptflow/kernels/windows.hpp"
 #include "aptflow/pipeline/align.hpp"
 #include "aptflow/pipeline/roi.hpp"
-#include "aptflow/sdm/spec.hpp"
 
 namespace aptflow {
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "aptflow/core/config.hpp"
-#include "aptflow/sdm/spec.hpp"
+#include "aptflow/core/sdm_spec.hpp"
 #include "aptflow/synth/lattice_block.hpp"
 #include "aptflow/synth/orientation.hpp"
 #include "aptflow/synth/structure.hpp"

@@ -7,10 +7,10 @@
 // serialise. kernels/z_histogram.cpp compiles it twice, for the baseline
 // x86-64 ISA and for AVX2 (chosen at run time: z_histogram_isa() names the
 // one that runs). The float arithmetic is the definition of
-// aptflow/sdm/spec.hpp (no FMA contraction), so both give identical counts.
+// aptflow/core/sdm_spec.hpp (no FMA contraction), so both give identical counts.
 #include <cstdint>
 
-#include "aptflow/sdm/spec.hpp"
+#include "aptflow/core/sdm_spec.hpp"
 
 namespace aptflow::detail {
 

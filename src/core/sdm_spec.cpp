@@ -1,5 +1,8 @@
-// SdmSpec validation, derived quantities and the exact float binning
-// intervals (see include/aptflow/sdm/spec.hpp and docs/sdm.md).
+// SdmSpec: the names, parsing, validation and derived quantities of an SDM,
+// and the exact float binning intervals (include/aptflow/core/sdm_spec.hpp,
+// docs/sdm.md).
+#include "aptflow/core/sdm_spec.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -7,7 +10,6 @@
 #include <limits>
 
 #include "aptflow/core/error.hpp"
-#include "aptflow/sdm/spec.hpp"
 
 namespace aptflow {
 

@@ -1,9 +1,11 @@
-// Window grid placement and window variants (kernels: include/aptflow/kernels/windows.hpp).
-#include "aptflow/kernels/windows.hpp"
+// Window grid placement and window variants (include/aptflow/core/window_grid.hpp).
+#include "aptflow/core/window_grid.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
+
+#include "aptflow/core/error.hpp"
 
 namespace aptflow {
 
