@@ -32,7 +32,7 @@ template CellList<DevMem> build_cell_list<DevExec, DevMem>(const DevExec&, const
 template SdmCells<DevMem> build_sdm_cells<DevExec, DevMem>(const DevExec&, const IonCloud<DevMem>&,
                                                            const CellGrid&, int, int);
 template void compute_sdm<DevExec, DevMem>(const DevExec&, const SdmCells<DevMem>&, const SdmSpec&,
-                                           const DevCounts&, SdmAlgorithm);
+                                           const DevCounts&, SdmAlgorithm, const SdmCentreRange&);
 template void compute_sdm<DevExec, DevMem>(const DevExec&, const IonCloud<DevMem>&, const SdmSpec&, int, int,
                                            const DevCounts&, SdmAlgorithm);
 template void compute_sdm_of_centres<DevExec, DevMem>(const DevExec&, const IonCloud<DevMem>&,

@@ -19,6 +19,7 @@
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/windows.hpp"
 #include "aptflow/pipeline/sdm.hpp"
+#include "ranged_cloud.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -29,33 +30,10 @@ using Exec = Kokkos::DefaultHostExecutionSpace;
 int rank_of() { return aptflow::test::world_rank(); }
 
 HostIonCloud cloud_of(std::int64_t n, float zlo, float zhi, unsigned seed) {
-  HostIonCloud c(n, "test.sdm");
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> ux(-4.0f, 4.5f), uy(-3.0f, 4.0f), uz(zlo, zhi);
-  const float mq[4] = {5.0f, 13.5f, 27.0f, 58.2f};  // unranged, then ion types 1..3
-  for (std::int64_t i = 0; i < n; ++i) {
-    c.x(i) = ux(rng);
-    c.y(i) = uy(rng);
-    c.z(i) = uz(rng);
-    c.mq(i) = mq[rng() % 4];
-  }
-  return c;
+  return aptflow::test::ranged_random_cloud(n, -4.0f, 4.5f, -3.0f, 4.0f, zlo, zhi, seed, "test.sdm");
 }
 
-aptflow::RangeTable table_of() {
-  aptflow::RangeTable table;
-  table.source = "test";
-  const char* names[3] = {"Al", "Mg", "Ni"};
-  const double lo[3] = {13.0, 26.5, 57.5};
-  for (int t = 0; t < 3; ++t) {
-    aptflow::IonType it;
-    it.name = names[t];
-    it.composition = {{names[t], 1}};
-    table.ion_types.push_back(it);
-    table.ranges.push_back({lo[t], lo[t] + 1.0, t, 0});
-  }
-  return table;
-}
+aptflow::RangeTable table_of() { return aptflow::test::three_type_table(); }
 
 // Every dataset of a feature file that run_sdm writes (values), by path.
 struct FileImage {

@@ -18,6 +18,7 @@
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/voxelize.hpp"
 #include "aptflow/pipeline/voxelize.hpp"
+#include "ranged_cloud.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -89,17 +90,7 @@ TEST(SlabRowsMpi, UnorderedRangesAreABug) {
 
 // A random cloud (the same on every rank) with z in [zlo, zhi).
 HostIonCloud cloud_of(std::int64_t n, float zlo, float zhi, unsigned seed) {
-  HostIonCloud c(n, "test.whole");
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> ux(-9.5f, 6.25f), uy(-3.0f, 8.0f), uz(zlo, zhi);
-  const float mq[4] = {5.0f, 13.5f, 27.0f, 58.2f};  // unranged, then ion types 1..3
-  for (std::int64_t i = 0; i < n; ++i) {
-    c.x(i) = ux(rng);
-    c.y(i) = uy(rng);
-    c.z(i) = uz(rng);
-    c.mq(i) = mq[rng() % 4];
-  }
-  return c;
+  return aptflow::test::ranged_random_cloud(n, -9.5f, 6.25f, -3.0f, 8.0f, zlo, zhi, seed, "test.whole");
 }
 
 // run_voxelize on POS + RRNG written by rank 0 equals the serial kernel on
@@ -107,17 +98,7 @@ HostIonCloud cloud_of(std::int64_t n, float zlo, float zhi, unsigned seed) {
 // thin one (every rank's ions in the same one or two planes).
 TEST(VoxelizeMpi, FileEqualsSerialGrid) {
   aptflow::test::TempDir dir;
-  aptflow::RangeTable table;
-  table.source = "test";
-  const char* names[3] = {"Al", "Mg", "Ni"};
-  const double lo[3] = {13.0, 26.5, 57.5};
-  for (int t = 0; t < 3; ++t) {
-    aptflow::IonType it;
-    it.name = names[t];
-    it.composition = {{names[t], 1}};
-    table.ion_types.push_back(it);
-    table.ranges.push_back({lo[t], lo[t] + 1.0, t, 0});
-  }
+  const aptflow::RangeTable table = aptflow::test::three_type_table();
   const auto rrng = (dir / "t.rrng").string();
   struct Case {
     std::int64_t n;
