@@ -227,8 +227,7 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
             }
             compute_window_sdms(exec, cells[c], grid, o.wspec, spec, w0, m, out, counts);
           },
-          sdm::PreprocessSpec{.mode = sdm::PreprocessMode::none}, sdm::EmptyRule::keep,
-          static_cast<int>(spec.shape().size()));
+          sdm::PreprocessSpec::none(), sdm::EmptyRule::keep, static_cast<int>(spec.shape().size()));
     });
     for (std::size_t c = 0; c < ids.size(); ++c) {
       w.write_features(c, w0, m, f.channel(static_cast<std::int64_t>(c)));

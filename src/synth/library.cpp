@@ -268,8 +268,7 @@ std::vector<std::vector<float>> library_sample_sdms(const LibrarySpec& spec, con
           const int ia = id_of(spec.pairs[p].first), ib = id_of(spec.pairs[p].second);
           if (ia > 0 && ib > 0 && cloud.size() > 0) compute_sdm(exec, cloud, kind, ia, ib, line);
         },
-        sdm::PreprocessSpec{.mode = sdm::PreprocessMode::none}, sdm::EmptyRule::keep,
-        static_cast<int>(kind.shape().size()));
+        sdm::PreprocessSpec::none(), sdm::EmptyRule::keep, static_cast<int>(kind.shape().size()));
     for (std::int64_t p = 0; p < pairs; ++p) rows.emplace_back(f.row(0, p), f.row(0, p) + kind.size());
   }
   if (spec.occupancy)

@@ -120,6 +120,12 @@ struct PreprocessSpec {
   ConstantCurve constant = ConstantCurve::nan;
   static PreprocessSpec of(Variant v, PreprocessMode mode = PreprocessMode::experimental,
                            BackgroundClip clip = BackgroundClip::aptflow);
+  // The raw counts (PreprocessMode::none): what feature files and libraries store.
+  static PreprocessSpec none() {
+    PreprocessSpec s;
+    s.mode = PreprocessMode::none;
+    return s;
+  }
 };
 
 // The whole chain on one curve, in place, in double precision throughout;
