@@ -37,19 +37,23 @@ inline std::int64_t cells_along(double lo, double hi, double edge) {
 
 // ====================================================== (a) window voxel grids
 
-template <class ExecSpace>
-WindowVoxelizer<ExecSpace>::WindowVoxelizer(const ExecSpace& exec, const IonCloud<memory_space>& cloud,
-                                            const WindowVoxelSpec& spec)
-    : exec_(exec), spec_(spec) {
-  using namespace detail::voxel;
-  if (!(spec.edge > 0) || !std::isfinite(spec.edge))
-    throw ConfigError("voxel.edge",
-                      fmt::format("window edge must be a positive length in nm, got {}", spec.edge));
-  if (spec.grid < 1 || spec.grid > 1024)
-    throw ConfigError("voxel.grid", fmt::format("voxels per axis must be in [1, 1024], got {}", spec.grid));
-  if (spec.species.empty())
-    throw ConfigError("voxel.species", "no species requested: list at least one species id (channel)");
+namespace detail::voxel {
 
+// The requested ions of cloud compacted into a cell list (origin = their
+// minimum), and the channel of every slot in cell order (a window then reads
+// contiguous memory). A free function, not the constructor's body: nvcc does
+// not allow extended device lambdas in a constructor.
+template <class ExecSpace>
+struct BinnedIons {
+  CellList<typename ExecSpace::memory_space> cells;
+  Kokkos::View<int*, typename ExecSpace::memory_space> channel;
+};
+
+template <class ExecSpace>
+BinnedIons<ExecSpace> bin_requested_ions(const ExecSpace& exec,
+                                         const IonCloud<typename ExecSpace::memory_space>& cloud,
+                                         const WindowVoxelSpec& spec) {
+  using memory_space = typename ExecSpace::memory_space;
   // species id -> channel (-1: not requested). The first listing wins.
   const int max_species = *std::max_element(spec.species.begin(), spec.species.end());
   Kokkos::View<int*, memory_space> channel_of("aptflow::voxel::channel_of", max_species + 1);
@@ -106,16 +110,38 @@ WindowVoxelizer<ExecSpace>::WindowVoxelizer(const ExecSpace& exec, const IonClou
     if (total <= double(kMaxCells)) break;
     g.edge *= std::max(1.01, std::cbrt(total / double(kMaxCells)));
   }
-  cells_ = build_cell_list(exec, sel, g, -1, "aptflow::voxel::cells");
+  BinnedIons<ExecSpace> out;
+  out.cells = build_cell_list(exec, sel, g, -1, "aptflow::voxel::cells");
   // Channel of every slot, in cell order (a window reads contiguous memory).
-  channel_ = Kokkos::View<int*, memory_space>(
+  out.channel = Kokkos::View<int*, memory_space>(
       Kokkos::view_alloc("aptflow::voxel::binned_channel", Kokkos::WithoutInitializing), binned);
-  auto ch = channel_;
-  auto slot_ion = cells_.ion;
+  auto ch = out.channel;
+  auto slot_ion = out.cells.ion;
   Kokkos::parallel_for(
       "aptflow::voxel::channels", Kokkos::RangePolicy<ExecSpace>(exec, 0, binned),
       KOKKOS_LAMBDA(const IonIndex k) { ch(k) = bs(slot_ion(k)); });
   exec.fence();
+  return out;
+}
+
+}  // namespace detail::voxel
+
+template <class ExecSpace>
+WindowVoxelizer<ExecSpace>::WindowVoxelizer(const ExecSpace& exec, const IonCloud<memory_space>& cloud,
+                                            const WindowVoxelSpec& spec)
+    : exec_(exec), spec_(spec) {
+  using namespace detail::voxel;
+  if (!(spec.edge > 0) || !std::isfinite(spec.edge))
+    throw ConfigError("voxel.edge",
+                      fmt::format("window edge must be a positive length in nm, got {}", spec.edge));
+  if (spec.grid < 1 || spec.grid > 1024)
+    throw ConfigError("voxel.grid", fmt::format("voxels per axis must be in [1, 1024], got {}", spec.grid));
+  if (spec.species.empty())
+    throw ConfigError("voxel.species", "no species requested: list at least one species id (channel)");
+
+  auto binned = detail::voxel::bin_requested_ions(exec, cloud, spec);
+  cells_ = std::move(binned.cells);
+  channel_ = std::move(binned.channel);
 }
 
 template <class ExecSpace>
