@@ -1,5 +1,5 @@
 // The [[layers]] tables of a training config as the JSON layer list of a
-// model (include/aptflow/nn/train.hpp). Kept apart from train.cpp: it needs
+// model (include/aptflow/nn/train_config.hpp). Kept apart from train.cpp: it needs
 // toml++'s definitions, which nvcc cannot compile, and no Kokkos, so a CUDA
 // build compiles it with the host compiler (cmake/AptflowDependencies.cmake).
 #include <fmt/format.h>
@@ -9,7 +9,7 @@
 #include <set>
 
 #include "aptflow/core/error.hpp"
-#include "aptflow/nn/train.hpp"
+#include "aptflow/nn/train_config.hpp"
 
 namespace aptflow::nn {
 

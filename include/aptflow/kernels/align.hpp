@@ -99,6 +99,16 @@ void rotate_cloud(const Exec& exec, const IonCloud<Mem>& cloud, const Rotation& 
   exec.fence();
 }
 
+namespace detail {
+// The tile grid as the rotate_cloud_tiles kernel captures it (a type at
+// namespace scope: nvcc does not allow a function-local type in a device
+// lambda's captures).
+struct TileGeometry {
+  double origin[3], edge[3];
+  std::int64_t n[3];
+};
+}  // namespace detail
+
 // Rotate every ion by the rotation of its tile (see above). tile_of_ion,
 // when its extent is the cloud size, receives the tile index of each ion
 // (so that results can be turned back with the same rotation).
@@ -116,10 +126,7 @@ void rotate_cloud_tiles(const Exec& exec, const IonCloud<Mem>& cloud, const Tile
   }
   Kokkos::deep_copy(exec, rot, host);
   // Geometry by value (the kernel must not touch the std::vector).
-  struct Geometry {
-    double origin[3], edge[3];
-    std::int64_t n[3];
-  } g{};
+  detail::TileGeometry g{};
   for (int a = 0; a < 3; ++a) {
     g.origin[a] = tiles.origin[a];
     g.edge[a] = tiles.edge[a];

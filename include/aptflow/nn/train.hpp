@@ -26,6 +26,7 @@
 #include "aptflow/nn/loss.hpp"
 #include "aptflow/nn/model.hpp"
 #include "aptflow/nn/optim.hpp"
+#include "aptflow/nn/train_config.hpp"
 
 namespace aptflow::nn {
 
@@ -114,13 +115,6 @@ struct TrainSpec {
   static TrainSpec from_config(const Config& cfg);
   nlohmann::json to_json() const;
 };
-
-// The layer list of a config ([[layers]] tables: type = conv1d | conv2d |
-// conv3d | maxpool1d | maxpool2d | maxpool3d | dense | dropout | flatten |
-// activation, with filters, kernel, strides, padding, activation, units,
-// rate, pool, use_bias, name) as architecture entries. ConfigError naming
-// "layers[i].<key>" for an unknown or bad key.
-nlohmann::json layers_from_config(const Config& cfg);
 
 // A model of that architecture on `input_shape`, weights initialised as
 // Keras does by default (kernels Glorot-uniform: U(-l, l), l = sqrt(6 /
