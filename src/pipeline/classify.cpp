@@ -5,19 +5,15 @@
 #include "aptflow/pipeline/classify.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <Kokkos_Core.hpp>
 #include <algorithm>
-#include <cfenv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
-#include <optional>
 #include <sstream>
-#include <thread>
 #include <utility>
 
 #include "aptflow/config.hpp"
@@ -25,23 +21,15 @@
 #include "aptflow/dist/collective.hpp"
 #include "aptflow/dist/comm.hpp"
 #include "aptflow/dist/decomposition.hpp"
-#include "aptflow/dist/exchange.hpp"
-#include "aptflow/dist/gather.hpp"
 #include "aptflow/dist/halo.hpp"
 #include "aptflow/dist/shuffle.hpp"
 #include "aptflow/dist/window_ownership.hpp"
 #include "aptflow/io/classify_result.hpp"
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/h5.hpp"
-#include "aptflow/io/range_file.hpp"
-#include "aptflow/io/sha256.hpp"
 #include "aptflow/io/xdmf.hpp"
-#include "aptflow/kernels/composition.hpp"
 #include "aptflow/kernels/ranging.hpp"
-#include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/segment.hpp"
-#include "aptflow/nn/model_file.hpp"
-#include "aptflow/nn/predict.hpp"
 #include "aptflow/pipeline/device_stages.hpp"
 #include "aptflow/pipeline/truth.hpp"
 #include "aptflow/sdm/preprocess.hpp"
