@@ -8,47 +8,25 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <optional>
 
 #include "aptflow/core/error.hpp"
+#include "aptflow/kernels/preprocess.hpp"
 
 namespace aptflow::sdm {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-bool any_nan(std::span<const double> v) {
-  return std::any_of(v.begin(), v.end(), [](double x) { return std::isnan(x); });
+curve::ChainSpec background_chain(const BackgroundSpec& b) {
+  curve::ChainSpec c;
+  c.lo = b.lo;
+  c.hi = b.hi;
+  c.centre = b.centre;
+  c.max_sweeps = b.max_sweeps;
+  c.published = b.clip == BackgroundClip::published;
+  return c;
 }
 
-void fill_nan(std::span<double> v) { std::fill(v.begin(), v.end(), kNaN); }
-
-// Min-max over the non-NaN values; NaN values stay NaN. No arithmetic ever
-// touches a NaN and no 0/0 is formed (tests trap FE_INVALID).
-void minmax_d(std::span<double> v, ConstantCurve constant) {
-  bool found = false;
-  double lo = 0, hi = 0;
-  for (double x : v) {
-    if (std::isnan(x)) continue;
-    if (!found) {
-      lo = hi = x;
-      found = true;
-    } else {
-      lo = std::min(lo, x);
-      hi = std::max(hi, x);
-    }
-  }
-  if (!found) return;
-  const double range = hi - lo;
-  for (double& x : v) {
-    if (std::isnan(x)) continue;
-    if (range > 0)
-      x = (x - lo) / range;
-    else
-      x = constant == ConstantCurve::nan ? kNaN : 0.0;
-  }
-}
+BackgroundResult result_of(const curve::ClipResult& r) { return {r.minimum, r.sweeps}; }
 
 void check_background_spec(const BackgroundSpec& s, std::size_t n) {
   const auto bins = static_cast<int>(n);
@@ -60,70 +38,12 @@ void check_background_spec(const BackgroundSpec& s, std::size_t n) {
                     s.lo, s.hi, s.centre, s.max_sweeps, bins));
 }
 
-BackgroundResult background_d(std::span<const double> s, std::span<double> b, const BackgroundSpec& spec) {
-  const std::size_t n = s.size();
-  BackgroundResult r;
-  if (any_nan(s)) {
-    fill_nan(b);
-    return r;
-  }
-  // First local minimum right of the centre (published: strict on both sides).
-  const bool published = spec.clip == BackgroundClip::published;
-  for (std::size_t i = static_cast<std::size_t>(spec.centre) + 1; i + 1 < n; ++i)
-    if (s[i] < s[i - 1] && (published ? s[i] < s[i + 1] : s[i] <= s[i + 1])) {
-      r.minimum = static_cast<int>(i);
-      break;
-    }
-  if (r.minimum < 0) {
-    std::fill(b.begin(), b.end(), 0.0);
-    return r;
-  }
-  std::copy(s.begin(), s.end(), b.begin());
-  const double level = s[static_cast<std::size_t>(r.minimum)];
-  auto peak = [&] { return *std::max_element(b.begin() + spec.lo, b.begin() + spec.hi); };
-  if (published) {
-    // while max(b[lo:hi]) > s[m]: sweep; if ite == max_sweeps: break; ite += 1.
-    // Sweep 1 writes a second array from b (Jacobi); then the script's b IS
-    // that array, so the later sweeps are in place (Gauss-Seidel).
-    std::vector<double> next(s.begin(), s.end());
-    while (peak() > level) {
-      if (r.sweeps == 0) {
-        for (std::size_t k = 1; k + 1 < n; ++k) next[k] = std::min(b[k], (b[k - 1] + b[k + 1]) / 2);
-        std::copy(next.begin(), next.end(), b.begin());
-      } else {
-        for (std::size_t k = 1; k + 1 < n; ++k) b[k] = std::min(b[k], (b[k - 1] + b[k + 1]) / 2);
-      }
-      ++r.sweeps;
-      if (r.sweeps == spec.max_sweeps + 1) break;
-    }
-    return r;
-  }
-  while (r.sweeps < spec.max_sweeps && peak() > level) {
-    // Gauss-Seidel: in place, increasing index, end points fixed.
-    for (std::size_t k = 1; k + 1 < n; ++k) b[k] = std::min(b[k], (b[k - 1] + b[k + 1]) / 2);
-    ++r.sweeps;
-  }
-  return r;
-}
-
-// The whole chain on a double curve; filter built by the caller.
-BackgroundResult preprocess_d(std::span<double> v, const PreprocessSpec& spec, const SavgolFilter* filter) {
-  if (any_nan(v)) {
-    fill_nan(v);
-    return {};
-  }
-  minmax_d(v, spec.constant);
-  if (spec.mode == PreprocessMode::minmax_only) return {};
-  if (any_nan(v)) {  // constant curve with ConstantCurve::nan: an empty window
-    fill_nan(v);
-    return {};
-  }
-  std::vector<double> s(v.size()), b(v.size());
-  filter->apply(v, s);
-  const BackgroundResult r = background_d(s, b, spec.background);
-  for (std::size_t k = 0; k < v.size(); ++k) v[k] = s[k] - b[k];
-  minmax_d(v, spec.constant);
-  return r;
+void check_savgol_fits(const SavgolSpec& s, std::size_t bins) {
+  if (bins < static_cast<std::size_t>(s.window))
+    throw ConfigError("preprocess.savgol",
+                      fmt::format("window {} is longer than the curves ({} bins): use a window <= the bins "
+                                  "(scipy's mode='interp' has the same limit)",
+                                  s.window, bins));
 }
 
 // Exact rationals on __int128 for the Savitzky-Golay weights; any overflow
@@ -226,7 +146,7 @@ std::span<float> row_of(const CurveRows& rows, std::size_t r) {
 
 void minmax_normalise(std::span<float> curve, ConstantCurve constant) {
   std::vector<double> v(curve.begin(), curve.end());
-  minmax_d(v, constant);
+  curve::minmax(v.data(), static_cast<int>(v.size()), constant == ConstantCurve::nan);
   std::transform(v.begin(), v.end(), curve.begin(), [](double x) { return static_cast<float>(x); });
 }
 
@@ -294,31 +214,10 @@ std::span<const double> SavgolFilter::weights(int position) const {
 }
 
 void SavgolFilter::apply(std::span<const double> in, std::span<double> out) const {
-  const std::size_t n = in.size(), w = static_cast<std::size_t>(spec_.window), half = w / 2;
+  const std::size_t n = in.size(), w = static_cast<std::size_t>(spec_.window);
   if (out.size() != n) throw InternalError("SavgolFilter::apply: input and output sizes differ");
-  if (n < w)
-    throw ConfigError("preprocess.savgol",
-                      fmt::format("window {} is longer than the curve ({} bins): use a window <= the bins "
-                                  "(scipy's mode='interp' has the same limit)",
-                                  w, n));
-  if (any_nan(in)) {
-    fill_nan(out);
-    return;
-  }
-  auto fit = [&](std::size_t position, std::size_t first) {
-    const double* h = hat_.data() + position * w;
-    double acc = 0;
-    for (std::size_t j = 0; j < w; ++j) acc += h[j] * in[first + j];
-    return acc;
-  };
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i < half)
-      out[i] = fit(i, 0);  // polynomial fitted to the first window
-    else if (i + half >= n)
-      out[i] = fit(i - (n - w), n - w);  // ... to the last window
-    else
-      out[i] = fit(half, i - half);
-  }
+  check_savgol_fits(spec_, n);
+  curve::savgol(hat_.data(), static_cast<int>(w), in.data(), out.data(), static_cast<int>(n));
 }
 
 void savgol_filter(std::span<float> curve, const SavgolSpec& spec) {
@@ -331,10 +230,7 @@ void savgol_filter(std::span<float> curve, const SavgolSpec& spec) {
 void savgol_filter(const CurveRows& rows, const SavgolSpec& spec) {
   const SavgolFilter f(spec);
   const std::size_t bins = rows.extent(1);
-  if (rows.extent(0) > 0 && bins < static_cast<std::size_t>(spec.window))
-    throw ConfigError("preprocess.savgol",
-                      fmt::format("window {} is longer than the curves ({} bins): use a window <= the bins",
-                                  spec.window, bins));
+  if (rows.extent(0) > 0) check_savgol_fits(spec, bins);
   Kokkos::parallel_for(
       "aptflow::sdm::savgol", Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, rows.extent(0)),
       [=, &f](std::size_t r) {
@@ -389,7 +285,9 @@ BackgroundResult background_clip(std::span<const double> smoothed, std::span<dou
   if (background.size() != smoothed.size())
     throw InternalError("background_clip: sizes of curve and background differ");
   check_background_spec(spec, smoothed.size());
-  return background_d(smoothed, background, spec);
+  std::vector<double> next(smoothed.size());
+  return result_of(curve::background(smoothed.data(), background.data(), next.data(),
+                                     static_cast<int>(smoothed.size()), background_chain(spec)));
 }
 
 BackgroundResult background_clip(std::span<const float> smoothed, std::span<float> background,
@@ -410,13 +308,15 @@ std::vector<BackgroundResult> background_clip(const CurveRows& smoothed, const C
   if (smoothed.extent(0) == 0) return results;
   check_background_spec(spec, smoothed.extent(1));
   BackgroundResult* res = results.data();
+  const curve::ChainSpec chain = background_chain(spec);
   Kokkos::parallel_for(
       "aptflow::sdm::background",
       Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, smoothed.extent(0)), [=](std::size_t r) {
         auto in = row_of(smoothed, r);
         auto out = row_of(background, r);
-        std::vector<double> s(in.begin(), in.end()), b(s.size());
-        res[r] = background_d(s, b, spec);
+        std::vector<double> s(in.begin(), in.end()), b(s.size()), next(s.size());
+        res[r] =
+            result_of(curve::background(s.data(), b.data(), next.data(), static_cast<int>(s.size()), chain));
         std::transform(b.begin(), b.end(), out.begin(), [](double x) { return static_cast<float>(x); });
       });
   Kokkos::DefaultHostExecutionSpace().fence();
@@ -434,22 +334,14 @@ PreprocessSpec PreprocessSpec::of(Variant v, PreprocessMode mode, BackgroundClip
 
 BackgroundResult preprocess(std::span<float> curve, const PreprocessSpec& spec) {
   if (spec.mode == PreprocessMode::none) return {};
-  std::vector<double> v(curve.begin(), curve.end());
-  BackgroundResult r;
-  if (spec.mode == PreprocessMode::experimental) {
-    check_background_spec(spec.background, curve.size());
-    SavgolFilter f(spec.savgol);
-    if (curve.size() < static_cast<std::size_t>(spec.savgol.window))
-      throw ConfigError("preprocess.savgol",
-                        fmt::format("window {} is longer than the curve ({} bins): use a "
-                                    "window <= the bins",
-                                    spec.savgol.window, curve.size()));
-    r = preprocess_d(v, spec, &f);
-  } else {
-    r = preprocess_d(v, spec, nullptr);
-  }
+  const PreprocessKernel k = preprocess_kernel(spec, curve.size());
+  const std::size_t n = curve.size();
+  std::vector<double> v(curve.begin(), curve.end()), work(3 * n);
+  const curve::ClipResult r =
+      curve::preprocess_curve(v.data(), work.data(), work.data() + n, work.data() + 2 * n,
+                              static_cast<int>(n), k.chain, k.hat.data());
   std::transform(v.begin(), v.end(), curve.begin(), [](double x) { return static_cast<float>(x); });
-  return r;
+  return result_of(r);
 }
 
 BackgroundResult preprocess_experimental(std::span<float> curve, Variant variant) {
@@ -457,30 +349,33 @@ BackgroundResult preprocess_experimental(std::span<float> curve, Variant variant
 }
 
 std::vector<BackgroundResult> preprocess(const CurveRows& rows, const PreprocessSpec& spec) {
-  const std::size_t bins = rows.extent(1);
   std::vector<BackgroundResult> results(rows.extent(0));
   if (rows.extent(0) == 0 || spec.mode == PreprocessMode::none) return results;
-  std::optional<SavgolFilter> filter;
-  if (spec.mode == PreprocessMode::experimental) {
-    check_background_spec(spec.background, bins);
-    filter.emplace(spec.savgol);
-    if (bins < static_cast<std::size_t>(spec.savgol.window))
-      throw ConfigError("preprocess.savgol",
-                        fmt::format("window {} is longer than the curves ({} bins): use a window <= the bins",
-                                    spec.savgol.window, bins));
-  }
-  const SavgolFilter* f = filter ? &*filter : nullptr;
-  BackgroundResult* res = results.data();
-  Kokkos::parallel_for(
-      "aptflow::sdm::preprocess", Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, rows.extent(0)),
-      [=, &spec](std::size_t r) {
-        auto row = row_of(rows, r);
-        std::vector<double> v(row.begin(), row.end());
-        res[r] = preprocess_d(v, spec, f);
-        std::transform(v.begin(), v.end(), row.begin(), [](double x) { return static_cast<float>(x); });
-      });
-  Kokkos::DefaultHostExecutionSpace().fence();
+  const PreprocessKernel k = preprocess_kernel(spec, rows.extent(1));
+  const Kokkos::View<const double*, Kokkos::HostSpace> hat(k.hat.data(), k.hat.size());
+  Kokkos::View<curve::ClipResult*, Kokkos::HostSpace> clip("aptflow::sdm::clip_results", rows.extent(0));
+  curve::preprocess_rows(Kokkos::DefaultHostExecutionSpace(), rows, k.chain, hat, clip);
+  for (std::size_t r = 0; r < results.size(); ++r) results[r] = result_of(clip(r));
   return results;
+}
+
+PreprocessKernel preprocess_kernel(const PreprocessSpec& spec, std::size_t bins) {
+  PreprocessKernel k;
+  k.chain = background_chain(spec.background);
+  k.chain.mode = spec.mode == PreprocessMode::none          ? curve::Chain::none
+                 : spec.mode == PreprocessMode::minmax_only ? curve::Chain::minmax
+                                                            : curve::Chain::experimental;
+  k.chain.constant_nan = spec.constant == ConstantCurve::nan;
+  k.chain.window = spec.savgol.window;
+  if (spec.mode != PreprocessMode::experimental) return k;
+  check_background_spec(spec.background, bins);
+  const SavgolFilter f(spec.savgol);
+  check_savgol_fits(spec.savgol, bins);
+  for (int p = 0; p < spec.savgol.window; ++p) {
+    const auto w = f.weights(p);
+    k.hat.insert(k.hat.end(), w.begin(), w.end());
+  }
+  return k;
 }
 
 void preprocess_channel(const CurveRows& rows, const PreprocessSpec& spec, int curve_rank,

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "aptflow/kernels/preprocess.hpp"
+
 namespace aptflow::sdm {
 
 // (samples, bins) curves, one per row.
@@ -137,6 +139,17 @@ BackgroundResult preprocess_experimental(std::span<float> curve, Variant variant
 // Batch over rows (Kokkos host parallel_for "aptflow::sdm::preprocess");
 // one background result per row.
 std::vector<BackgroundResult> preprocess(const CurveRows& rows, const PreprocessSpec& spec);
+
+// spec in the form of the per-curve kernel (aptflow/kernels/preprocess.hpp,
+// which every function above runs on: the same bits on the host and on a
+// device), with the Savitzky-Golay weights (window x window, row-major;
+// empty unless experimental). Checks spec against curves of `bins` bins
+// (ConfigError) as preprocess does.
+struct PreprocessKernel {
+  curve::ChainSpec chain;
+  std::vector<double> hat;
+};
+PreprocessKernel preprocess_kernel(const PreprocessSpec& spec, std::size_t bins);
 
 // The preprocessing of one feature channel's rows by spec.mode, in place: the
 // one dispatch of classify, predict and train. none: unchanged; minmax_only:
