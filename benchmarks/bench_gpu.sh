@@ -12,7 +12,7 @@
 #     synthetic FCC block against the cKDTree reference. NOTE: bench_sdm runs on
 #     Kokkos::DefaultHostExecutionSpace with HostSpace views (Serial in this
 #     build), so this is the HOST figure of the GPU machine's CPU, one core;
-#     the GPU windows/s is the windows+predict stage of step 5 (z-SDMs + CNN);
+#     the GPU windows/s is the windows+predict stage of step 5 (z-SDMs + preprocessing + CNN);
 #  5. benchmarks/bench_classify.sh --np 1 --classify-args "--device gpu" for
 #     each N of --ions (ions/s, windows/s, the Python reference check on S
 #     windows), checking /entry1/profiling's device attributes; and once with
@@ -311,7 +311,7 @@ for kind, r in rows:
     print(f"{kind:>6} {r['ions']:>13,} {r['windows']:>11,} {r['wall_s']:8.1f} {r['ions_per_s']:11.4g} "
           f"{r['windows_per_s']:10.4g} {r['windows_predict_per_s']:12.4g} {'OK' if r['python_check']['agree'] else 'FAIL':>6}  "
           + (", ".join(f"{k}={v}" for k, v in dev.items()) or "(no device attributes)"))
-print("(windows/s = windows / wall; win+pred w/s = windows / windows+predict stage, the z-SDMs + CNN on the run's device)")
+print("(windows/s = windows / wall; win+pred w/s = windows / windows+predict stage, the z-SDMs, preprocessing and CNN on the run's device)")
 if host and gpu and host["ions"] in gpu:
     g = gpu[host["ions"]]
     print(f"GPU vs host at {host['ions']:,} ions: {host['wall_s'] / g['wall_s']:.1f}x wall, "

@@ -1,15 +1,16 @@
 // Device instantiations of the kernel templates. With a device backend
 // (Kokkos CUDA, HIP or SYCL) the library compiles every kernel for
 // Kokkos::DefaultExecutionSpace here, so building aptflow proves that they
-// compile for the device (CI builds it against Kokkos CUDA, Hopper); the
-// drivers run on the host until they take an execution space (issue 13,
-// part 2). Host-only builds compile nothing here. voxelize instantiates its
+// compile for the device (CI builds it against Kokkos CUDA, Hopper);
+// classify's device path runs them through pipeline/device_stages.cpp, the
+// other drivers on the host. Host-only builds compile nothing here. voxelize instantiates its
 // own kernels (kernels/voxelize.cpp).
 #include <Kokkos_Core.hpp>
 
 #if defined(KOKKOS_ENABLE_CUDA) || defined(KOKKOS_ENABLE_HIP) || defined(KOKKOS_ENABLE_SYCL)
 #include "aptflow/kernels/cell_list.hpp"
 #include "aptflow/kernels/composition.hpp"
+#include "aptflow/kernels/preprocess.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/segment.hpp"
@@ -62,6 +63,18 @@ template std::int64_t label_ions_interpolated<DevExec, DevMem>(
 template void local_composition<DevExec, DevMem>(const DevExec&, const IonCloud<DevMem>&,
                                                  const Kokkos::View<std::uint8_t*, DevMem>&, double,
                                                  const DevLabels&, const DevLabels&);
+template void composition_evidence<DevExec, DevMem>(const DevExec&, const Kokkos::View<Species*, DevMem>&,
+                                                    const Kokkos::View<std::uint8_t*, DevMem>&,
+                                                    const DevLabels&, const DevLabels&, double, double,
+                                                    double, const Kokkos::View<double*, DevMem>&);
+// Preprocessing of feature rows.
+template void curve::preprocess_rows<DevExec, DevMem>(
+    const DevExec&, const Kokkos::View<float**, Kokkos::LayoutRight, DevMem>&, const curve::ChainSpec&,
+    const Kokkos::View<const double*, DevMem>&, const Kokkos::View<curve::ClipResult*, DevMem>&,
+    std::int64_t);
+template void curve::counts_to_rows<DevExec, DevMem>(
+    const DevExec&, const DevRows&, const DevCounts&,
+    const Kokkos::View<float**, Kokkos::LayoutRight, DevMem>&);
 // Ranging (kernels/ranging.hpp is device-ready: a bucketed lookup per ion).
 template void apply_ranges<DevExec, DevMem, DevMem>(const DevExec&, const IonCloud<DevMem>&,
                                                     const DeviceRangeTable<DevMem>&);

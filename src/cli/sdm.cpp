@@ -12,6 +12,7 @@
 
 #include "aptflow/core/config.hpp"
 #include "aptflow/core/error.hpp"
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/pipeline/sdm.hpp"
 #include "cli/commands.hpp"
 
@@ -20,7 +21,7 @@ namespace aptflow::cli {
 namespace {
 
 struct SdmArgs {
-  std::string input, range, kind = "z", windows = "feal", out;
+  std::string input, range, kind = "z", windows = "feal", out, device = "auto";
   std::vector<std::string> pairs, sets;
 };
 
@@ -34,6 +35,7 @@ SdmOptions options_of(const SdmArgs& args) {
   o.range = args.range;
   o.output = args.out;
   o.pairs = args.pairs;
+  o.device = parse_device_choice("--device", args.device);
   const SdmKind kind = parse_sdm_kind(args.kind, "--kind");
   SdmSpec spec = kind == SdmKind::z    ? SdmSpec::z()
                  : kind == SdmKind::zx ? SdmSpec::zx()
@@ -88,14 +90,15 @@ void run(const SdmArgs& args) {
   if (rank != 0) return;
   if (s.alignment.mode != AlignSpec::Mode::none) std::fprintf(stderr, "%s\n", describe(s.alignment).c_str());
   if (!o.windowed) {
-    std::printf("aptflow sdm: 1 row x %zu pairs -> %s\n", o.pairs.size(), args.out.c_str());
+    std::printf("aptflow sdm: 1 row x %zu pairs -> %s (counted on the %s)\n", o.pairs.size(),
+                args.out.c_str(), s.device.c_str());
     return;
   }
   const WindowGrid& g = s.grid;
-  std::printf("aptflow sdm: %lld windows (%lld x %lld x %lld) x %zu pairs -> %s%s\n",
+  std::printf("aptflow sdm: %lld windows (%lld x %lld x %lld) x %zu pairs -> %s (counted on the %s)%s\n",
               static_cast<long long>(s.rows), static_cast<long long>(g.counts[0]),
               static_cast<long long>(g.counts[1]), static_cast<long long>(g.counts[2]), o.pairs.size(),
-              args.out.c_str(),
+              args.out.c_str(), s.device.c_str(),
               o.roi.enabled() ? fmt::format(" ({} ions in the region of interest)", s.ions).c_str() : "");
 }
 
@@ -123,6 +126,10 @@ void register_sdm(CLI::App& app) {
       "transform.species, transform.tile, transform.min_score, transform.r_cut, transform.bin, "
       "transform.subsamples (docs/cli.md, docs/alignment.md)");
   sub->add_option("--out,-o", args->out, "output feature file (HDF5)")->required();
+  sub->add_option("--device", args->device,
+                  "where the SDMs are counted: auto (the GPU when this build has a GPU backend), host or gpu "
+                  "(one GPU per MPI rank of a node; the same integers everywhere)")
+      ->capture_default_str();
   sub->callback([args] { run(*args); });
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/pipeline/voxelize.hpp"
 #include "cli/commands.hpp"
 
@@ -22,6 +23,7 @@ struct VoxelizeArgs {
   bool drop_nonfinite = false;
   std::string roi;                // --roi box:... | cylinder:... (pipeline/roi.hpp)
   std::vector<std::string> sets;  // --set transform.KEY=VALUE
+  std::string device = "auto";    // --device
 };
 
 void run(const VoxelizeArgs& a) {
@@ -33,15 +35,17 @@ void run(const VoxelizeArgs& a) {
   o.drop_nonfinite = a.drop_nonfinite;
   if (!a.roi.empty()) o.roi = parse_roi_spec(a.roi, "--roi");
   o.align = parse_align_overrides(a.sets);  // before anything is read or written
+  o.device = parse_device_choice("--device", a.device);
   const VoxelizeSummary s = run_voxelize(MPI_COMM_WORLD, o);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rank == 0) {
     const auto& g = s.geometry;
     std::printf(
-        "aptflow voxelize: %lld ions -> %lld x %lld x %lld voxels (z, y, x) of %g nm, %d ion types -> %s\n",
+        "aptflow voxelize: %lld ions -> %lld x %lld x %lld voxels (z, y, x) of %g nm, %d ion types -> %s "
+        "(counted on the %s)\n",
         static_cast<long long>(s.ions), static_cast<long long>(g.nz), static_cast<long long>(g.ny),
-        static_cast<long long>(g.nx), g.edge, g.channels - 1, a.out.c_str());
+        static_cast<long long>(g.nx), g.edge, g.channels - 1, a.out.c_str(), s.device.c_str());
     if (s.alignment.mode != AlignSpec::Mode::none) std::printf("%s\n", describe(s.alignment).c_str());
   }
 }
@@ -69,6 +73,10 @@ void register_voxelize(CLI::App& app) {
   sub->add_flag("--drop-nonfinite", args->drop_nonfinite,
                 "drop ions with NaN/Inf coordinates or m/q (counted in the nonfinite_dropped attribute) "
                 "instead of failing");
+  sub->add_option("--device", args->device,
+                  "where the ranging and the counts run: auto (the GPU when this build has a GPU backend), "
+                  "host or gpu (one GPU per MPI rank of a node; the same integers everywhere)")
+      ->capture_default_str();
   sub->callback([args] { run(*args); });
 }
 

@@ -75,15 +75,15 @@ bool have_gpu_backend() {
 #endif
 }
 
-DeviceSelection select_device(DeviceChoice choice) {
+DeviceSelection select_device(DeviceChoice choice, const std::string& key) {
   DeviceSelection s;
   const bool gpu = choice == DeviceChoice::gpu || (choice == DeviceChoice::automatic && have_gpu_backend());
   if (gpu && !have_gpu_backend())
     throw ConfigError(
-        "device", "'gpu' needs an aptflow built against Kokkos with a GPU backend (this one has " +
-                      std::string(Kokkos::DefaultExecutionSpace::name()) +
-                      "): build one with `bash scripts/test_backends.sh cuda-hopper90` (or cuda-ampere80) "
-                      "and run build-cuda-hopper90/aptflow, or use --device host");
+        key, "'gpu' needs an aptflow built against Kokkos with a GPU backend (this one has " +
+                 std::string(Kokkos::DefaultExecutionSpace::name()) +
+                 "): build one with `bash scripts/test_backends.sh cuda-hopper90` (or cuda-ampere80) "
+                 "and run build-cuda-hopper90/aptflow, or use --device host");
   s.gpu = gpu;
 #if defined(KOKKOS_ENABLE_CUDA)
   if (gpu) s.device_id = Kokkos::Cuda().cuda_device();

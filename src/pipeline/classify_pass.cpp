@@ -116,7 +116,7 @@ void ClassifyPass::windows(const std::string& label, const std::string& resume_f
   dist::collective_step(c.comm, [&] {
     c.wspec.validate(grid);
     if (nloc == 0) return;
-    counter = make_window_counter(c.device_path, local.cloud, c.species, grid, c.wspec, c.spec);
+    counter = make_window_counter(stage_ions(), c.species, grid, c.wspec, c.spec);
   });
   const bool flat = c.models.front().input_shape().size() == 1;
   for (std::int64_t r = 0; r < rounds; ++r) {
@@ -128,12 +128,7 @@ void ClassifyPass::windows(const std::string& label, const std::string& resume_f
         const Chunk ch = chunks[static_cast<std::size_t>(r)];
         const std::int64_t off = ch.off, m = ch.m;
         // The features stage (sdm/features.hpp): counts, the empty rule, the preprocessing.
-        const sdm::FeatureRows rows = sdm::compute_features(
-            m, C, bins,
-            [&](std::size_t ch, const sdm::SdmRows& o, const sdm::CentreCounts& cc) {
-              counter->count(ch, mine.first + off, o, cc);
-            },
-            c.prep, sdm::EmptyRule::nan);
+        const sdm::FeatureRows rows = counter->features(mine.first + off, m, c.prep);
         // The network's input is channels last. A window with an empty or constant
         // channel (NaN after preprocessing) is not classified, like an empty one;
         // done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
@@ -247,59 +242,42 @@ void ClassifyPass::segment() {
   layers = lsg.counts[2];
   if (ja < jb && iz0 + layers < jb)
     throw InternalError("classify: local sub-cell layers do not cover the ions");
-  sums = decltype(sums)("aptflow::classify::sums", lsg.cells(), K);
-  sub_label = decltype(sub_label)("aptflow::classify::subcell_label", lsg.cells());
-  ion_label = decltype(ion_label)("aptflow::classify::ion_label", local.size());
-  Kokkos::View<double*, Kokkos::HostSpace> thr("aptflow::classify::thresholds", K);
-  for (std::int64_t k = 0; k < K; ++k) thr(k) = opt.segment.thresholds[static_cast<std::size_t>(k)];
-  sum_subcell_probabilities(c.exec, lg, map, sums, opt.segment.empty_window);
-  if (opt.segment.rule == IonRule::subcell) {
-    threshold_subcells(c.exec, sums, thr, sub_label);
-    if (label_ions_layers(c.exec, sg, layer_first, layers, local.cloud, sums, sub_label,
-                          opt.segment.ion_radius, ion_label) > 0)
-      throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
-  } else {
-    // The written sub-cell labels threshold the smoothed sums (layers at
-    // least T inside the held ones are exact; the others are not written).
-    Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> field("aptflow::classify::smoothed",
-                                                                         lsg.cells(), K);
-    smooth_subcell_sums(c.exec, sg, layer_first, layers, sums, opt.segment.smoothing, field);
-    threshold_subcells(c.exec, field, thr, sub_label);
-    const auto evidence = composition_evidence();
-    if (label_ions_interpolated(c.exec, sg, layer_first, layers, local.cloud, field, thr, evidence,
-                                c.evidence_class, ion_label) > 0)
-      throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
-  }
+  // The sums, sub-cell labels and ion labels on the pass's space (device_stages.hpp).
+  SegmentStageInput in;
+  in.spec = &opt.segment;
+  in.sg = sg;
+  in.layer_first = layer_first;
+  in.layers = layers;
+  in.local_grid = lg;
+  in.prob = map;
+  in.evidence_class = c.evidence_class;
+  in.solute = c.solute;
+  in.solute_fraction = solute_fraction();
+  SegmentStageOutput out = run_segment_stage(stage_ions(), in);
+  if (out.outside > 0) throw InternalError("classify: an ion needs a sub-cell layer this rank does not hold");
+  sums = out.sums;
+  sub_label = out.subcell_label;
+  ion_label = out.ion_label;
 }
 
-// Per local ion: the composition evidence of segment.composition (extent 0
-// when there is none). Collective (the dataset's solute fraction).
-Kokkos::View<double*, Kokkos::HostSpace> ClassifyPass::composition_evidence() {
-  const auto& e = c.opt->segment.composition;
-  if (!e.enabled()) return {};
-  const IonIndex n = local.size();
-  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("aptflow::classify::solute", c.solute.size());
-  for (std::size_t s = 0; s < c.solute.size(); ++s) solute(s) = c.solute[s];
-  Kokkos::View<std::int32_t*, Kokkos::HostSpace> ranged("aptflow::classify::ranged_near", n),
-      near("aptflow::classify::solute_near", n);
-  local_composition(c.exec, local.cloud, solute, e.radius, ranged, near);
-  // The dataset's solute fraction over the ranged ions (owned ions: each once).
+const StageIons& ClassifyPass::stage_ions() {
+  if (!ions) ions = std::make_unique<StageIons>(c.device_path, local.cloud);
+  return *ions;
+}
+
+// The dataset's solute fraction over the ranged ions (owned ions: each once)
+// for segment.composition; 0 without it. Collective.
+double ClassifyPass::solute_fraction() const {
+  if (!c.opt->segment.composition.enabled()) return 0.0;
   std::int64_t tot[2] = {0, 0};
   for (IonIndex i = local.owned_begin; i < local.owned_end; ++i) {
     const auto sp = local.cloud.species(i);
     if (sp == 0) continue;
     ++tot[0];
-    tot[1] += solute(sp);
+    tot[1] += sp < c.solute.size() && c.solute[sp] ? 1 : 0;
   }
   MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, c.comm);
-  const double f = tot[0] > 0 ? double(tot[1]) / double(tot[0]) : 0.0;
-  Kokkos::View<double*, Kokkos::HostSpace> out("aptflow::classify::evidence", n);
-  for (IonIndex i = 0; i < n; ++i) {
-    double v = solute(local.cloud.species(i)) ? e.ion_weight : 0.0;
-    if (ranged(i) > 0) v += e.weight * (double(near(i)) / double(ranged(i)) - f);
-    out(i) = v;
-  }
-  return out;
+  return tot[0] > 0 ? double(tot[1]) / double(tot[0]) : 0.0;
 }
 
 void ClassifyPass::domains() {
@@ -329,6 +307,7 @@ IonResults ClassifyPass::take_ion_results(const RoiSelection& roi) {
     if (local.is_owned(where[k])) dom_owned(where[k] - local.owned_begin) = dom.domain[k];
   // Per-ion state of the pipeline is done with: free it before the exchange
   // back to input order (its buffers are the peak of the run otherwise).
+  ions.reset();
   local = dist::LocalIons();
   ion_label = decltype(ion_label)();
   where = {};

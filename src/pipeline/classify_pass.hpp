@@ -136,7 +136,11 @@ struct ClassifyPass {
  private:
   double composition_reach() const;
   void load_checkpoint(const std::string& path);
-  Kokkos::View<double*, Kokkos::HostSpace> composition_evidence();
+  // The local ions where the pass's stages run (made on first use; the
+  // device path copies them to the device then).
+  const StageIons& stage_ions();
+  double solute_fraction() const;
+  std::unique_ptr<StageIons> ions;
 };
 
 }  // namespace aptflow::detail

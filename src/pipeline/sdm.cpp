@@ -7,6 +7,7 @@
 
 #include <Kokkos_Core.hpp>
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "aptflow/core/bounds.hpp"
@@ -20,6 +21,7 @@
 #include "aptflow/io/range_file.hpp"
 #include "aptflow/kernels/ranging.hpp"
 #include "aptflow/kernels/sdm.hpp"
+#include "aptflow/pipeline/device_stages.hpp"
 #include "aptflow/sdm/features.hpp"
 
 namespace aptflow {
@@ -55,16 +57,16 @@ std::vector<std::pair<int, int>> pair_ids(const RangeTable& table, const SdmOpti
 // This rank's owned + halo ions. One rank owns every ion: the read cloud as
 // it is (counts do not depend on the ions' order; the sort's records would
 // triple the memory).
-struct Slab {
+struct RankSlab {
   dist::ZSlabDecomposition dec;
   HostIonCloud cloud;  // owned + halo
   IonIndex owned_begin = 0, owned_end = 0;
 };
 
-Slab decompose(MPI_Comm comm, HostIonCloud&& read, IonIndex first_ion, double halo) {
+RankSlab decompose(MPI_Comm comm, HostIonCloud&& read, IonIndex first_ion, double halo) {
   int size = 1;
   MPI_Comm_size(comm, &size);
-  Slab s;
+  RankSlab s;
   if (size == 1) {
     s.cloud = std::move(read);
     s.owned_end = s.cloud.size();
@@ -95,10 +97,13 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
   // Every rank reads the range file (small) and resolves the pairs.
   RangeTable table;
   std::vector<std::pair<int, int>> ids;
+  DeviceSelection device;
   dist::collective_step(comm, [&] {
+    device = select_device(o.device, "--device");
     table = read_range_file(o.range);
     ids = pair_ids(table, o);
   });
+  const bool device_path = device.gpu || o.test_device_path;
 
   // A disjoint block of ions per rank (errors agreed inside), ranged; the
   // region of interest keeps the ions inside (numbered in input order).
@@ -117,6 +122,7 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
   const Box box = dist::global_bounds(comm, cloud);  // exact: the serial bounds of all ions
 
   SdmSummary sum;
+  sum.device = device_path ? (device.gpu ? "gpu" : "default execution space") : "host";
   sum.ions = roi.kept_total;
   sum.alignment = align;
   const WindowGrid grid = !o.windowed ? WindowGrid()
@@ -126,7 +132,7 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
   // The halo: every ion an owned centre's pairs (whole dataset) or an owned
   // window's SDM can use; + 1e-3 nm for float32 rounding, as dist::halo_width.
   const double halo = o.windowed ? dist::halo_width(spec, o.wspec) : spec.r_cut + 1e-3;
-  Slab slab = decompose(comm, std::move(cloud), first_ion, halo);
+  RankSlab slab = decompose(comm, std::move(cloud), first_ion, halo);
   const HostIonCloud& local = slab.cloud;
   const IonIndex n_local = local.size();
 
@@ -135,8 +141,6 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
   L.bins.emplace_back(to_string(kind), spec.left_edges());
   L.config_text = o.config_text;
   const std::size_t bins = static_cast<std::size_t>(spec.size());
-  // Cell lists over this rank's owned + halo ions (none: nothing to count).
-  const CellGrid cgrid = n_local > 0 ? make_cell_grid(cloud_bounds(exec, local), spec.r_cut) : CellGrid();
 
   if (!o.windowed) {
     // Each rank: the pairs of its owned centres; exact int64 sums over ranks.
@@ -144,13 +148,14 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
     dist::collective_step(comm, [&] {
       if (slab.owned_end == slab.owned_begin) return;
       Kokkos::View<std::int64_t*, Kokkos::HostSpace> out("aptflow::sdm::whole", bins);
+      const StageIons ions(device_path, local);  // on the device path: copied there once
       for (std::size_t c = 0; c < ids.size(); ++c) {
-        compute_sdm(exec, build_sdm_cells(exec, local, cgrid, ids[c].first, ids[c].second), spec, out,
-                    SdmAlgorithm::automatic, SdmCentreRange{slab.owned_begin, slab.owned_end});
+        count_cloud_sdm(ions, ids[c].first, ids[c].second, spec,
+                        SdmCentreRange{slab.owned_begin, slab.owned_end}, out);
         for (std::size_t k = 0; k < bins; ++k) hist[c][k] = out(k);
       }
     });
-    slab = Slab();  // counted: the ions are not needed for the sums and the file
+    slab = RankSlab();  // counted: the ions are not needed for the sums and the file
     for (auto& h : hist)
       MPI_Allreduce(MPI_IN_PLACE, h.data(), static_cast<int>(bins), MPI_INT64_T, MPI_SUM, comm);
     L.samples = 1;
@@ -186,12 +191,12 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
   wg.stride = grid.stride;
   wg.variant = to_string(o.variant);
 
-  std::vector<SdmCells<Kokkos::HostSpace>> cells;
+  std::unique_ptr<WindowCounter> counter;  // the cell lists of every pair, on the host or the device
   dist::collective_step(comm, [&] {
     if (mine.count == 0 || n_local == 0) return;
-    for (const auto& [a, b] : ids) cells.push_back(build_sdm_cells(exec, local, cgrid, a, b));
+    counter = make_window_counter(StageIons(device_path, local), ids, grid, o.wspec, spec);
   });
-  slab = Slab();  // the cell lists hold the positions the windows need
+  slab = RankSlab();  // the cell lists hold the positions the windows need
   io::FeatureWriter w(o.output, L, comm);
   // Window centres stay in the aligned frame; /alignment maps them back.
   if (align.mode != AlignSpec::Mode::none) write_alignment(w.file(), "/alignment", align);
@@ -220,12 +225,12 @@ SdmSummary run_sdm(MPI_Comm comm, const SdmOptions& o) {
       f = sdm::compute_features(
           m, static_cast<std::int64_t>(ids.size()), static_cast<std::int64_t>(bins),
           [&](std::size_t c, const sdm::SdmRows& out, const sdm::CentreCounts& counts) {
-            if (m == 0 || cells.empty()) {  // no ion within reach: empty windows (zeros)
+            if (m == 0 || !counter) {  // no ion within reach: empty windows (zeros)
               Kokkos::deep_copy(out, std::int64_t(0));
               Kokkos::deep_copy(counts, std::int64_t(0));
               return;
             }
-            compute_window_sdms(exec, cells[c], grid, o.wspec, spec, w0, m, out, counts);
+            counter->count(c, w0, out, counts);
           },
           sdm::PreprocessSpec::none(), sdm::EmptyRule::keep, static_cast<int>(spec.shape().size()));
     });

@@ -14,13 +14,11 @@
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
-#include "aptflow/kernels/ranging.hpp"
+#include "aptflow/pipeline/device_stages.hpp"
 
 namespace aptflow {
 
 VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
-  using Exec = Kokkos::DefaultHostExecutionSpace;
-  const Exec exec;
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -29,6 +27,8 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
   // disjoint block of its ions (errors agreed inside).
   const RangeTable table = read_range_file(o.range);
   const io::DatasetInfo info = io::probe_dataset(o.input);
+  const DeviceSelection device = select_device(o.device, "--device");
+  const bool device_path = device.gpu || o.test_device_path;
   io::ReadOptions ropt;
   ropt.nonfinite = o.drop_nonfinite ? io::NonFinite::drop : io::NonFinite::error;
   io::ReadStats stats;
@@ -42,10 +42,7 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
     throw InputError(o.input,
                      "no ions to voxelise (the file is empty or every ion was dropped); "
                      "check the input file");
-  dist::collective_step(comm, [&] {
-    apply_ranges(exec, cloud, make_device_range_table<Kokkos::HostSpace>(table));
-    exec.fence();
-  });
+  dist::collective_step(comm, [&] { range_ions(device_path, cloud, table); });
   // transform.align: collective over the disjoint blocks (global bounding box,
   // pole); the grid is laid over the aligned ions.
   const Alignment align = resolve_alignment(comm, cloud, o.align, table, o.input);
@@ -71,7 +68,7 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
     planes = geometry.plane_of(own.z(own.size() - 1)) - z_begin + 1;
   }
   CompositionGrid<Kokkos::HostSpace> local;
-  dist::collective_step(comm, [&] { local = voxelize_composition(exec, own, geometry, z_begin, planes); });
+  dist::collective_step(comm, [&] { local = voxelize_on(device_path, own, geometry, z_begin, planes); });
   if (size > 1)  // counted: the ions are not needed for the sums and the file
     d.release_owned_ions();
   else
@@ -113,6 +110,7 @@ VoxelizeSummary run_voxelize(MPI_Comm comm, const VoxelizeOptions& o) {
   s.nonfinite_dropped = stats.dropped;
   s.geometry = geometry;
   s.alignment = align;
+  s.device = device_path ? (device.gpu ? "gpu" : "default execution space") : "host";
   return s;
 }
 

@@ -162,7 +162,8 @@ TEST(TEST_CATEGORY, preprocess_experimental_cocrni_published) {
 }
 
 TEST(TEST_CATEGORY, preprocess_minmax_only) {
-  expect_kernel_matches(sdm::PreprocessSpec::of(sdm::Variant::feal, sdm::PreprocessMode::minmax_only), 15, 1000);
+  expect_kernel_matches(sdm::PreprocessSpec::of(sdm::Variant::feal, sdm::PreprocessMode::minmax_only), 15,
+                        1000);
 }
 
 }  // namespace

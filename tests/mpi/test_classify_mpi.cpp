@@ -299,6 +299,66 @@ TEST(ClassifyMpi, SameBytesOnAnyRankCountAndMatchesSerialKernels) {
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
+// The ion classes of a classify result with the interpolate rule and
+// composition evidence (InterpolateRuleWithCompositionMatchesSerialKernels)
+// against the serial kernels on the whole cloud, from its written window
+// probabilities.
+void check_interpolated_labels(const Fixture& fx, const aptflow::ClassifyOptions& o, const std::string& file,
+                               std::int64_t labelled_ions) {
+  SCOPED_TRACE(file);
+  const auto& e = o.segment.composition;
+  std::vector<hsize_t> ps;
+  const auto prob = read_all<float>(file, "/entry1/windows/probability", &ps);
+  const auto cls = read_all<std::int32_t>(file, "/entry1/ions/class");
+  auto cloud = aptflow::io::read_dataset(fx.files.pos);
+  const auto table = aptflow::read_range_file(fx.files.rrng);
+  const Kokkos::DefaultHostExecutionSpace exec;
+  aptflow::apply_ranges(exec, cloud, aptflow::make_device_range_table<Kokkos::HostSpace>(table));
+  const auto grid = aptflow::WindowGrid::over(aptflow::cloud_bounds(exec, cloud), 1.0, 0.5);
+  Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> map("map", grid.size(), 2);
+  ASSERT_EQ(prob.size(), map.size());
+  std::memcpy(map.data(), prob.data(), prob.size() * sizeof(float));
+  const auto sg = aptflow::SubcellGrid::of(grid);
+  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> sums("sums", sg.cells(), 2),
+      field("field", sg.cells(), 2);
+  aptflow::sum_subcell_probabilities(exec, grid, map, sums);
+  aptflow::smooth_subcell_sums(exec, sg, 0, sg.counts[2], sums, o.segment.smoothing, field);
+  // Written sub-cell labels: the smoothed sums thresholded.
+  Kokkos::View<double*, Kokkos::HostSpace> thr("thr", 2);
+  thr(0) = o.segment.thresholds[0];
+  thr(1) = o.segment.thresholds[1];
+  Kokkos::View<std::int32_t*, Kokkos::HostSpace> sl("sl", sg.cells()), il("il", cloud.size());
+  aptflow::threshold_subcells(exec, field, thr, sl);
+  const auto wlab = read_all<std::int32_t>(file, "/entry1/subcells/label");
+  ASSERT_EQ(static_cast<std::int64_t>(wlab.size()), sg.cells());
+  for (std::int64_t c = 0; c < sg.cells(); ++c) ASSERT_EQ(wlab[c], sl(c)) << "sub-cell " << c;
+  // Evidence from the whole cloud.
+  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("solute", table.ion_types.size() + 1);
+  solute(table.species_of("Li")) = 1;
+  solute(table.species_of("Mg")) = 1;
+  Kokkos::View<std::int32_t*, Kokkos::HostSpace> nr("nr", cloud.size()), ns("ns", cloud.size());
+  aptflow::local_composition(exec, cloud, solute, e.radius, nr, ns);
+  std::int64_t ranged = 0, sol = 0;
+  for (std::int64_t i = 0; i < cloud.size(); ++i)
+    if (cloud.species(i) != 0) ++ranged, sol += solute(cloud.species(i));
+  ASSERT_GT(sol, 0);
+  const double f = double(sol) / double(ranged);
+  Kokkos::View<double*, Kokkos::HostSpace> ev("ev", cloud.size());
+  for (std::int64_t i = 0; i < cloud.size(); ++i) {
+    ev(i) = solute(cloud.species(i)) ? e.ion_weight : 0.0;
+    if (nr(i) > 0) ev(i) += e.weight * (double(ns(i)) / double(nr(i)) - f);
+  }
+  ASSERT_EQ(aptflow::label_ions_interpolated(exec, sg, 0, sg.counts[2], cloud, field, thr, ev, 1, il), 0);
+  std::int64_t labelled = 0;
+  for (std::int64_t i = 0; i < cloud.size(); ++i) {
+    ASSERT_EQ(cls[i], il(i)) << "ion " << i;
+    labelled += il(i) >= 0;
+  }
+  EXPECT_EQ(labelled, labelled_ions);
+  EXPECT_GT(labelled, 0);
+  EXPECT_LT(labelled, cloud.size());
+}
+
 // segment.rule = "interpolate" with composition evidence: same bytes on any
 // rank count (with a shuffled m/q control run), and the written ion classes
 // equal the serial kernels on the whole cloud: sums of the written map,
@@ -316,65 +376,24 @@ TEST(ClassifyMpi, InterpolateRuleWithCompositionMatchesSerialKernels) {
   e.weight = 8.0;
   e.ion_weight = 0.7;
   o.shuffle_mq = 1;
-  const std::string par = (fx.dir / "ipar.h5").string(), ser = (fx.dir / "iser.h5").string();
+  const std::string par = (fx.dir / "ipar.h5").string(), ser = (fx.dir / "iser.h5").string(),
+                    dev = (fx.dir / "idev.h5").string();
   o.output = par;
   const auto sum = aptflow::run_classify(MPI_COMM_WORLD, o);
+  // The device path (sums, labels, local composition on the default execution space).
+  o.output = dev;
+  o.test_device_path = true;
+  o.device = aptflow::have_gpu_backend() ? aptflow::DeviceChoice::gpu : aptflow::DeviceChoice::host;
+  const auto dsum = aptflow::run_classify(MPI_COMM_WORLD, o);
+  o.test_device_path = false;
+  o.device = aptflow::DeviceChoice::host;
   if (fx.rank == 0) {
     o.output = ser;
     const auto ref = aptflow::run_classify(MPI_COMM_SELF, o);
     EXPECT_EQ(ref.labelled_ions, sum.labelled_ions);
     expect_same_results(par, ser);
-
-    std::vector<hsize_t> ps;
-    const auto prob = read_all<float>(par, "/entry1/windows/probability", &ps);
-    const auto cls = read_all<std::int32_t>(par, "/entry1/ions/class");
-    auto cloud = aptflow::io::read_dataset(fx.files.pos);
-    const auto table = aptflow::read_range_file(fx.files.rrng);
-    const Kokkos::DefaultHostExecutionSpace exec;
-    aptflow::apply_ranges(exec, cloud, aptflow::make_device_range_table<Kokkos::HostSpace>(table));
-    const auto grid = aptflow::WindowGrid::over(aptflow::cloud_bounds(exec, cloud), 1.0, 0.5);
-    Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> map("map", grid.size(), 2);
-    ASSERT_EQ(prob.size(), map.size());
-    std::memcpy(map.data(), prob.data(), prob.size() * sizeof(float));
-    const auto sg = aptflow::SubcellGrid::of(grid);
-    Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> sums("sums", sg.cells(), 2),
-        field("field", sg.cells(), 2);
-    aptflow::sum_subcell_probabilities(exec, grid, map, sums);
-    aptflow::smooth_subcell_sums(exec, sg, 0, sg.counts[2], sums, o.segment.smoothing, field);
-    // Written sub-cell labels: the smoothed sums thresholded.
-    Kokkos::View<double*, Kokkos::HostSpace> thr("thr", 2);
-    thr(0) = o.segment.thresholds[0];
-    thr(1) = o.segment.thresholds[1];
-    Kokkos::View<std::int32_t*, Kokkos::HostSpace> sl("sl", sg.cells()), il("il", cloud.size());
-    aptflow::threshold_subcells(exec, field, thr, sl);
-    const auto wlab = read_all<std::int32_t>(par, "/entry1/subcells/label");
-    ASSERT_EQ(static_cast<std::int64_t>(wlab.size()), sg.cells());
-    for (std::int64_t c = 0; c < sg.cells(); ++c) ASSERT_EQ(wlab[c], sl(c)) << "sub-cell " << c;
-    // Evidence from the whole cloud.
-    Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("solute", table.ion_types.size() + 1);
-    solute(table.species_of("Li")) = 1;
-    solute(table.species_of("Mg")) = 1;
-    Kokkos::View<std::int32_t*, Kokkos::HostSpace> nr("nr", cloud.size()), ns("ns", cloud.size());
-    aptflow::local_composition(exec, cloud, solute, e.radius, nr, ns);
-    std::int64_t ranged = 0, sol = 0;
-    for (std::int64_t i = 0; i < cloud.size(); ++i)
-      if (cloud.species(i) != 0) ++ranged, sol += solute(cloud.species(i));
-    ASSERT_GT(sol, 0);
-    const double f = double(sol) / double(ranged);
-    Kokkos::View<double*, Kokkos::HostSpace> ev("ev", cloud.size());
-    for (std::int64_t i = 0; i < cloud.size(); ++i) {
-      ev(i) = solute(cloud.species(i)) ? e.ion_weight : 0.0;
-      if (nr(i) > 0) ev(i) += e.weight * (double(ns(i)) / double(nr(i)) - f);
-    }
-    ASSERT_EQ(aptflow::label_ions_interpolated(exec, sg, 0, sg.counts[2], cloud, field, thr, ev, 1, il), 0);
-    std::int64_t labelled = 0;
-    for (std::int64_t i = 0; i < cloud.size(); ++i) {
-      ASSERT_EQ(cls[i], il(i)) << "ion " << i;
-      labelled += il(i) >= 0;
-    }
-    EXPECT_EQ(labelled, sum.labelled_ions);
-    EXPECT_GT(labelled, 0);
-    EXPECT_LT(labelled, cloud.size());
+    check_interpolated_labels(fx, o, par, sum.labelled_ions);
+    check_interpolated_labels(fx, o, dev, dsum.labelled_ions);
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/features.hpp"
 #include "aptflow/io/h5.hpp"
@@ -196,6 +197,23 @@ TEST(SdmMpi, FileDoesNotDependOnTheRankCount) {
         EXPECT_EQ(ia.layout.window_grid.variant, ib.layout.window_grid.variant);
         if (k.roi) EXPECT_LT(all.ions, s.n);
         if (!k.roi && !k.align) expect_equals_kernels(o, a, table);
+        EXPECT_EQ(all.device, have_gpu_backend() ? "gpu" : "host");
+      }
+      // The device path (`--device gpu`: the counts on Kokkos::DefaultExecutionSpace
+      // with the device algorithms; here a host space) on every rank: the same
+      // integers (the small specimen: the team algorithms on one host thread are slow).
+      if (s.n <= 6000) {
+        SdmOptions d = o;
+        d.test_device_path = true;
+        d.output = (dir / "dev.h5").string();
+        const SdmSummary dev = run_sdm(MPI_COMM_WORLD, d);
+        if (rank_of() == 0) {
+          EXPECT_EQ(dev.device, have_gpu_backend() ? "gpu" : "default execution space");
+          const FileImage a = image_of(o.output, o), b = image_of(d.output, d);
+          expect_same(a.f32, b.f32);
+          expect_same(a.i64, b.i64);
+          expect_same(a.f64, b.f64);
+        }
       }
       MPI_Barrier(MPI_COMM_WORLD);
     }

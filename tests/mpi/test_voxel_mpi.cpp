@@ -11,6 +11,7 @@
 
 #include "aptflow/core/bounds.hpp"
 #include "aptflow/core/error.hpp"
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/dist/slab_rows.hpp"
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/h5.hpp"
@@ -114,37 +115,44 @@ TEST(VoxelizeMpi, FileEqualsSerialGrid) {
       aptflow::write_rrng(rrng, table);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    aptflow::VoxelizeOptions o;
-    o.input = pos;
-    o.range = rrng;
-    o.output = out;
-    o.edge = k.edge;
-    const auto s = aptflow::run_voxelize(MPI_COMM_WORLD, o);
-    EXPECT_EQ(s.ions, k.n);
+    // The host path and the device path (`--device gpu`: ranging and counts on
+    // Kokkos::DefaultExecutionSpace; here a host space): the same file.
+    for (const bool device : {false, true}) {
+      SCOPED_TRACE(device ? "device path" : "host path");
+      aptflow::VoxelizeOptions o;
+      o.input = pos;
+      o.range = rrng;
+      o.output = out;
+      o.edge = k.edge;
+      o.test_device_path = device;
+      const auto s = aptflow::run_voxelize(MPI_COMM_WORLD, o);
+      EXPECT_EQ(s.ions, k.n);
+      EXPECT_EQ(s.device, aptflow::have_gpu_backend() ? "gpu" : device ? "default execution space" : "host");
 
-    // The serial reference: the whole cloud ranged and counted on one grid.
-    const auto ranged = aptflow::io::read_dataset(pos);
-    aptflow::apply_ranges(Exec(), ranged, aptflow::make_device_range_table<Kokkos::HostSpace>(table));
-    const auto serial = aptflow::voxelize_composition(Exec(), ranged, aptflow::CompositionSpec{k.edge, 3});
-    const auto& g = serial.geometry;
-    EXPECT_EQ(s.geometry.nz, g.nz);
-    auto f = aptflow::h5::File::open(out);
-    std::vector<hsize_t> shape;
-    const auto counts = aptflow::h5::read<std::int64_t>(f, "/voxels/counts", &shape);
-    EXPECT_EQ(shape, (std::vector<hsize_t>{hsize_t(g.nz), hsize_t(g.ny), hsize_t(g.nx), 4}));
-    ASSERT_EQ(counts.size(), serial.counts.size());
-    std::int64_t mismatches = 0, total = 0;
-    for (std::size_t v = 0; v < counts.size(); ++v) {
-      mismatches += counts[v] != serial.counts.data()[v];
-      total += counts[v];
+      // The serial reference: the whole cloud ranged and counted on one grid.
+      const auto ranged = aptflow::io::read_dataset(pos);
+      aptflow::apply_ranges(Exec(), ranged, aptflow::make_device_range_table<Kokkos::HostSpace>(table));
+      const auto serial = aptflow::voxelize_composition(Exec(), ranged, aptflow::CompositionSpec{k.edge, 3});
+      const auto& g = serial.geometry;
+      EXPECT_EQ(s.geometry.nz, g.nz);
+      auto f = aptflow::h5::File::open(out);
+      std::vector<hsize_t> shape;
+      const auto counts = aptflow::h5::read<std::int64_t>(f, "/voxels/counts", &shape);
+      EXPECT_EQ(shape, (std::vector<hsize_t>{hsize_t(g.nz), hsize_t(g.ny), hsize_t(g.nx), 4}));
+      ASSERT_EQ(counts.size(), serial.counts.size());
+      std::int64_t mismatches = 0, total = 0;
+      for (std::size_t v = 0; v < counts.size(); ++v) {
+        mismatches += counts[v] != serial.counts.data()[v];
+        total += counts[v];
+      }
+      EXPECT_EQ(mismatches, 0);
+      EXPECT_EQ(total, k.n);
+      EXPECT_EQ(aptflow::h5::read<double>(f, "/voxels/origin"),
+                (std::vector<double>{g.origin[0], g.origin[1], g.origin[2]}));
+      EXPECT_EQ(aptflow::h5::read_strings(f, "/voxels/species_names"),
+                (std::vector<std::string>{"unranged", "Al", "Mg", "Ni"}));
+      f.close();
     }
-    EXPECT_EQ(mismatches, 0);
-    EXPECT_EQ(total, k.n);
-    EXPECT_EQ(aptflow::h5::read<double>(f, "/voxels/origin"),
-              (std::vector<double>{g.origin[0], g.origin[1], g.origin[2]}));
-    EXPECT_EQ(aptflow::h5::read_strings(f, "/voxels/species_names"),
-              (std::vector<std::string>{"unranged", "Al", "Mg", "Ni"}));
-    f.close();
     MPI_Barrier(MPI_COMM_WORLD);
   }
 }

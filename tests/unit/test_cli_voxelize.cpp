@@ -15,8 +15,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "aptflow/core/config.hpp"
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/io/dataset.hpp"
 #include "aptflow/io/h5.hpp"
 #include "aptflow/io/range_file.hpp"
@@ -150,6 +152,54 @@ TEST(CliVoxelize, GridEqualsSerialCallAndIsRankIndependent) {
   // Missing required options: a CLI11 usage error.
   r = run_command(aptflow::test::aptflow_exe() + " voxelize --input " + quote(pos));
   EXPECT_GE(r.exit_code, 100) << r.output;
+}
+
+// --device (voxelize and sdm): host and auto run and say where the counts
+// ran, with the same grid; gpu in a build without a GPU backend and an
+// unknown choice are one-line errors, exit 2, nothing written.
+TEST(CliVoxelize, DeviceChoice) {
+  TempDir dir;
+  const auto table = test_table();
+  const auto pos = (dir / "in.pos").string(), rrng = (dir / "r.rrng").string();
+  io::write_pos(pos, test_cloud(3000, 9));
+  aptflow::write_rrng(rrng, table);
+  const std::string where = aptflow::have_gpu_backend() ? "gpu" : "host";
+  std::vector<std::int64_t> first;
+  for (const std::string device : {"host", "auto"}) {
+    const auto out = (dir / (device + ".h5")).string();
+    const auto r = run_command(aptflow::test::aptflow_exe() + " voxelize -i " + quote(pos) + " -r " +
+                               quote(rrng) + " --device " + device + " -o " + quote(out));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("(counted on the " + (device == "host" ? std::string("host") : where) + ")"),
+              std::string::npos)
+        << r.output;
+    auto f = h5::File::open(out);
+    const auto counts = h5::read<std::int64_t>(f, "/voxels/counts");
+    if (first.empty())
+      first = counts;
+    else
+      EXPECT_EQ(counts, first);
+  }
+  const auto sdm_out = (dir / "sdm.h5").string();
+  auto r = run_command(aptflow::test::aptflow_exe() + " sdm -i " + quote(pos) + " -r " + quote(rrng) +
+                       " -p Al-Al --device host -o " + quote(sdm_out));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(counted on the host)"), std::string::npos) << r.output;
+  for (const std::string verb : {"voxelize", "sdm"}) {
+    const auto bad = (dir / ("bad_" + verb + ".h5")).string();
+    const std::string base = aptflow::test::aptflow_exe() + " " + verb + " -i " + quote(pos) + " -r " +
+                             quote(rrng) + (verb == "sdm" ? " -p Al-Al" : "") + " -o " + quote(bad);
+    r = run_command(base + " --device cuda");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("auto, host or gpu"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(bad));
+    if (aptflow::have_gpu_backend()) continue;
+    r = run_command(base + " --device gpu");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("test_backends.sh cuda-hopper90"), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(bad));
+  }
 }
 
 TEST(CliVoxelize, DemoSpecimenGeneratesQuicklyAndRunsThroughTheCli) {

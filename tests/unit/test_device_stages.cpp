@@ -1,15 +1,20 @@
-// pipeline/device_stages.hpp: the device path of classify's windows stage
+// pipeline/device_stages.hpp: the device path of classify's stages
 // (`--device gpu`) against the host path, run here on
 // Kokkos::DefaultExecutionSpace (Serial or OpenMP in the builds CI runs; the
 // same code runs on Kokkos::Cuda): the integer window counts of every pair
 // equal the host algorithms' on random clouds (feal and cocrni windows, z-
-// and zx-SDMs, chunks of every size), and the ensemble's forward passes match
-// Model::predict; plus the `device` choice.
+// and zx-SDMs, chunks of every size), the ensemble's forward passes match
+// Model::predict, the segment stage (sums, sub-cell and ion labels, both
+// rules, composition evidence) has the same bits as the host path and as
+// the kernels called one by one; plus the `device` choice.
 #include <gtest/gtest.h>
 
 #include <Kokkos_Core.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <limits>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +22,8 @@
 #include "aptflow/core/bounds.hpp"
 #include "aptflow/core/error.hpp"
 #include "aptflow/core/runtime.hpp"
+#include "aptflow/kernels/composition.hpp"
+#include "aptflow/kernels/segment.hpp"
 #include "aptflow/nn/model_file.hpp"
 #include "aptflow/nn/predict.hpp"
 #include "aptflow/pipeline/device_stages.hpp"
@@ -35,8 +42,9 @@ void expect_same_counts(WindowVariant variant, const SdmSpec& spec, std::uint32_
   const std::vector<std::pair<int, int>> pairs = {{1, 1}, {1, 2}, {3, 0}};
   const auto grid = WindowGrid::over(cloud_bounds(Kokkos::DefaultHostExecutionSpace(), cloud), 1.0, 0.5);
   const WindowSpec wspec = variant == WindowVariant::feal ? WindowSpec::feal(1.0) : WindowSpec::cocrni(1.0);
-  auto host = make_window_counter(false, cloud, pairs, grid, wspec, spec);
-  auto device = make_window_counter(true, cloud, pairs, grid, wspec, spec);
+  const StageIons on_host(false, cloud), on_device(true, cloud);
+  auto host = make_window_counter(on_host, pairs, grid, wspec, spec);
+  auto device = make_window_counter(on_device, pairs, grid, wspec, spec);
   const std::int64_t W = grid.size(), B = spec.size();
   ASSERT_GT(W, 100);
   std::int64_t nonzero = 0;
@@ -56,6 +64,33 @@ void expect_same_counts(WindowVariant variant, const SdmSpec& spec, std::uint32_
       }
     }
   EXPECT_GT(nonzero, 1000) << "the clouds must give counts to compare";
+  if (spec.kind != SdmKind::z) return;
+  // The features stage: the same bits from the host path (sdm::compute_features
+  // on the host counts) and the device path (rows and preprocessing on the
+  // device), for each preprocessing mode.
+  for (const auto mode :
+       {sdm::PreprocessMode::experimental, sdm::PreprocessMode::minmax_only, sdm::PreprocessMode::none}) {
+    const auto prep = sdm::PreprocessSpec::of(sdm::Variant::feal, mode);
+    std::int64_t finite = 0;
+    for (std::int64_t first = 0, m = 1; first < W; first += m, m = std::min<std::int64_t>(3 * m + 5, 900)) {
+      m = std::min(m, W - first);
+      const sdm::FeatureRows a = host->features(first, m, prep), b = device->features(first, m, prep);
+      ASSERT_EQ(a.values.size(), static_cast<std::size_t>(3 * m * B));
+      ASSERT_EQ(a.values.size(), b.values.size());
+      ASSERT_EQ(a.centres, b.centres);
+      for (std::size_t i = 0; i < a.values.size(); ++i) {
+        if (std::isnan(a.values[i])) {
+          ASSERT_TRUE(std::isnan(b.values[i])) << "value " << i << " of windows " << first << "+" << m;
+          continue;
+        }
+        ++finite;
+        ASSERT_EQ(std::memcmp(&a.values[i], &b.values[i], sizeof(float)), 0)
+            << "value " << i << " of windows " << first << "+" << m << ": " << a.values[i]
+            << " != " << b.values[i];
+      }
+    }
+    EXPECT_GT(finite, 1000) << sdm::preprocess_mode_name(mode);
+  }
 }
 
 TEST(DeviceStages, WindowCountsEqualTheHostPathFeal) {
@@ -69,6 +104,110 @@ TEST(DeviceStages, WindowCountsEqualTheHostPathCocrni) {
 // zx-SDMs: 2D histograms (the team algorithm on one host thread is slow): a smaller cloud.
 TEST(DeviceStages, WindowCountsEqualTheHostPathZx) {
   expect_same_counts(WindowVariant::feal, SdmSpec::zx(), 73, 1200, 6.0f);
+}
+
+// The segment stage on a random cloud and random window probabilities (a
+// tenth of the windows empty): the device path returns the same bits as the
+// host path, and both equal the kernels called one by one, with the
+// composition evidence written out from its definition.
+void expect_same_segment(IonRule rule, bool composition, EmptyWindow empty, std::uint32_t seed) {
+  const HostIonCloud cloud = test::to_ion_cloud(test::random_cloud(seed, 4000, 8.0f));
+  const Kokkos::DefaultHostExecutionSpace exec;
+  const auto grid = WindowGrid::over(cloud_bounds(exec, cloud), 1.0, 0.5);
+  const SubcellGrid sg = SubcellGrid::of(grid);
+  const std::int64_t K = 3;
+  Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace> prob("prob", grid.size(), K);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (std::int64_t w = 0; w < grid.size(); ++w) {
+    const bool blank = u(rng) < 0.1f;
+    for (std::int64_t k = 0; k < K; ++k) prob(w, k) = blank ? NAN : u(rng);
+  }
+  SegmentSpec spec;
+  spec.thresholds = {std::numeric_limits<double>::infinity(), 2.5, 3.0};
+  spec.rule = rule;
+  spec.empty_window = empty;
+  spec.smoothing = 0.5;
+  SegmentStageInput in;
+  in.spec = &spec;
+  in.sg = sg;
+  in.layers = sg.counts[2];
+  in.local_grid = grid;
+  in.prob = prob;
+  Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute("solute", 4);
+  if (composition) {
+    spec.composition.class_name = "b";
+    spec.composition.radius = 0.9;
+    spec.composition.weight = 6.0;
+    spec.composition.ion_weight = 0.4;
+    in.evidence_class = 2;
+    in.solute = {0, 0, 1, 1};  // species 2 and 3
+    in.solute_fraction = 0.37;
+    solute(2) = solute(3) = 1;
+  }
+  const StageIons on_host(false, cloud), on_device(true, cloud);
+  const SegmentStageOutput h = run_segment_stage(on_host, in), d = run_segment_stage(on_device, in);
+  // The kernels one by one.
+  Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::HostSpace> sums("sums", sg.cells(), K),
+      field("field", sg.cells(), K);
+  Kokkos::View<double*, Kokkos::HostSpace> thr("thr", K), ev;
+  for (std::int64_t k = 0; k < K; ++k) thr(k) = spec.thresholds[static_cast<std::size_t>(k)];
+  Kokkos::View<std::int32_t*, Kokkos::HostSpace> sl("sl", sg.cells()), il("il", cloud.size());
+  sum_subcell_probabilities(exec, grid, prob, sums, empty);
+  std::int64_t outside = 0;
+  if (rule == IonRule::subcell) {
+    threshold_subcells(exec, sums, thr, sl);
+    label_ions(exec, sg, cloud, sums, sl, spec.ion_radius, il);
+  } else {
+    smooth_subcell_sums(exec, sg, 0, sg.counts[2], sums, spec.smoothing, field);
+    threshold_subcells(exec, field, thr, sl);
+    if (composition) {
+      Kokkos::View<std::int32_t*, Kokkos::HostSpace> nr("nr", cloud.size()), ns("ns", cloud.size());
+      local_composition(exec, cloud, solute, spec.composition.radius, nr, ns);
+      ev = decltype(ev)("ev", cloud.size());
+      for (std::int64_t i = 0; i < cloud.size(); ++i) {
+        ev(i) = solute(cloud.species(i)) ? spec.composition.ion_weight : 0.0;
+        if (nr(i) > 0)
+          ev(i) += spec.composition.weight * (double(ns(i)) / double(nr(i)) - in.solute_fraction);
+      }
+    }
+    outside =
+        label_ions_interpolated(exec, sg, 0, sg.counts[2], cloud, field, thr, ev, in.evidence_class, il);
+  }
+  EXPECT_EQ(h.outside, outside);
+  EXPECT_EQ(d.outside, outside);
+  ASSERT_EQ(h.sums.extent(0), static_cast<std::size_t>(sg.cells()));
+  ASSERT_EQ(d.sums.extent(0), static_cast<std::size_t>(sg.cells()));
+  for (std::int64_t c = 0; c < sg.cells(); ++c) {
+    for (std::int64_t k = 0; k < K; ++k) {
+      const double r = sums(c, k);
+      EXPECT_TRUE(std::isnan(r) ? std::isnan(h.sums(c, k)) : h.sums(c, k) == r) << c;
+      EXPECT_TRUE(std::isnan(r) ? std::isnan(d.sums(c, k)) : d.sums(c, k) == r) << c;
+    }
+    ASSERT_EQ(h.subcell_label(c), sl(c)) << "sub-cell " << c;
+    ASSERT_EQ(d.subcell_label(c), sl(c)) << "sub-cell " << c;
+  }
+  std::int64_t labelled = 0;
+  for (std::int64_t i = 0; i < cloud.size(); ++i) {
+    ASSERT_EQ(h.ion_label(i), il(i)) << "ion " << i;
+    ASSERT_EQ(d.ion_label(i), il(i)) << "ion " << i;
+    labelled += il(i) >= 0;
+  }
+  EXPECT_GT(labelled, 100) << "the thresholds must label ions to compare";
+  EXPECT_LT(labelled, cloud.size()) << "the thresholds must leave ions unlabelled";
+}
+
+TEST(DeviceStages, SegmentStageSubcellRule) {
+  expect_same_segment(IonRule::subcell, false, EmptyWindow::zero, 81);
+  expect_same_segment(IonRule::subcell, false, EmptyWindow::veto, 82);
+}
+
+TEST(DeviceStages, SegmentStageInterpolateRule) {
+  expect_same_segment(IonRule::interpolate, false, EmptyWindow::zero, 83);
+}
+
+TEST(DeviceStages, SegmentStageInterpolateRuleWithComposition) {
+  expect_same_segment(IonRule::interpolate, true, EmptyWindow::zero, 84);
 }
 
 TEST(DeviceStages, EnsembleForwardsMatchModelPredict) {

@@ -42,8 +42,9 @@ struct DeviceSelection {
 };
 
 // auto: the GPU when the build has a GPU backend, else the host; host: the
-// host; gpu: the GPU, or a ConfigError (key `device`) that says how to build
-// aptflow with one. Needs an initialised Kokkos.
-DeviceSelection select_device(DeviceChoice choice);
+// host; gpu: the GPU, or a ConfigError that says how to build
+// aptflow with one (named `key`: the config key or the option). Needs an
+// initialised Kokkos.
+DeviceSelection select_device(DeviceChoice choice, const std::string& key = "device");
 
 }  // namespace aptflow

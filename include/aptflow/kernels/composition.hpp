@@ -168,4 +168,33 @@ void local_composition(const Exec& exec, const IonCloud<Mem>& cloud,
   exec.fence();
 }
 
+// The composition evidence of the interpolated rule per ion i, from the
+// counts of local_composition: (solute(species(i)) ? ion_weight : 0), plus
+// weight * (solute_count(i) / ranged(i) - fraction) where ranged(i) > 0
+// (fraction: the dataset's solute fraction of the ranged ions; double, in
+// this order: the same bits on every backend).
+template <class Exec, class Mem>
+void composition_evidence(const Exec& exec, const Kokkos::View<Species*, Mem>& species,
+                          const Kokkos::View<std::uint8_t*, Mem>& solute,
+                          const Kokkos::View<std::int32_t*, Mem>& ranged,
+                          const Kokkos::View<std::int32_t*, Mem>& solute_count, double fraction,
+                          double weight, double ion_weight, const Kokkos::View<double*, Mem>& evidence) {
+  const std::int64_t n = static_cast<std::int64_t>(species.extent(0));
+  if (static_cast<std::int64_t>(ranged.extent(0)) != n ||
+      static_cast<std::int64_t>(solute_count.extent(0)) != n ||
+      static_cast<std::int64_t>(evidence.extent(0)) != n)
+    throw InternalError(
+        "composition_evidence: species, ranged, solute_count and evidence need one entry per ion");
+  const std::int64_t nsp = static_cast<std::int64_t>(solute.extent(0));
+  Kokkos::parallel_for(
+      "aptflow::composition::evidence", Kokkos::RangePolicy<Exec>(exec, 0, n),
+      KOKKOS_LAMBDA(const std::int64_t i) {
+        const Species s = species(i);
+        double v = std::int64_t(s) < nsp && solute(s) ? ion_weight : 0.0;
+        if (ranged(i) > 0) v += weight * (double(solute_count(i)) / double(ranged(i)) - fraction);
+        evidence(i) = v;
+      });
+  exec.fence();
+}
+
 }  // namespace aptflow

@@ -205,7 +205,8 @@ void preprocess_rows(const Exec& exec, const Kokkos::View<float**, Kokkos::Layou
   for (std::int64_t first = 0; first < m; first += rows_per) {
     const std::int64_t count = m - first < rows_per ? m - first : rows_per;
     Kokkos::parallel_for(
-        "aptflow::curve::preprocess", Kokkos::RangePolicy<Exec>(exec, 0, count), KOKKOS_LAMBDA(const std::int64_t q) {
+        "aptflow::curve::preprocess", Kokkos::RangePolicy<Exec>(exec, 0, count),
+        KOKKOS_LAMBDA(const std::int64_t q) {
           const std::int64_t r = first + q;
           double* v = &work(q, 0);
           for (int k = 0; k < n; ++k) v[k] = rows(r, k);
@@ -224,9 +225,11 @@ template <class Exec, class Mem>
 void counts_to_rows(const Exec& exec, const Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Mem>& counts,
                     const Kokkos::View<std::int64_t*, Mem>& centres,
                     const Kokkos::View<float**, Kokkos::LayoutRight, Mem>& values) {
-  const std::int64_t m = static_cast<std::int64_t>(counts.extent(0)), n = static_cast<std::int64_t>(counts.extent(1));
+  const std::int64_t m = static_cast<std::int64_t>(counts.extent(0)),
+                     n = static_cast<std::int64_t>(counts.extent(1));
   Kokkos::parallel_for(
-      "aptflow::curve::counts_to_rows", Kokkos::RangePolicy<Exec>(exec, 0, m * n), KOKKOS_LAMBDA(const std::int64_t i) {
+      "aptflow::curve::counts_to_rows", Kokkos::RangePolicy<Exec>(exec, 0, m * n),
+      KOKKOS_LAMBDA(const std::int64_t i) {
         const std::int64_t k = i / n, q = i % n;
         values(k, q) = centres(k) <= 0 ? static_cast<float>(nan_value()) : static_cast<float>(counts(k, q));
       });

@@ -220,8 +220,9 @@ DeviceRangeTable<MemorySpace> make_device_range_table(const RangeTable& table) {
   return d;
 }
 
-// Fill cloud.species from cloud.mq. Asynchronous in `exec` (fence exec before
-// reading species on the host).
+// Fill cloud.species from cloud.mq (the only fields read and written: a
+// cloud of just these two is enough). Asynchronous in `exec` (fence exec
+// before reading species on the host).
 template <class ExecSpace, class CloudMem, class TableMem>
 void apply_ranges(const ExecSpace& exec, const IonCloud<CloudMem>& cloud,
                   const DeviceRangeTable<TableMem>& table) {
@@ -234,7 +235,8 @@ void apply_ranges(const ExecSpace& exec, const IonCloud<CloudMem>& cloud,
   const auto species = cloud.species;
   const auto t = table;
   Kokkos::parallel_for(
-      "aptflow::ranging::apply_ranges", Kokkos::RangePolicy<ExecSpace>(exec, 0, cloud.size()),
+      "aptflow::ranging::apply_ranges",
+      Kokkos::RangePolicy<ExecSpace>(exec, 0, static_cast<std::int64_t>(cloud.mq.extent(0))),
       KOKKOS_LAMBDA(const std::int64_t i) { species(i) = t.lookup(mq(i)); });
 }
 

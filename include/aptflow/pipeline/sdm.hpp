@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/core/sdm_spec.hpp"
 #include "aptflow/kernels/windows.hpp"
 #include "aptflow/pipeline/align.hpp"
@@ -45,6 +46,10 @@ struct SdmOptions {
   Roi roi;                                   // only the ions inside take part (none: all)
   AlignSpec align;                           // transform.* (none: the ions as read)
   std::string config_text;                   // the file's root attribute "config"
+  // Where the counts run (--device; docs/cli.md "aptflow sdm"): auto = the
+  // GPU in a build with a GPU backend. The same integers on every space.
+  DeviceChoice device = DeviceChoice::automatic;
+  bool test_device_path = false;  // tests: the device path on a host default execution space
 };
 
 struct SdmSummary {
@@ -52,6 +57,7 @@ struct SdmSummary {
   WindowGrid grid;        // windows only
   IonIndex ions = 0;      // ions that took part (inside the region of interest)
   Alignment alignment;    // the rotation applied (none: identity)
+  std::string device;     // "host", "gpu" or "default execution space" (the device path on a host space)
 };
 
 // Collective over comm. Errors (ConfigError, InputError) are raised on every

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "aptflow/core/ion_cloud.hpp"
+#include "aptflow/core/runtime.hpp"
 #include "aptflow/kernels/voxelize.hpp"
 #include "aptflow/pipeline/align.hpp"
 #include "aptflow/pipeline/roi.hpp"
@@ -32,6 +33,10 @@ struct VoxelizeOptions {
   bool drop_nonfinite = false;
   Roi roi;          // only the ions inside are counted (none: all); input coordinates
   AlignSpec align;  // transform.align (parse_align); none: the ions as read
+  // Where the ranging and the counting run (--device): auto = the GPU in a
+  // build with a GPU backend. The same integers on every space.
+  DeviceChoice device = DeviceChoice::automatic;
+  bool test_device_path = false;  // tests: the device path on a host default execution space
 };
 
 struct VoxelizeSummary {
@@ -39,6 +44,7 @@ struct VoxelizeSummary {
   IonIndex nonfinite_dropped = 0;
   CompositionGeometry geometry;  // channels = ion types + 1
   Alignment alignment;           // the rotation applied (none: identity)
+  std::string device;            // "host", "gpu" or "default execution space" (device path on a host space)
 };
 
 // Collective over comm. Errors (bad input, no ions) are raised on every rank.
