@@ -139,10 +139,11 @@ SegmentStageOutput segment_on(const Exec& exec, const IonCloud<typename Exec::me
   const SegmentSpec& sp = *in.spec;
   const auto K = in.prob.extent(1);
   const std::int64_t cells = SubcellGrid::of(in.local_grid).cells();
-  const auto prob = in_space<Mem>(in.prob);
+  // (Typed: a device mirror's type names its layout; the kernels take the plain View types.)
+  const Kokkos::View<float**, Kokkos::LayoutRight, Mem> prob = in_space<Mem>(in.prob);
   Kokkos::View<double*, Kokkos::HostSpace> thr_host("aptflow::classify::thresholds", K);
   for (std::size_t k = 0; k < K; ++k) thr_host(k) = sp.thresholds.at(k);
-  const auto thr = in_space<Mem>(thr_host);
+  const Kokkos::View<double*, Mem> thr = in_space<Mem>(thr_host);
   Kokkos::View<double**, Kokkos::LayoutRight, Mem> sums("aptflow::classify::sums", cells, K);
   Kokkos::View<std::int32_t*, Mem> sub_label("aptflow::classify::subcell_label", cells),
       ion_label("aptflow::classify::ion_label", cloud.size());
@@ -164,7 +165,7 @@ SegmentStageOutput segment_on(const Exec& exec, const IonCloud<typename Exec::me
       Kokkos::View<std::uint8_t*, Kokkos::HostSpace> solute_host("aptflow::classify::solute",
                                                                  in.solute.size());
       for (std::size_t s = 0; s < in.solute.size(); ++s) solute_host(s) = in.solute[s];
-      const auto solute = in_space<Mem>(solute_host);
+      const Kokkos::View<std::uint8_t*, Mem> solute = in_space<Mem>(solute_host);
       Kokkos::View<std::int32_t*, Mem> ranged("aptflow::classify::ranged_near", n),
           near("aptflow::classify::solute_near", n);
       local_composition(exec, cloud, solute, sp.composition.radius, ranged, near);
@@ -222,7 +223,8 @@ void cloud_sdm_on(const IonCloud<typename Exec::memory_space>& cloud, int sa, in
                   const Kokkos::View<std::int64_t*, Kokkos::HostSpace>& out) {
   const Exec exec;
   const CellGrid cg = make_cell_grid(cloud_bounds(exec, cloud), spec.r_cut);
-  const auto counts = Kokkos::create_mirror_view(typename Exec::memory_space(), out);
+  const Kokkos::View<std::int64_t*, typename Exec::memory_space> counts =
+      Kokkos::create_mirror_view(typename Exec::memory_space(), out);
   compute_sdm(exec, build_sdm_cells(exec, cloud, cg, sa, sb), spec, counts, algorithm, centres);
   Kokkos::deep_copy(exec, out, counts);
   exec.fence();
