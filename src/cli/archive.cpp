@@ -3,7 +3,6 @@
 // a synthetic archive to try it on.
 #include <fmt/format.h>
 
-#include <csignal>
 #include <cstdio>
 #include <memory>
 
@@ -15,10 +14,6 @@
 namespace aptflow::cli {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-
-extern "C" void archive_on_signal(int) { g_stop = 1; }
 
 struct ArchiveArgs {
   std::string config;
@@ -33,25 +28,9 @@ void run(const ArchiveArgs& args) {
   opt.resume = opt.resume || args.resume;
   // SIGTERM (SLURM at the time limit, scancel) and SIGUSR1 (sbatch --signal,
   // mpirun forwards it): finish the current dataset, start no new one.
-  g_stop = 0;
-  opt.stop = &g_stop;
-  struct sigaction sa {};
-  sa.sa_handler = archive_on_signal;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_term {
-  }, old_usr1{};
-  sigaction(SIGTERM, &sa, &old_term);
-  sigaction(SIGUSR1, &sa, &old_usr1);
-  ArchiveSummary s;
-  try {
-    s = run_archive(MPI_COMM_WORLD, opt);
-  } catch (...) {
-    sigaction(SIGTERM, &old_term, nullptr);
-    sigaction(SIGUSR1, &old_usr1, nullptr);
-    throw;
-  }
-  sigaction(SIGTERM, &old_term, nullptr);
-  sigaction(SIGUSR1, &old_usr1, nullptr);
+  const StopSignals signals;
+  opt.stop = signals.flag();
+  const ArchiveSummary s = run_archive(MPI_COMM_WORLD, opt);
   if (Runtime::world_rank() == 0) {
     if (s.interrupted) {
       std::printf(

@@ -4,7 +4,6 @@
 // write <output>.checkpoint.h5 and exit with kClassifyExitStopped (75).
 #include <fmt/format.h>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -16,10 +15,6 @@
 namespace aptflow::cli {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-
-extern "C" void on_stop_signal(int) { g_stop = 1; }
 
 struct ClassifyArgs {
   std::string config;
@@ -47,22 +42,8 @@ void run(const ClassifyArgs& args) {
   if (args.shuffle_mq >= 0) opt.shuffle_mq = args.shuffle_mq;
   if (!args.device.empty()) opt.device = parse_device_choice("--device", args.device);
   if (const char* ms = std::getenv("APTFLOW_TEST_CHUNK_SLEEP_MS")) opt.test_chunk_sleep_ms = std::atoi(ms);
-  g_stop = 0;
-  opt.stop = &g_stop;
-  struct sigaction sa = {};
-  sa.sa_handler = &on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  struct sigaction old_term = {}, old_usr1 = {};
-  sigaction(SIGTERM, &sa, &old_term);
-  sigaction(SIGUSR1, &sa, &old_usr1);
-  struct Restore {
-    struct sigaction t, u;
-    ~Restore() {
-      sigaction(SIGTERM, &t, nullptr);
-      sigaction(SIGUSR1, &u, nullptr);
-    }
-  } restore{old_term, old_usr1};
+  const StopSignals signals;
+  opt.stop = signals.flag();
   const ClassifySummary s = run_classify(MPI_COMM_WORLD, opt);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -4,10 +4,29 @@ namespace aptflow::cli {
 
 namespace {
 int g_exit_code = 0;
-}
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) { g_stop = 1; }
+}  // namespace
 
 int exit_code() { return g_exit_code; }
 void set_exit_code(int code) { g_exit_code = code; }
+
+StopSignals::StopSignals() {
+  g_stop = 0;
+  struct sigaction sa = {};
+  sa.sa_handler = &on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, &old_term_);
+  sigaction(SIGUSR1, &sa, &old_usr1_);
+}
+
+StopSignals::~StopSignals() {
+  sigaction(SIGTERM, &old_term_, nullptr);
+  sigaction(SIGUSR1, &old_usr1_, nullptr);
+}
+
+volatile std::sig_atomic_t* StopSignals::flag() const { return &g_stop; }
 
 void register_all(CLI::App& app) {
   register_inspect(app);

@@ -14,13 +14,6 @@ namespace aptflow::io::detail {
 
 namespace {
 
-inline float load_be_float(const unsigned char* p) { return std::bit_cast<float>(load_be_u32(p)); }
-inline void store_be_u32(unsigned char* p, std::uint32_t v) {
-  v = __builtin_bswap32(v);
-  std::memcpy(p, &v, 4);
-}
-inline void store_be_float(unsigned char* p, float v) { store_be_u32(p, std::bit_cast<std::uint32_t>(v)); }
-
 class EposReader final : public IonReader {
  public:
   explicit EposReader(const std::string& path) : file_(path) {

@@ -16,16 +16,6 @@ namespace aptflow::io::detail {
 
 namespace {
 
-inline float load_be_float(const unsigned char* p) {
-  std::uint32_t w;
-  std::memcpy(&w, p, 4);
-  return std::bit_cast<float>(__builtin_bswap32(w));
-}
-inline void store_be_float(unsigned char* p, float v) {
-  std::uint32_t w = __builtin_bswap32(std::bit_cast<std::uint32_t>(v));
-  std::memcpy(p, &w, 4);
-}
-
 class PosReader final : public IonReader {
  public:
   explicit PosReader(const std::string& path) : file_(path) {

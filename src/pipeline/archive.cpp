@@ -301,16 +301,6 @@ class ProgressLine {
 
 }  // namespace
 
-// Defined in archive_index.cpp: rank 0 assembles <output>/index.h5 from the
-// result files (in manifest order) and runs the meta-analysis. Returns the
-// counts of ok and failed datasets and the number of clusters.
-namespace archive_detail {
-struct IndexCounts {
-  std::int64_t ok = 0, failed = 0, clusters = 0;
-};
-IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& m);
-}  // namespace archive_detail
-
 ArchiveOptions parse_archive_config(const Config& cfg) {
   ArchiveOptions o;
   o.manifest = cfg.get_string("manifest", "");

@@ -6,7 +6,20 @@
 #include <string>
 #include <vector>
 
+namespace aptflow {
+struct ArchiveOptions;
+struct ArchiveManifest;
+}  // namespace aptflow
+
 namespace aptflow::archive_detail {
+
+// Rank 0 assembles <output>/index.h5 from the result files (in manifest order)
+// and runs the meta-analysis (archive_index.cpp). Returns the counts of ok and
+// failed datasets and the number of clusters.
+struct IndexCounts {
+  std::int64_t ok = 0, failed = 0, clusters = 0;
+};
+IndexCounts write_index(const ArchiveOptions& o, const ArchiveManifest& m);
 
 // io::sha256_file, with the readers' messages for a missing file or a directory
 // (InputError "file does not exist: check the path").

@@ -21,10 +21,6 @@ namespace aptflow::archive_detail {
 
 namespace fs = std::filesystem;
 
-struct IndexCounts {
-  std::int64_t ok = 0, failed = 0, clusters = 0;
-};
-
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 #include "aptflow/core/error.hpp"
 #include "aptflow/dist/comm.hpp"
@@ -20,7 +21,6 @@ namespace aptflow::pole {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 // Fewer selected ions than this: no pole can be measured.
 constexpr std::int64_t kMinIons = 1000;
 
@@ -203,7 +203,7 @@ PoleResult find_pole(MPI_Comm comm_in, const HostIonCloud& local, const PoleOpti
   const auto cells = build_cell_list(exec, L.cloud, cgrid, -1, "aptflow::pole::cells");
   const auto geom = SpectrumGeometry::make(opt.r_cut, opt.bin);
   const int G = opt.subsamples;
-  const double q_min = 2 * kPi / opt.spacing_max, q_max = 2 * kPi / opt.spacing_min;
+  const double q_min = 2 * std::numbers::pi / opt.spacing_max, q_max = 2 * std::numbers::pi / opt.spacing_min;
   // Centre ions: owned, in the region of interest, inside the eroded volume.
   auto usable = [&](IonIndex i) {
     const float x = L.cloud.x(i), y = L.cloud.y(i), z = L.cloud.z(i);
@@ -402,7 +402,7 @@ PoleResult find_pole(MPI_Comm comm_in, const HostIonCloud& local, const PoleOpti
     }
     tm.tiles.assign(static_cast<std::size_t>(T), PoleEstimate{});
     tm.status.assign(static_cast<std::size_t>(T), TileStatus::too_few_ions);
-    const double qg = 2 * kPi / res.pole.spacing_nm;
+    const double qg = 2 * std::numbers::pi / res.pole.spacing_nm;
     const double tq_min = qg / (1 + opt.tile_spacing_window), tq_max = qg / (1 - opt.tile_spacing_window);
     for (std::size_t w = 0; w < active.size(); w += static_cast<std::size_t>(nranks)) {
       t0 = MPI_Wtime();

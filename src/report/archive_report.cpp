@@ -23,7 +23,6 @@ namespace aptflow::report::detail {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Categories shown in a metadata legend; rarer values are pooled as "other".
 constexpr std::size_t kMaxCategories = 8;
 // Spectrum points drawn per line (longer spectra are averaged in groups).

@@ -20,7 +20,6 @@ namespace aptflow::report::detail {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // The size histogram of the ML-APT paper: 32 bins over 0-160 ions per domain.
 constexpr int kSizeBins = 32;

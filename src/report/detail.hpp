@@ -2,6 +2,7 @@
 // Internals of aptflow report: optional-dataset readers over io/h5.hpp and the
 // HTML page builder.
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include "aptflow/report/svg.hpp"
 
 namespace aptflow::report::detail {
+
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Whole dataset as double, or empty when it is missing.
 std::vector<double> read_doubles_if(const h5::File& f, const std::string& path,

@@ -18,7 +18,6 @@ namespace aptflow::report::detail {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kDeg = 180.0 / 3.14159265358979323846;
 
 double scalar_or_nan(const h5::File& f, const std::string& path) {

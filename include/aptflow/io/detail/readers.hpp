@@ -2,6 +2,7 @@
 // Internals of aptflow/io/dataset.hpp: one reader per format behind a small
 // block interface (a virtual call per block of ions, never per ion), raw file
 // access with errors that name file and byte offset, and the byte encoders.
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -218,6 +219,12 @@ inline std::uint32_t load_le_u32(const unsigned char* p) {
   std::memcpy(&w, p, 4);
   return w;
 }
+inline void store_be_u32(unsigned char* p, std::uint32_t v) {
+  v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+}
+inline float load_be_float(const unsigned char* p) { return std::bit_cast<float>(load_be_u32(p)); }
+inline void store_be_float(unsigned char* p, float v) { store_be_u32(p, std::bit_cast<std::uint32_t>(v)); }
 inline float bits_float(std::uint32_t w) {
   float f;
   std::memcpy(&f, &w, 4);
