@@ -7,6 +7,10 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <random>
 
 namespace aptflow::test {
@@ -93,6 +97,37 @@ CommandResult run_command(const std::string& command) {
   int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
+
+std::string child_mpirun(int np, bool one_thread) {
+  return std::string(
+             "env $(env | grep -oE '^(OMPI|PMIX|OPAL)_[A-Za-z0-9_]*' | grep -v ALLOW_RUN_AS_ROOT | sed "
+             "'s/^/-u /') OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ") +
+         (one_thread ? "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 " : "") + "mpirun --oversubscribe -np " +
+         std::to_string(np) + " ";
+}
+
+std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool python_has(const std::string& modules) {
+  static std::mutex mutex;
+  static std::map<std::string, bool> known;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto it = known.find(modules);
+  if (it != known.end()) return it->second;
+  const bool ok = run_command(python_exe() + " -c 'import " + modules + "'").exit_code == 0;
+  known.emplace(modules, ok);
+  return ok;
 }
 
 }  // namespace aptflow::test

@@ -1,8 +1,10 @@
 #pragma once
 // Helpers shared by tests: temporary directories, paths to ../shared/data,
 // running the aptflow executable.
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace aptflow::test {
 
@@ -35,8 +37,31 @@ struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
 };
+// Counts failed checks without leaving the test: an early return on one rank
+// would leave the others waiting in the next collective (a hang, not a failure).
+struct Checks {
+  std::int64_t failed = 0;
+  std::int64_t first = -1;  // where the first failure was
+  void operator()(bool ok, std::int64_t where) {
+    if (!ok && failed++ == 0) first = where;
+  }
+};
+
 // Run a shell command, capture its output and exit code.
 CommandResult run_command(const std::string& command);
+
+// s in single quotes, for a shell command line (s holds no single quote).
+std::string shell_quote(const std::string& s);
+// The command prefix of a child MPI job of np ranks ("env -u ... mpirun
+// --oversubscribe -np N "): the variables of this process's own (singleton)
+// MPI job do not leak into it. one_thread: one OpenMP and OpenBLAS thread per
+// rank; else the child inherits this process's settings.
+std::string child_mpirun(int np, bool one_thread = true);
+// A whole file as bytes / as text (empty when it cannot be read).
+std::vector<unsigned char> read_bytes(const std::string& path);
+std::string read_text(const std::string& path);
+// Whether python_exe() imports these modules ("numpy, scipy.signal"); asked once per list.
+bool python_has(const std::string& modules);
 
 }  // namespace aptflow::test
 

@@ -38,9 +38,10 @@ inline nn::Model small_model(std::uint32_t seed, const std::vector<std::string>&
 }
 
 template <class T>
-std::vector<T> read_all(const std::string& file, const std::string& path) {
+std::vector<T> read_all(const std::string& file, const std::string& path,
+                        std::vector<hsize_t>* shape = nullptr) {
   auto f = h5::File::open(file);
-  return h5::read<T>(f, path);
+  return h5::read<T>(f, path, shape);
 }
 
 template <class T>

@@ -31,18 +31,12 @@
 
 namespace h5 = aptflow::h5;
 namespace nn = aptflow::nn;
+using aptflow::test::read_all;
 
 namespace {
 
 nn::Model random_model(std::uint32_t seed, const std::vector<std::string>& pairs = {"Al-Al"}) {
   return aptflow::test::small_model(seed, pairs);
-}
-
-template <class T>
-std::vector<T> read_all(const std::string& file, const std::string& path,
-                        std::vector<hsize_t>* shape = nullptr) {
-  auto f = h5::File::open(file);
-  return h5::read<T>(f, path, shape);
 }
 
 template <class T>

@@ -14,15 +14,10 @@
 
 using namespace aptflow;
 
-namespace {
-
-int rank_of() { return aptflow::test::world_rank(); }
-int size_of() { return aptflow::test::world_size(); }
-
-}  // namespace
+namespace {}  // namespace
 
 TEST(CollectiveMpi, AgreeOnErrorRaisesTheLowestFailingRanksErrorEverywhere) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   EXPECT_NO_THROW(dist::agree_on_error(MPI_COMM_WORLD, nullptr));
   for (unsigned trial = 0; trial < 24; ++trial) {
     std::mt19937 rng(trial);  // same subset on every rank
@@ -60,7 +55,7 @@ TEST(CollectiveMpi, AgreeOnErrorRaisesTheLowestFailingRanksErrorEverywhere) {
 }
 
 TEST(CollectiveMpi, CollectiveStepAndFirstMessage) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   EXPECT_THROW(dist::collective_step(MPI_COMM_WORLD,
                                      [&] {
                                        if (me == p - 1) throw InputError("f", "last rank");
@@ -77,7 +72,7 @@ TEST(CollectiveMpi, CollectiveStepAndFirstMessage) {
 }
 
 TEST(CollectiveMpi, BcastString) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   std::string big(3'000'017, '\0');
   for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) % 251);
   const int root = p - 1;
@@ -86,7 +81,7 @@ TEST(CollectiveMpi, BcastString) {
 }
 
 TEST(CollectiveMpi, SumExactIs128BitExact) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   std::vector<__int128> v(1000), want(1000, 0);
   for (int r = 0; r < p; ++r) {
     std::mt19937_64 rng(77 + r);
@@ -104,7 +99,7 @@ TEST(CollectiveMpi, SumExactIs128BitExact) {
 }
 
 TEST(CollectiveMpi, GlobalBoundsSkipsRanksWithoutIons) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   // Rank r (all but the last of several) holds one ion at (r, -r, 2r).
   const bool holds = p == 1 || me < p - 1;
   HostIonCloud c(holds ? 1 : 0, "test.bounds");

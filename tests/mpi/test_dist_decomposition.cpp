@@ -16,32 +16,12 @@
 #include "aptflow/dist/exchange.hpp"
 #include "aptflow/dist/gather.hpp"
 #include "aptflow/dist/window_ownership.hpp"
+#include "test_util.hpp"
 
 using namespace aptflow;
 using namespace aptflow::dist;
 
 namespace {
-
-int rank_of() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int size_of() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
-// Counts failed checks without leaving the test: an early return on one rank
-// would leave the others waiting in the next collective (a hang, not a failure).
-struct Checks {
-  std::int64_t failed = 0;
-  std::int64_t first = -1;  // where the first failure was
-  void operator()(bool ok, std::int64_t where) {
-    if (!ok && failed++ == 0) first = where;
-  }
-};
 
 // The whole input (every rank builds the same one from the seed).
 struct Input {
@@ -73,8 +53,8 @@ Input make_input(unsigned seed, IonIndex n, int kind) {
 // Rank r's input range: as read_dataset_mpi, or mirrored (rank r reads the
 // block of rank p - 1 - r) to show that only disjointness matters.
 void input_range(IonIndex n, bool mirrored, IonIndex& first, IonIndex& count) {
-  const int p = size_of();
-  const int b = mirrored ? p - 1 - rank_of() : rank_of();
+  const int p = aptflow::test::world_size();
+  const int b = mirrored ? p - 1 - aptflow::test::world_rank() : aptflow::test::world_rank();
   first = n * b / p;
   count = n * (b + 1) / p - first;
 }
@@ -93,7 +73,7 @@ HostIonCloud slice(const Input& in, IonIndex first, IonIndex count) {
 
 template <class T>
 std::vector<T> allgather(const std::vector<T>& mine, MPI_Datatype type) {
-  const int p = size_of();
+  const int p = aptflow::test::world_size();
   int n = static_cast<int>(mine.size());
   std::vector<int> counts(p), displs(p);
   MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
@@ -104,10 +84,10 @@ std::vector<T> allgather(const std::vector<T>& mine, MPI_Datatype type) {
   return out;
 }
 
-// Checks the ownership partition against the input; returns the owner rank
+// aptflow::test::Checks the ownership partition against the input; returns the owner rank
 // of every global index.
 std::vector<int> check_partition(const ZSlabDecomposition& d, const Input& in) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   EXPECT_EQ(d.size(), p);
   EXPECT_EQ(d.global_count(), in.size());
   // Bounds: -inf, non-decreasing, +inf, identical on all ranks.
@@ -186,7 +166,7 @@ TEST(DistDecompose, EveryIonOwnedOnceInItsSlab) {
 }
 
 TEST(DistDecompose, BalancedSlabs) {
-  const int p = size_of();
+  const int p = aptflow::test::world_size();
   const IonIndex n = 40000;
   const Input in = make_input(12, n, 0);
   const ZSlabDecomposition d = decompose(in, false);
@@ -211,7 +191,7 @@ TEST(DistDecompose, BalancedSlabs) {
 }
 
 TEST(DistDecompose, EqualZOnOneRankAndDeterministic) {
-  const int p = size_of();
+  const int p = aptflow::test::world_size();
   for (const int kind : {1, 2, 3}) {
     const Input in = make_input(13 + kind, 3001, kind);
     const ZSlabDecomposition d = decompose(in, kind == 3);
@@ -230,7 +210,7 @@ TEST(DistDecompose, EqualZOnOneRankAndDeterministic) {
     const ZSlabDecomposition e = decompose(in, kind == 3);
     EXPECT_EQ(d.bounds(), e.bounds());
     EXPECT_EQ(d.owned_count(), e.owned_count());
-    Checks same;
+    aptflow::test::Checks same;
     for (IonIndex i = 0; i < std::min(d.owned_count(), e.owned_count()); ++i)
       same(d.owned_index()(i) == e.owned_index()(i), i);
     EXPECT_EQ(same.failed, 0) << "first at owned ion " << same.first;
@@ -238,11 +218,11 @@ TEST(DistDecompose, EqualZOnOneRankAndDeterministic) {
 }
 
 TEST(DistDecompose, EmptyRanksAndEmptyInput) {
-  const int p = size_of();
+  const int p = aptflow::test::world_size();
   for (const IonIndex n : {IonIndex(0), IonIndex(1), IonIndex(3)}) {
     const Input in = make_input(21, n, 0);
     // Rank 0 read everything, the others nothing (first index n: empty range).
-    const bool reader = rank_of() == 0;
+    const bool reader = aptflow::test::world_rank() == 0;
     const ZSlabDecomposition d =
         decompose_z(MPI_COMM_WORLD, reader ? slice(in, 0, n) : slice(in, 0, 0), reader ? 0 : n);
     check_partition(d, in);
@@ -275,15 +255,17 @@ TEST(DistDecompose, EmptyRanksAndEmptyInput) {
 TEST(DistDecompose, ErrorsOnEveryRank) {
   const Input in = make_input(22, 100, 0);
   // Overlapping input ranges: every rank claims [0, 10) (a negative start at np 1).
-  EXPECT_THROW(decompose_z(MPI_COMM_WORLD, slice(in, 0, 10), size_of() > 1 ? 0 : -5), InternalError);
+  EXPECT_THROW(decompose_z(MPI_COMM_WORLD, slice(in, 0, 10), aptflow::test::world_size() > 1 ? 0 : -5),
+               InternalError);
   // A non-finite z on the last rank only: all ranks throw.
-  HostIonCloud c = slice(in, rank_of() * 10, 10);
-  if (rank_of() == size_of() - 1) c.z(3) = std::numeric_limits<float>::infinity();
-  EXPECT_THROW(decompose_z(MPI_COMM_WORLD, c, rank_of() * 10), InternalError);
+  HostIonCloud c = slice(in, aptflow::test::world_rank() * 10, 10);
+  if (aptflow::test::world_rank() == aptflow::test::world_size() - 1)
+    c.z(3) = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(decompose_z(MPI_COMM_WORLD, c, aptflow::test::world_rank() * 10), InternalError);
 }
 
 TEST(DistExchange, RoundsEqualOneShotAndCarry64BitCounts) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   // Record (src, dst, k); pair counts vary, some zero.
   struct Rec {
     std::int32_t src, dst;
@@ -299,7 +281,7 @@ TEST(DistExchange, RoundsEqualOneShotAndCarry64BitCounts) {
     std::vector<std::int64_t> rc;
     const std::vector<Rec> got = alltoallv(MPI_COMM_WORLD, send, counts, &rc, cap);
     std::size_t at = 0;
-    Checks ok;
+    aptflow::test::Checks ok;
     for (int s = 0; s < p; ++s) {
       const std::int64_t want = (s * 7 + me * 13) % 11 == 3 ? 0 : (s * 5 + me * 3) % 23 + 1;
       EXPECT_EQ(rc[s], want) << "from rank " << s << ", cap " << cap;
@@ -317,7 +299,7 @@ TEST(DistExchange, RoundsEqualOneShotAndCarry64BitCounts) {
   check_partition(b, in);
   EXPECT_EQ(a.bounds(), b.bounds());
   EXPECT_EQ(a.owned_count(), b.owned_count());
-  Checks same;
+  aptflow::test::Checks same;
   for (IonIndex i = 0; i < std::min(a.owned_count(), b.owned_count()); ++i)
     same(a.owned_index()(i) == b.owned_index()(i), i);
   EXPECT_EQ(same.failed, 0) << "first at owned ion " << same.first;
@@ -364,7 +346,7 @@ TEST(DistGather, PerIonResultsReturnInInputOrder) {
           static_cast<IonIndex>(ra.extent(0)) == count && static_cast<IonIndex>(rb.extent(0)) == count &&
           static_cast<IonIndex>(rc.extent(0)) == count && static_cast<IonIndex>(re.extent(0)) == count;
       EXPECT_TRUE(sized);
-      Checks ok;
+      aptflow::test::Checks ok;
       for (IonIndex k = 0; k < count && sized; ++k) {
         const IonIndex g = first + k;
         ok(ra(k) == f64(g, in.x[g]) && rb(k) == f32(g, in.s[g]) && rc(k) == in.mq[g] * 0.5f &&

@@ -16,6 +16,7 @@
 #include "aptflow/dist/halo.hpp"
 #include "aptflow/dist/window_ownership.hpp"
 #include "aptflow/kernels/windows.hpp"
+#include "test_util.hpp"
 #include "unit/test_sdm_reference.hpp"
 
 using namespace aptflow;
@@ -26,27 +27,6 @@ namespace {
 using Exec = Kokkos::DefaultHostExecutionSpace;
 using Rows = Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Kokkos::HostSpace>;
 using Counts = Kokkos::View<std::int64_t*, Kokkos::HostSpace>;
-
-int rank_of() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int size_of() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
-// Counts failed checks without leaving the test: an early return on one rank
-// would leave the others waiting in the next collective (a hang, not a failure).
-struct Checks {
-  std::int64_t failed = 0;
-  std::int64_t first = -1;  // where the first failure was
-  void operator()(bool ok, std::int64_t where) {
-    if (!ok && failed++ == 0) first = where;
-  }
-};
 
 // A cube of edge 5 nm (tall = false: slabs of about 1.25 nm at np 4, thinner
 // than any halo) or two cubes on top of each other (z up to 10 nm). The
@@ -63,7 +43,8 @@ PlainCloud make_cloud(unsigned seed, std::size_t n, bool tall) {
 
 ZSlabDecomposition decompose(const PlainCloud& p) {
   const IonIndex n = static_cast<IonIndex>(p.size());
-  const IonIndex first = n * rank_of() / size_of(), count = n * (rank_of() + 1) / size_of() - first;
+  const IonIndex first = n * aptflow::test::world_rank() / aptflow::test::world_size(),
+                 count = n * (aptflow::test::world_rank() + 1) / aptflow::test::world_size() - first;
   HostIonCloud c(count, "test::input");
   for (IonIndex k = 0; k < count; ++k) {
     c.x(k) = p.x[first + k];
@@ -76,7 +57,7 @@ ZSlabDecomposition decompose(const PlainCloud& p) {
 }
 
 std::vector<std::int64_t> allgather(const std::vector<std::int64_t>& mine) {
-  const int p = size_of();
+  const int p = aptflow::test::world_size();
   int n = static_cast<int>(mine.size());
   std::vector<int> counts(p), displs(p);
   MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
@@ -91,7 +72,7 @@ std::vector<std::int64_t> allgather(const std::vector<std::int64_t>& mine) {
 }  // namespace
 
 TEST(DistHalo, ExactlyTheIonsWithinHOfTheSlab) {
-  const int me = rank_of();
+  const int me = aptflow::test::world_rank();
   for (const bool tall : {false, true}) {
     const PlainCloud p = make_cloud(41, 3000, tall);
     const ZSlabDecomposition d = decompose(p);
@@ -99,7 +80,7 @@ TEST(DistHalo, ExactlyTheIonsWithinHOfTheSlab) {
       const LocalIons l = exchange_halo(d, h);
       // Layout: sorted by (z, index), owned block = owned() in order.
       EXPECT_EQ(l.owned_end - l.owned_begin, d.owned_count());
-      Checks layout;
+      aptflow::test::Checks layout;
       for (IonIndex i = 0; i < d.owned_count() && l.owned_end - l.owned_begin == d.owned_count(); ++i)
         layout(l.index(l.owned_begin + i) == d.owned_index()(i) &&
                    l.cloud.z(l.owned_begin + i) == d.owned().z(i),
@@ -141,7 +122,7 @@ class DistWindowSdms : public ::testing::TestWithParam<std::tuple<WindowVariant,
 
 TEST_P(DistWindowSdms, EqualSerialExactly) {
   const auto [variant, kind, a, b, tall] = GetParam();
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   const SdmSpec spec = kind == SdmKind::z ? SdmSpec::z() : SdmSpec::cube(1.0, 0.25);
   const WindowSpec ws = variant == WindowVariant::feal ? WindowSpec::feal(1.0) : WindowSpec::cocrni(1.0);
   const PlainCloud pc = make_cloud(50 + a * 3 + b + int(variant) * 10 + int(tall) * 100, 2600, tall);
@@ -180,7 +161,7 @@ TEST_P(DistWindowSdms, EqualSerialExactly) {
   EXPECT_EQ(static_cast<IonIndex>(local.size()), l.size()) << "an ion twice";
   const double reach = spec.r_cut + std::max(ws.centre_radius, ws.neighbour_radius);
   std::int64_t needed = 0;
-  Checks present;
+  aptflow::test::Checks present;
   for (std::int64_t w = s.first; w < s.first + s.count; w += 7) {
     std::int64_t ix, iy, iz;
     g.unravel(w, ix, iy, iz);
@@ -205,7 +186,7 @@ TEST_P(DistWindowSdms, EqualSerialExactly) {
   compute_window_sdms(Exec(), cells_local, g, ws, spec, s.first, s.count, out, cnt);
   compute_window_sdms(Exec(), cells_whole, g, ws, spec, s.first, s.count, ref, cnt_ref);
   std::int64_t pairs = 0;
-  Checks same;
+  aptflow::test::Checks same;
   for (std::int64_t r = 0; r < s.count; ++r) {
     same(cnt(r) == cnt_ref(r), s.first + r);
     for (std::int64_t q = 0; q < spec.size(); ++q) {
@@ -258,10 +239,10 @@ TEST(DistGather, WindowRowsInWindowOrderFloat) {
   for (std::int64_t r = 0; r < s.count; ++r)
     for (int q = 0; q < 3; ++q) rows(r, q) = float(s.first + r) + 0.25f * q;
   const auto all = gather_window_rows<float>(d, s, rows, g.size(), 0);
-  if (rank_of() == 0) {
+  if (aptflow::test::world_rank() == 0) {
     EXPECT_EQ(static_cast<std::int64_t>(all.extent(0)), g.size());
     EXPECT_EQ(all.extent(1), 3u);
-    Checks ok;
+    aptflow::test::Checks ok;
     for (std::int64_t w = 0; w < g.size() && all.extent(1) == 3; ++w)
       for (int q = 0; q < 3; ++q) ok(all(w, q) == float(w) + 0.25f * q, w);
     EXPECT_EQ(ok.failed, 0) << "first in window " << ok.first;

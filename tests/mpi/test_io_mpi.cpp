@@ -19,17 +19,6 @@ using aptflow::IonIndex;
 
 namespace {
 
-int rank_of() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int size_of() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
 // Ion i's values depend only on (seed, i): any rank can make any block.
 HostIonCloud block(IonIndex first, IonIndex n, unsigned seed) {
   HostIonCloud c(n);
@@ -50,7 +39,7 @@ HostIonCloud block(IonIndex first, IonIndex n, unsigned seed) {
 // Gather the x, mq, species and tof of every rank's cloud on all ranks, in rank order.
 template <class T>
 std::vector<T> allgather(const Kokkos::View<T*, Kokkos::HostSpace>& v) {
-  const int p = size_of();
+  const int p = aptflow::test::world_size();
   int n = static_cast<int>(v.extent(0)) * static_cast<int>(sizeof(T));
   std::vector<int> counts(p), displs(p);
   MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
@@ -66,11 +55,6 @@ bool same(const std::vector<T>& a, const Kokkos::View<T*, Kokkos::HostSpace>& b)
   return a.size() == b.extent(0) && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
-std::vector<unsigned char> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 }  // namespace
 
 TEST(IoMpi, DisjointRangesConcatenateToSerialRead) {
@@ -79,7 +63,7 @@ TEST(IoMpi, DisjointRangesConcatenateToSerialRead) {
   const auto whole = block(0, n, 1);
   for (auto f : {io::Format::pos, io::Format::epos, io::Format::apt, io::Format::h5}) {
     const auto path = (dir / ("c." + std::string(io::format_name(f)))).string();
-    if (rank_of() == 0) io::write_dataset(path, f, whole);
+    if (aptflow::test::world_rank() == 0) io::write_dataset(path, f, whole);
     MPI_Barrier(MPI_COMM_WORLD);
     const auto serial = io::read_dataset(path);
     io::ReadOptions o;
@@ -87,7 +71,7 @@ TEST(IoMpi, DisjointRangesConcatenateToSerialRead) {
     IonIndex first = -1;
     io::ReadStats st;
     auto mine = io::read_dataset_mpi(MPI_COMM_WORLD, path, o, &st, &first);
-    const int r = rank_of(), p = size_of();
+    const int r = aptflow::test::world_rank(), p = aptflow::test::world_size();
     EXPECT_EQ(first, n * r / p);
     EXPECT_EQ(mine.size(), n * (r + 1) / p - n * r / p);
     EXPECT_EQ(st.nonfinite, 0);
@@ -103,7 +87,7 @@ TEST(IoMpi, DisjointRangesConcatenateToSerialRead) {
 
 TEST(IoMpi, CollectiveWriteEqualsSerialWrite) {
   aptflow::test::TempDir dir;
-  const int r = rank_of(), p = size_of();
+  const int r = aptflow::test::world_rank(), p = aptflow::test::world_size();
   // Two slabs, each split unevenly over the ranks (rank 0 may hold nothing).
   const IonIndex slab[2] = {517, 260};
   const auto whole = block(0, slab[0] + slab[1], 2);
@@ -134,7 +118,7 @@ TEST(IoMpi, CollectiveWriteEqualsSerialWrite) {
         EXPECT_TRUE(same(std::vector<float>(a.extras.y_det.data(), a.extras.y_det.data() + a.size()),
                          b.extras.y_det));
       } else {
-        const auto sa = slurp(serial), sb = slurp(coll);
+        const auto sa = aptflow::test::read_bytes(serial), sb = aptflow::test::read_bytes(coll);
         EXPECT_EQ(sa.size(), sb.size());
         EXPECT_TRUE(sa == sb) << io::format_name(f) << ": collective file differs from the serial one";
       }
@@ -150,11 +134,11 @@ TEST(IoMpi, ErrorsAndNonFiniteReachEveryRank) {
   c.y(n - 2) = std::numeric_limits<float>::quiet_NaN();  // on the last rank
   c.mq(n - 1) = std::numeric_limits<float>::infinity();
   const auto path = (dir / "nan.pos").string();
-  if (rank_of() == 0) io::write_pos(path, c);
+  if (aptflow::test::world_rank() == 0) io::write_pos(path, c);
   MPI_Barrier(MPI_COMM_WORLD);
   try {
     io::read_dataset_mpi(MPI_COMM_WORLD, path);
-    ADD_FAILURE() << "expected InputError on rank " << rank_of();
+    ADD_FAILURE() << "expected InputError on rank " << aptflow::test::world_rank();
   } catch (const aptflow::InputError& e) {
     EXPECT_EQ(e.location(), (n - 2) * 16) << e.what();
     EXPECT_NE(e.reason().find("2 record(s)"), std::string::npos) << e.what();

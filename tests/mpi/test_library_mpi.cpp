@@ -11,14 +11,7 @@
 
 using namespace aptflow;
 
-namespace {
-std::string slurp_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-}  // namespace
+namespace {}  // namespace
 
 TEST(LibraryMpi, SameBytesAsSerial) {
   int rank = 0;
@@ -39,7 +32,7 @@ TEST(LibraryMpi, SameBytesAsSerial) {
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank == 0) {
     synth::write_library(MPI_COMM_SELF, spec, ser);
-    const auto a = slurp_file(par), b = slurp_file(ser);
+    const auto a = aptflow::test::read_text(par), b = aptflow::test::read_text(ser);
     EXPECT_GT(a.size(), 300u * 93 * 2 * 4);
     EXPECT_TRUE(a == b) << "library bytes differ between the parallel and the serial run";
     const auto info = io::read_feature_info(par);
@@ -68,7 +61,7 @@ TEST(LibraryMpi, OccupancySameBytesAsSerial) {
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank == 0) {
     synth::write_library(MPI_COMM_SELF, spec, ser);
-    const auto a = slurp_file(par), b = slurp_file(ser);
+    const auto a = aptflow::test::read_text(par), b = aptflow::test::read_text(ser);
     EXPECT_GT(a.size(), 120u * 512 * 2 * 4);
     EXPECT_TRUE(a == b) << "occupancy library bytes differ between the parallel and the serial run";
     const auto rows = synth::library_sample_sdms(spec, synth::expand_library(spec)[77]);

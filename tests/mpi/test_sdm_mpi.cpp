@@ -28,8 +28,6 @@ namespace {
 using aptflow::HostIonCloud;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 
-int rank_of() { return aptflow::test::world_rank(); }
-
 HostIonCloud cloud_of(std::int64_t n, float zlo, float zhi, unsigned seed) {
   return aptflow::test::ranged_random_cloud(n, -4.0f, 4.5f, -3.0f, 4.0f, zlo, zhi, seed, "test.sdm");
 }
@@ -165,7 +163,7 @@ TEST(SdmMpi, FileDoesNotDependOnTheRankCount) {
   };
   // Deep: slabs of several nm at np 4; thin: slabs thinner than the halo.
   for (const Specimen& s : {Specimen{24000, 0.0f, 40.0f}, Specimen{6000, 3.0f, 6.0f}}) {
-    if (rank_of() == 0) {
+    if (aptflow::test::world_rank() == 0) {
       io::write_pos(pos, cloud_of(s.n, s.zlo, s.zhi, 77 + static_cast<unsigned>(s.n)));
       write_rrng(rrng, table);
     }
@@ -175,7 +173,7 @@ TEST(SdmMpi, FileDoesNotDependOnTheRankCount) {
       SdmOptions o = options_of(k, pos, rrng);
       o.output = (dir / "all.h5").string();
       const SdmSummary all = run_sdm(MPI_COMM_WORLD, o);
-      if (rank_of() == 0) {
+      if (aptflow::test::world_rank() == 0) {
         SdmOptions one = o;
         one.output = (dir / "one.h5").string();
         const SdmSummary single = run_sdm(MPI_COMM_SELF, one);
@@ -207,7 +205,7 @@ TEST(SdmMpi, FileDoesNotDependOnTheRankCount) {
         d.test_device_path = true;
         d.output = (dir / "dev.h5").string();
         const SdmSummary dev = run_sdm(MPI_COMM_WORLD, d);
-        if (rank_of() == 0) {
+        if (aptflow::test::world_rank() == 0) {
           EXPECT_EQ(dev.device, have_gpu_backend() ? "gpu" : "default execution space");
           const FileImage a = image_of(o.output, o), b = image_of(d.output, d);
           expect_same(a.f32, b.f32);
@@ -226,7 +224,7 @@ TEST(SdmMpi, ErrorsOnEveryRankAndNoFile) {
   test::TempDir dir;
   const auto rrng = (dir / "t.rrng").string();
   const auto pos = (dir / "t.pos").string();
-  if (rank_of() == 0) {
+  if (aptflow::test::world_rank() == 0) {
     io::write_pos(pos, cloud_of(3000, 0.0f, 10.0f, 5));
     write_rrng(rrng, table_of());
   }

@@ -54,11 +54,6 @@ peak_sigma = 0.05
 )");
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 std::uint64_t fnv1a(const std::string& bytes) {
   std::uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
@@ -90,13 +85,13 @@ TEST(SynthMpi, WriteSpecimenIsRankIndependent) {
     const auto ser = write_specimen(MPI_COMM_SELF, gen, (dir / "ser").string());
     EXPECT_EQ(par.num_ions, ser.num_ions);
     EXPECT_EQ(par.num_domains, 4);
-    const auto pos_par = slurp(par.pos), pos_ser = slurp(ser.pos);
+    const auto pos_par = aptflow::test::read_text(par.pos), pos_ser = aptflow::test::read_text(ser.pos);
     EXPECT_EQ(pos_par.size(), static_cast<std::size_t>(par.num_ions) * 16);
     EXPECT_EQ(fnv1a(pos_par), fnv1a(pos_ser)) << "POS differs between " << size << " ranks and 1";
     EXPECT_EQ(pos_par, pos_ser);
-    EXPECT_EQ(fnv1a(slurp(par.rrng)), fnv1a(slurp(ser.rrng)));
+    EXPECT_EQ(fnv1a(aptflow::test::read_text(par.rrng)), fnv1a(aptflow::test::read_text(ser.rrng)));
     // Truth: the same bytes (datasets carry no timestamps), and every dataset and attribute equal.
-    EXPECT_EQ(fnv1a(slurp(par.truth)), fnv1a(slurp(ser.truth)))
+    EXPECT_EQ(fnv1a(aptflow::test::read_text(par.truth)), fnv1a(aptflow::test::read_text(ser.truth)))
         << "truth file differs between " << size << " ranks and 1";
     auto fp = h5::File::open(par.truth), fs = h5::File::open(ser.truth);
     EXPECT_EQ(h5::read<std::int64_t>(fp, "/ions/domain_id"), h5::read<std::int64_t>(fs, "/ions/domain_id"));
@@ -130,7 +125,7 @@ TEST(SynthMpi, WriteSpecimenIsRankIndependent) {
       in_domains += dom[i] >= 0;
     }
     EXPECT_GT(in_domains, 100);
-    const auto rrng = slurp(par.rrng);
+    const auto rrng = aptflow::test::read_text(par.rrng);
     EXPECT_NE(rrng.find("Ion1=Al\n"), std::string::npos) << rrng;
     EXPECT_NE(rrng.find("Range2=23.7 24.3 Vol:"), std::string::npos) << rrng;
   }

@@ -27,13 +27,10 @@ namespace {
 using aptflow::HostIonCloud;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 
-int rank_of() { return aptflow::test::world_rank(); }
-int size_of() { return aptflow::test::world_size(); }
-
 // Random row ranges in rank order as z slabs make them: each rank's first row
 // is at or after the previous holding rank's last row; some ranks hold none.
 TEST(SlabRowsMpi, SumsEqualSerialSum) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   const std::int64_t L = 3;
   for (unsigned trial = 0; trial < 40; ++trial) {
     std::mt19937 rng(100 + trial);  // the same on every rank
@@ -80,7 +77,7 @@ TEST(SlabRowsMpi, SumsEqualSerialSum) {
 }
 
 TEST(SlabRowsMpi, UnorderedRangesAreABug) {
-  const int p = size_of(), me = rank_of();
+  const int p = aptflow::test::world_size(), me = aptflow::test::world_rank();
   if (p < 2) GTEST_SKIP() << "needs two ranks";
   // Rank 0 holds rows [5, 8), rank 1 rows [0, 2): not the order of z slabs.
   const std::int64_t first = me == 0 ? 5 : (me == 1 ? 0 : 0), rows = me == 0 ? 3 : (me == 1 ? 2 : 0);
@@ -110,7 +107,7 @@ TEST(VoxelizeMpi, FileEqualsSerialGrid) {
     HostIonCloud whole = cloud_of(k.n, k.zlo, k.zhi, 2024 + static_cast<unsigned>(k.n));
     const auto pos = (dir / "t.pos").string();
     const auto out = (dir / "t.h5").string();
-    if (rank_of() == 0) {
+    if (aptflow::test::world_rank() == 0) {
       aptflow::io::write_pos(pos, whole);
       aptflow::write_rrng(rrng, table);
     }

@@ -50,18 +50,7 @@ using Exec = Kokkos::DefaultHostExecutionSpace;
 constexpr double kTilt = 6.0, kAzimuth = 40.0;
 const std::string kAlign = "--set 'transform.align=[6.0, 40.0]'";
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
-
 // mpirun for a child job without this process's own MPI job variables.
-std::string mpirun(int np) {
-  return "env $(env | grep -oE '^(OMPI|PMIX|OPAL)_[A-Za-z0-9_]*' | grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u "
-         "/') OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
-         "OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe -np " +
-         std::to_string(np) + " ";
-}
-
-std::string exe() { return aptflow::test::aptflow_exe(); }
-
 // A small Al-Li-Mg specimen with two L1_2 domains, its <002> pole tilted by
 // [kTilt, kAzimuth] (configs/synth/demo_specimen.toml).
 aptflow::synth::SpecimenFiles tilted_specimen(const TempDir& dir) {
@@ -145,7 +134,7 @@ void expect_recorded(const std::string& a1, const std::string& a2, const std::st
 void expect_sets_rejected(const std::string& base, const std::string& out,
                           const std::vector<std::pair<std::string, std::string>>& sets) {
   for (const auto& [set, key] : sets)
-    expect_rejected(base + "--set " + set + " -o " + quote(out) + " 2>&1", out, key);
+    expect_rejected(base + "--set " + set + " -o " + aptflow::test::shell_quote(out) + " 2>&1", out, key);
 }
 
 }  // namespace
@@ -217,18 +206,21 @@ TEST(AlignVerbs, SdmWindowsAreThoseOfTheTurnedIons) {
   const auto rot = expected_rotation(as_read);
   const HostIonCloud turned = turned_copy(as_read, rot);
 
-  const std::string args = " sdm -i " + quote(files.pos) + " -r " + quote(files.rrng) +
+  const std::string args = " sdm -i " + aptflow::test::shell_quote(files.pos) + " -r " +
+                           aptflow::test::shell_quote(files.rrng) +
                            " --pair Al-Al --pair Li-Al -k z -w feal --set windows.stride=1.0 "
                            "--set windows.chunk=53 ";
   const auto a1 = (dir / "a1.h5").string(), a2 = (dir / "a2.h5").string(),
              plain = (dir / "plain.h5").string();
-  auto r = run_command(exe() + args + kAlign + " -o " + quote(a1) + " 2>&1");
+  auto r = run_command(aptflow::test::aptflow_exe() + args + kAlign + " -o " +
+                       aptflow::test::shell_quote(a1) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("align (fixed): pole at tilt 6.000 deg, azimuth 40.00 deg"), std::string::npos)
       << r.output;
-  r = run_command(mpirun(2) + exe() + args + kAlign + " -o " + quote(a2) + " 2>&1");
+  r = run_command(aptflow::test::child_mpirun(2) + aptflow::test::aptflow_exe() + args + kAlign + " -o " +
+                  aptflow::test::shell_quote(a2) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(exe() + args + " -o " + quote(plain) + " 2>&1");
+  r = run_command(aptflow::test::aptflow_exe() + args + " -o " + aptflow::test::shell_quote(plain) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   // Reference: the turned ions, windows over their bounding box.
@@ -274,18 +266,20 @@ TEST(AlignVerbs, SdmWindowsAreThoseOfTheTurnedIons) {
 
   // Whole dataset (--windows none): the alignment is recorded there too.
   const auto whole = (dir / "whole.h5").string();
-  r = run_command(exe() + " sdm -i " + quote(files.pos) + " -r " + quote(files.rrng) +
-                  " --pair Al-Al -w none " + kAlign + " -o " + quote(whole) + " 2>&1");
+  r = run_command(aptflow::test::aptflow_exe() + " sdm -i " + aptflow::test::shell_quote(files.pos) + " -r " +
+                  aptflow::test::shell_quote(files.rrng) + " --pair Al-Al -w none " + kAlign + " -o " +
+                  aptflow::test::shell_quote(whole) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_alignment(whole, "/alignment", rot);
 
   // Bad values: exit 2 naming the key, nothing written.
   const auto bad = (dir / "bad.h5").string();
-  expect_sets_rejected(exe() + args, bad,
+  expect_sets_rejected(aptflow::test::aptflow_exe() + args, bad,
                        {{"transform.align=sideways", "transform.align"},
                         {"'transform.align=[60.0, 0.0]'", "transform.align"}});
-  expect_rejected(exe() + args + kAlign + " --set transform.cone=20 -o " + quote(bad) + " 2>&1", bad,
-                  "transform.cone");
+  expect_rejected(aptflow::test::aptflow_exe() + args + kAlign + " --set transform.cone=20 -o " +
+                      aptflow::test::shell_quote(bad) + " 2>&1",
+                  bad, "transform.cone");
 }
 
 TEST(AlignVerbs, VoxelizeCountsAreThoseOfTheTurnedIons) {
@@ -297,17 +291,19 @@ TEST(AlignVerbs, VoxelizeCountsAreThoseOfTheTurnedIons) {
   const HostIonCloud turned = turned_copy(as_read, rot);
   const int types = static_cast<int>(table.num_types());
 
-  const std::string args =
-      " voxelize -i " + quote(files.pos) + " -r " + quote(files.rrng) + " --edge 0.8 " + kAlign + " -o ";
+  const std::string args = " voxelize -i " + aptflow::test::shell_quote(files.pos) + " -r " +
+                           aptflow::test::shell_quote(files.rrng) + " --edge 0.8 " + kAlign + " -o ";
   const auto g1 = (dir / "g1.h5").string(), g2 = (dir / "g2.h5").string(),
              plain = (dir / "plain.h5").string();
-  auto r = run_command(exe() + args + quote(g1) + " 2>&1");
+  auto r = run_command(aptflow::test::aptflow_exe() + args + aptflow::test::shell_quote(g1) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("align (fixed)"), std::string::npos) << r.output;
-  r = run_command(mpirun(2) + exe() + args + quote(g2) + " 2>&1");
+  r = run_command(aptflow::test::child_mpirun(2) + aptflow::test::aptflow_exe() + args +
+                  aptflow::test::shell_quote(g2) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(exe() + " voxelize -i " + quote(files.pos) + " -r " + quote(files.rrng) +
-                  " --edge 0.8 -o " + quote(plain) + " 2>&1");
+  r = run_command(aptflow::test::aptflow_exe() + " voxelize -i " + aptflow::test::shell_quote(files.pos) +
+                  " -r " + aptflow::test::shell_quote(files.rrng) + " --edge 0.8 -o " +
+                  aptflow::test::shell_quote(plain) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   const auto ref = aptflow::voxelize_composition(Exec(), turned, aptflow::CompositionSpec{0.8, types});
@@ -336,13 +332,16 @@ TEST(AlignVerbs, VoxelizeCountsAreThoseOfTheTurnedIons) {
   expect_recorded(g1, g2, plain, "/voxels/alignment", rot);
 
   const auto bad = (dir / "bad.h5").string();
-  const std::string base = exe() + " voxelize -i " + quote(files.pos) + " -r " + quote(files.rrng) + " ";
+  const std::string base = aptflow::test::aptflow_exe() + " voxelize -i " +
+                           aptflow::test::shell_quote(files.pos) + " -r " +
+                           aptflow::test::shell_quote(files.rrng) + " ";
   expect_sets_rejected(base, bad,
                        {{"transform.align=sideways", "transform.align"},
                         {"'transform.align=[5.0]'", "transform.align"},
                         {"windows.edge=2", "windows.edge"}});
-  expect_rejected(mpirun(2) + base + "--set transform.align=sideways -o " + quote(bad) + " 2>&1", bad,
-                  "transform.align");
+  expect_rejected(aptflow::test::child_mpirun(2) + base + "--set transform.align=sideways -o " +
+                      aptflow::test::shell_quote(bad) + " 2>&1",
+                  bad, "transform.align");
 }
 
 TEST(AlignVerbs, ClusterDomainsAndCentroidsInInputCoordinates) {
@@ -351,18 +350,22 @@ TEST(AlignVerbs, ClusterDomainsAndCentroidsInInputCoordinates) {
   const auto table = aptflow::read_range_file(files.rrng);
   const auto rot = expected_rotation(ranged(files.pos, table));
 
-  const std::string args = " cluster " + quote(files.pos) + " --range " + quote(files.rrng) +
+  const std::string args = " cluster " + aptflow::test::shell_quote(files.pos) + " --range " +
+                           aptflow::test::shell_quote(files.rrng) +
                            " --species Li,Mg --eps 0.5 --min-samples 4 --json ";
   const auto a1 = (dir / "a1.h5").string(), a2 = (dir / "a2.h5").string(),
              plain = (dir / "plain.h5").string();
-  auto r = run_command(exe() + args + kAlign + " -o " + quote(a1) + " 2>/dev/null");
+  auto r = run_command(aptflow::test::aptflow_exe() + args + kAlign + " -o " +
+                       aptflow::test::shell_quote(a1) + " 2>/dev/null");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j.at("alignment").at("mode"), "fixed");
   EXPECT_NEAR(j.at("alignment").at("tilt_deg").get<double>(), kTilt, 1e-9);
-  r = run_command(mpirun(2) + exe() + args + kAlign + " -o " + quote(a2) + " 2>/dev/null");
+  r = run_command(aptflow::test::child_mpirun(2) + aptflow::test::aptflow_exe() + args + kAlign + " -o " +
+                  aptflow::test::shell_quote(a2) + " 2>/dev/null");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(exe() + args + " -o " + quote(plain) + " 2>/dev/null");
+  r = run_command(aptflow::test::aptflow_exe() + args + " -o " + aptflow::test::shell_quote(plain) +
+                  " 2>/dev/null");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_FALSE(nlohmann::json::parse(r.output).contains("alignment"));
 
@@ -394,7 +397,9 @@ TEST(AlignVerbs, ClusterDomainsAndCentroidsInInputCoordinates) {
   expect_recorded(a1, a2, plain, "/entry1/alignment", rot);
 
   const auto bad = (dir / "bad.h5").string();
-  const std::string base = exe() + " cluster " + quote(files.pos) + " --range " + quote(files.rrng) + " ";
+  const std::string base = aptflow::test::aptflow_exe() + " cluster " +
+                           aptflow::test::shell_quote(files.pos) + " --range " +
+                           aptflow::test::shell_quote(files.rrng) + " ";
   expect_sets_rejected(base, bad,
                        {{"transform.align=sideways", "transform.align"},
                         {"'transform.align=[5.0, 1.0, 2.0]'", "transform.align"},

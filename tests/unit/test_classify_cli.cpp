@@ -26,17 +26,7 @@ using aptflow::test::run_command;
 
 namespace {
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
-
 // mpirun for a child job without this process's own MPI job variables.
-std::string mpirun(int np) {
-  return "env $(env | grep -oE '^(OMPI|PMIX|OPAL)_[A-Za-z0-9_]*' | grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u "
-         "/') OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "
-         "OPENBLAS_NUM_THREADS=1 "
-         "mpirun --oversubscribe -np " +
-         std::to_string(np) + " ";
-}
-
 struct CliSetup {
   aptflow::test::TempDir dir;
   std::string config;
@@ -49,12 +39,15 @@ struct CliSetup {
     // The shipped model (its GEMM bits depend on the batch layout; see classify).
     const auto model = (aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string();
     config = (dir / "c.toml").string();
-    std::ofstream(config) << "input = " << quote(files.pos) << "\nrange = " << quote(files.rrng)
-                          << "\nmodel = " << quote(model) << "\noutput = " << quote((dir / "out.h5").string())
+    std::ofstream(config) << "input = " << aptflow::test::shell_quote(files.pos)
+                          << "\nrange = " << aptflow::test::shell_quote(files.rrng)
+                          << "\nmodel = " << aptflow::test::shell_quote(model)
+                          << "\noutput = " << aptflow::test::shell_quote((dir / "out.h5").string())
                           << "\nprogress = true\n[windows]\nchunk = 40\n[segment]\nthresholds = [inf, 3.0]\n";
   }
   std::string classify(int np, const std::string& extra = "") const {
-    return mpirun(np) + aptflow::test::aptflow_exe() + " classify --config " + quote(config) + " " + extra;
+    return aptflow::test::child_mpirun(np) + aptflow::test::aptflow_exe() + " classify --config " +
+           aptflow::test::shell_quote(config) + " " + extra;
   }
 };
 
@@ -77,12 +70,12 @@ TEST(ClassifyCli, SigtermCheckpointsAndResumeGivesTheSameBytes) {
   // Signal one rank once the windows have started; every rank stops.
   const auto log = (s.dir / "log.txt").string();
   r = run_command(
-      "APTFLOW_TEST_CHUNK_SLEEP_MS=40 " + s.classify(2) + " > " + quote(log) +
-      " 2>&1 & m=$!; for i in $(seq 300); do grep -q 'aptflow classify: windows:' " + quote(log) +
-      " 2>/dev/null" +
+      "APTFLOW_TEST_CHUNK_SLEEP_MS=40 " + s.classify(2) + " > " + aptflow::test::shell_quote(log) +
+      " 2>&1 & m=$!; for i in $(seq 300); do grep -q 'aptflow classify: windows:' " +
+      aptflow::test::shell_quote(log) + " 2>/dev/null" +
       " && break; sleep 0.05; done; sleep 0.4; kill -TERM $(pgrep -P $m | head -n 1); wait $m; echo "
       "\"rc=$?\"; cat " +
-      quote(log));
+      aptflow::test::shell_quote(log));
   EXPECT_NE(r.output.find("rc=75"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("stop requested"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
@@ -113,7 +106,8 @@ for k in names:
     n += 1
 print('same', n)
 )";
-  r = run_command(aptflow::test::python_exe() + " " + quote(py) + " " + quote(out) + " " + quote(ref));
+  r = run_command(aptflow::test::python_exe() + " " + aptflow::test::shell_quote(py) + " " +
+                  aptflow::test::shell_quote(out) + " " + aptflow::test::shell_quote(ref));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("same "), std::string::npos) << r.output;
 }
@@ -124,7 +118,8 @@ TEST(ClassifyCli, InputErrorsEndEveryRankWithExitTwo) {
   const auto bad = (s.dir / "bad.pos").string();
   std::filesystem::copy_file(s.files.pos, bad);
   std::filesystem::resize_file(bad, std::filesystem::file_size(bad) - 7);
-  auto r = run_command("timeout 60 " + s.classify(2, "--set input=" + quote("\"" + bad + "\"")));
+  auto r = run_command("timeout 60 " +
+                       s.classify(2, "--set input=" + aptflow::test::shell_quote("\"" + bad + "\"")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("bad.pos"), std::string::npos) << r.output;
   // A NaN z in the last record: only the last rank's block holds it.
@@ -136,14 +131,16 @@ TEST(ClassifyCli, InputErrorsEndEveryRankWithExitTwo) {
     const unsigned char qnan_be[4] = {0x7f, 0xc0, 0x00, 0x00};  // POS is big-endian float32
     f.write(reinterpret_cast<const char*>(qnan_be), 4);
   }
-  r = run_command("timeout 60 " + s.classify(2, "--set input=" + quote("\"" + nan + "\"")));
+  r = run_command("timeout 60 " +
+                  s.classify(2, "--set input=" + aptflow::test::shell_quote("\"" + nan + "\"")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("nan.pos"), std::string::npos) << r.output;
   // A range file without the pair's ion type.
   const auto rrng = (s.dir / "bad.rrng").string();
   std::ofstream(rrng)
       << "[Ions]\nNumber=1\nIon1=Li\n[Ranges]\nNumber=1\nRange1=6.5 7.5 Vol:0.01 Li:1 Color:FF0000\n";
-  r = run_command("timeout 60 " + s.classify(2, "--set range=" + quote("\"" + rrng + "\"")));
+  r = run_command("timeout 60 " +
+                  s.classify(2, "--set range=" + aptflow::test::shell_quote("\"" + rrng + "\"")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("Al"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(s.dir / "out.h5"));
@@ -161,18 +158,21 @@ TEST(ClassifyCli, InputErrorsEndEveryRankWithExitTwo) {
 
 TEST(ClassifyCli, CompositionClassAndSpeciesCheckedAgainstModelAndRanges) {
   CliSetup s;
-  const std::string interp = "--set segment.rule=" + quote("\"interpolate\"") + " ";
+  const std::string interp = "--set segment.rule=" + aptflow::test::shell_quote("\"interpolate\"") + " ";
   // A class the model does not have (alli_demo: FCC, L1_2).
-  auto r = run_command("timeout 60 " +
-                       s.classify(1, interp + "--set segment.composition.class=" + quote("\"B2\"") +
-                                         " --set segment.composition.species=" + quote("[\"Li\"]")));
+  auto r = run_command(
+      "timeout 60 " +
+      s.classify(1, interp + "--set segment.composition.class=" + aptflow::test::shell_quote("\"B2\"") +
+                        " --set segment.composition.species=" + aptflow::test::shell_quote("[\"Li\"]")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("segment.composition.class"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("L1_2"), std::string::npos) << r.output;  // the classes it has
   // An ion type the range file does not have.
-  r = run_command("timeout 60 " +
-                  s.classify(1, interp + "--set segment.composition.class=" + quote("\"L1_2\"") +
-                                    " --set segment.composition.species=" + quote("[\"Li\", \"Zn\"]")));
+  r = run_command(
+      "timeout 60 " +
+      s.classify(1,
+                 interp + "--set segment.composition.class=" + aptflow::test::shell_quote("\"L1_2\"") +
+                     " --set segment.composition.species=" + aptflow::test::shell_quote("[\"Li\", \"Zn\"]")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("segment.composition.species"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("Zn"), std::string::npos) << r.output;

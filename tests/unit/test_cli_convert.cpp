@@ -47,17 +47,7 @@ std::string write_range_file(const fs::path& dir) {
   return path;
 }
 
-std::string exe() { return aptflow::test::aptflow_exe(); }
-
 // A child MPI job must not inherit this test process's own (singleton) MPI variables.
-std::string mpi_job(int np) {
-  return fmt::format(
-      "env $(env | grep -oE '^(OMPI|PMIX|OPAL)_[A-Za-z0-9_]*' | grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u /') "
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 mpirun --oversubscribe "
-      "-np {} ",
-      np);
-}
-
 std::vector<char> bytes_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -85,7 +75,7 @@ TEST(CliConvert, EveryReaderToEveryWriter) {
   io::write_epos(epos, c);
   for (const char* to : {"pos", "epos", "apt", "csv", "h5", "nxs"}) {
     const auto out = (dir / (std::string("out.") + to)).string();
-    auto r = run_command(fmt::format("{} convert {} {} 2>&1", exe(), epos, out));
+    auto r = run_command(fmt::format("{} convert {} {} 2>&1", aptflow::test::aptflow_exe(), epos, out));
     ASSERT_EQ(r.exit_code, 0) << to << ": " << r.output;
     EXPECT_NE(r.output.find("777 ions"), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(out + ".aptflow-part"));
@@ -107,7 +97,9 @@ TEST(CliConvert, EveryReaderToEveryWriter) {
       }
     // And back again to POS: the same bytes as a POS written directly.
     const auto pos = (dir / (std::string("back_") + to + ".pos")).string();
-    ASSERT_EQ(run_command(fmt::format("{} convert {} {} 2>&1", exe(), out, pos)).exit_code, 0);
+    ASSERT_EQ(
+        run_command(fmt::format("{} convert {} {} 2>&1", aptflow::test::aptflow_exe(), out, pos)).exit_code,
+        0);
     io::write_pos((dir / "ref.pos").string(), c);
     EXPECT_EQ(bytes_of(pos), bytes_of((dir / "ref.pos").string())) << to;
   }
@@ -120,9 +112,13 @@ TEST(CliConvert, RangingAttachedAndCarried) {
   io::write_pos(pos, c);
   const auto rrng = write_range_file(dir.path());
   const auto h5 = (dir / "r.h5").string(), nxs = (dir / "r.nxs").string();
-  ASSERT_EQ(run_command(fmt::format("{} convert {} {} --range {} 2>&1", exe(), pos, h5, rrng)).exit_code, 0);
+  ASSERT_EQ(run_command(
+                fmt::format("{} convert {} {} --range {} 2>&1", aptflow::test::aptflow_exe(), pos, h5, rrng))
+                .exit_code,
+            0);
   // h5 -> nxapm carries the ranging without --range.
-  ASSERT_EQ(run_command(fmt::format("{} convert {} {} 2>&1", exe(), h5, nxs)).exit_code, 0);
+  ASSERT_EQ(
+      run_command(fmt::format("{} convert {} {} 2>&1", aptflow::test::aptflow_exe(), h5, nxs)).exit_code, 0);
   const auto table = aptflow::read_range_file(rrng);
   for (const auto& path : {h5, nxs}) {
     const auto t = aptflow::read_range_file(path);
@@ -138,7 +134,8 @@ TEST(CliConvert, RangingAttachedAndCarried) {
   }
   // A format without ranging: --range is a config error naming it; nothing written.
   const auto bad = (dir / "x.pos").string();
-  const auto r = run_command(fmt::format("{} convert {} {} --range {} 2>&1", exe(), pos, bad, rrng));
+  const auto r = run_command(
+      fmt::format("{} convert {} {} --range {} 2>&1", aptflow::test::aptflow_exe(), pos, bad, rrng));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--range"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(bad));
@@ -151,7 +148,7 @@ TEST(CliConvert, BadInputExitTwoOneLineNothingWritten) {
   io::write_pos(pos, c);
   fs::resize_file(pos, 50 * 16 - 3);
   const auto out = (dir / "o.h5").string();
-  auto r = run_command(fmt::format("{} convert {} {} 2>&1", exe(), pos, out));
+  auto r = run_command(fmt::format("{} convert {} {} 2>&1", aptflow::test::aptflow_exe(), pos, out));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find("at byte 784"), std::string::npos) << r.output;
@@ -162,13 +159,14 @@ TEST(CliConvert, BadInputExitTwoOneLineNothingWritten) {
   text += "1,2,oops,4\n";
   const auto csv = (dir / "t.csv").string();
   std::ofstream(csv) << text;
-  r = run_command(fmt::format("{} convert {} {} --block 7 2>&1", exe(), csv, out));
+  r = run_command(fmt::format("{} convert {} {} --block 7 2>&1", aptflow::test::aptflow_exe(), csv, out));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("line 102"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out + ".aptflow-part"));
   // Unknown output extension.
-  r = run_command(fmt::format("{} convert {} {} 2>&1", exe(), csv, (dir / "o.xyz").string()));
+  r = run_command(
+      fmt::format("{} convert {} {} 2>&1", aptflow::test::aptflow_exe(), csv, (dir / "o.xyz").string()));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--to"), std::string::npos) << r.output;
 }
@@ -185,7 +183,8 @@ TEST(CliConvert, MpiRanksGiveTheSameBytes) {
       const auto out =
           (dir / fmt::format("np{}", np) / fmt::format("out.{}", to)).string();  // APT stores the name
       const auto r =
-          run_command(fmt::format("{}{} convert {} {} --block 97 2>&1", mpi_job(np), exe(), epos, out));
+          run_command(fmt::format("{}{} convert {} {} --block 97 2>&1", aptflow::test::child_mpirun(np),
+                                  aptflow::test::aptflow_exe(), epos, out));
       ASSERT_EQ(r.exit_code, 0) << r.output;
       outs.push_back(bytes_of(out));
     }
@@ -201,9 +200,10 @@ TEST(CliJson, StdoutHoldsOneJsonDocumentWarningsGoToStderr) {
   io::write_pos(pos, c);
   const auto rrng = write_range_file(dir.path());
   const std::vector<std::string> cmds = {
-      fmt::format("{} inspect {} --range {} --json", exe(), pos, rrng),
-      fmt::format("{} convert {} {} --range {} --json", exe(), pos, (dir / "b.h5").string(), rrng),
-      fmt::format("{} cluster {} --range {} --json", exe(), pos, rrng),
+      fmt::format("{} inspect {} --range {} --json", aptflow::test::aptflow_exe(), pos, rrng),
+      fmt::format("{} convert {} {} --range {} --json", aptflow::test::aptflow_exe(), pos,
+                  (dir / "b.h5").string(), rrng),
+      fmt::format("{} cluster {} --range {} --json", aptflow::test::aptflow_exe(), pos, rrng),
   };
   for (const auto& cmd : cmds) {
     const auto r = run_split(cmd, dir.path());
@@ -214,13 +214,15 @@ TEST(CliJson, StdoutHoldsOneJsonDocumentWarningsGoToStderr) {
   // model info --json on a shipped model.
   const auto model = (aptflow::test::source_dir() / "models" / "alli_demo_1dcnn.h5").string();
   if (fs::exists(model)) {
-    const auto r = run_split(fmt::format("{} model info {} --json", exe(), model), dir.path());
+    const auto r =
+        run_split(fmt::format("{} model info {} --json", aptflow::test::aptflow_exe(), model), dir.path());
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NO_THROW((void)nlohmann::json::parse(r.out)) << r.out;
   }
   // Errors: nothing on stdout, one line on stderr.
-  const auto r =
-      run_split(fmt::format("{} inspect {} --json", exe(), (dir / "missing.pos").string()), dir.path());
+  const auto r = run_split(
+      fmt::format("{} inspect {} --json", aptflow::test::aptflow_exe(), (dir / "missing.pos").string()),
+      dir.path());
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

@@ -100,13 +100,9 @@ Reference reference(const HostIonCloud& c, const RangeTable& t) {
   return r;
 }
 
-std::string exe() { return aptflow::test::aptflow_exe(); }
-
-std::string quote(const std::string& s) { return "'" + s + "'"; }
-
 // JSON report of a successful run (stdout + stderr must be nothing but the JSON).
 nlohmann::json inspect_json(const std::string& args) {
-  const auto r = run_command(exe() + " inspect " + args + " --json");
+  const auto r = run_command(aptflow::test::aptflow_exe() + " inspect " + args + " --json");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   try {
     return nlohmann::json::parse(r.output);
@@ -157,7 +153,8 @@ TEST(CliInspect, JsonMatchesIndependentCountsForEveryFormat) {
                                   std::pair{"a.apt", io::Format::apt}, std::pair{"a.h5", io::Format::h5}}) {
     SCOPED_TRACE(name);
     const auto path = f.write(name, fmt);
-    const auto j = inspect_json(quote(path) + " --range " + quote(f.rrng));
+    const auto j =
+        inspect_json(aptflow::test::shell_quote(path) + " --range " + aptflow::test::shell_quote(f.rrng));
     if (j.is_null()) continue;
     check_json(j, f.cloud, f.table, std::string(io::format_name(fmt)));
     EXPECT_EQ(j.at("nonfinite_dropped").get<std::int64_t>(), 0);
@@ -168,7 +165,8 @@ TEST(CliInspect, JsonMatchesIndependentCountsForEveryFormat) {
 TEST(CliInspect, TextReportContainsTheNumbers) {
   Files f;
   const auto path = f.write("t.pos", io::Format::pos);
-  const auto r = run_command(exe() + " inspect " + quote(path) + " -r " + quote(f.rrng));
+  const auto r = run_command(aptflow::test::aptflow_exe() + " inspect " + aptflow::test::shell_quote(path) +
+                             " -r " + aptflow::test::shell_quote(f.rrng));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto ref = reference(f.cloud, f.table);
   EXPECT_NE(r.output.find("format      pos"), std::string::npos) << r.output;
@@ -193,7 +191,7 @@ TEST(CliInspect, TextReportContainsTheNumbers) {
 TEST(CliInspect, ReportsTheStrongPeaks) {
   Files f;
   const auto path = f.write("p.pos", io::Format::pos);
-  const auto j = inspect_json(quote(path) + " --peaks 4");
+  const auto j = inspect_json(aptflow::test::shell_quote(path) + " --peaks 4");
   ASSERT_FALSE(j.is_null());
   EXPECT_FALSE(j.contains("composition"));  // no range file, no ranging keys
   const auto& peaks = j.at("peaks");
@@ -213,7 +211,7 @@ TEST(CliInspect, ReportsTheStrongPeaks) {
 
 // Bad input: exit code 2, exactly one line, naming the file and `where`.
 void expect_one_line_error(const std::string& args, const std::string& file, const std::string& where) {
-  const auto r = run_command(exe() + " inspect " + args);
+  const auto r = run_command(aptflow::test::aptflow_exe() + " inspect " + args);
   EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << "\n" << r.output;
   EXPECT_EQ(r.output.rfind("aptflow: error: ", 0), 0u) << r.output;
@@ -226,7 +224,7 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
   // Truncated POS: the last record is incomplete.
   const auto trunc = f.write("trunc.pos", io::Format::pos);
   fs::resize_file(trunc, fs::file_size(trunc) - 5);
-  expect_one_line_error(quote(trunc), trunc, "at byte " + std::to_string(5999 * 16));
+  expect_one_line_error(aptflow::test::shell_quote(trunc), trunc, "at byte " + std::to_string(5999 * 16));
 
   // NaN coordinate in record 1234: an error at its byte offset; --drop-nonfinite drops and counts it.
   HostIonCloud bad = test_cloud(3000, 11);
@@ -234,9 +232,10 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
   bad.mq(2500) = std::numeric_limits<float>::infinity();
   const auto nan_pos = (f.dir / "nan.pos").string();
   io::write_pos(nan_pos, bad);
-  expect_one_line_error(quote(nan_pos), nan_pos, "at byte " + std::to_string(1234 * 16));
+  expect_one_line_error(aptflow::test::shell_quote(nan_pos), nan_pos, "at byte " + std::to_string(1234 * 16));
   {
-    const auto j = inspect_json(quote(nan_pos) + " --drop-nonfinite --range " + quote(f.rrng));
+    const auto j = inspect_json(aptflow::test::shell_quote(nan_pos) + " --drop-nonfinite --range " +
+                                aptflow::test::shell_quote(f.rrng));
     ASSERT_FALSE(j.is_null());
     EXPECT_EQ(j.at("ions").get<std::int64_t>(), 2998);
     EXPECT_EQ(j.at("nonfinite_dropped").get<std::int64_t>(), 2);
@@ -247,7 +246,8 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
       kept.x(k) = bad.x(i), kept.y(k) = bad.y(i), kept.z(k) = bad.z(i), kept.mq(k) = bad.mq(i), ++k;
     }
     check_json(j, kept, f.table, "pos");
-    const auto r = run_command(exe() + " inspect " + quote(nan_pos) + " --drop-nonfinite");
+    const auto r = run_command(aptflow::test::aptflow_exe() + " inspect " +
+                               aptflow::test::shell_quote(nan_pos) + " --drop-nonfinite");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("dropped     2 ions with NaN/Inf values"), std::string::npos) << r.output;
   }
@@ -260,7 +260,7 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
     s.seekp(0);
     s.write("APX", 3);
   }
-  expect_one_line_error(quote(apt), apt, "at byte 0: no \"APT\\0\" signature");
+  expect_one_line_error(aptflow::test::shell_quote(apt), apt, "at byte 0: no \"APT\\0\" signature");
   // The same bytes padded to a multiple of 16 (a POS-like size) are still refused.
   {
     std::ofstream s(apt, std::ios::app | std::ios::binary);
@@ -268,7 +268,7 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
     s << std::string(pad, '\0');
   }
   ASSERT_EQ(fs::file_size(apt) % 16, 0u);
-  expect_one_line_error(quote(apt), apt, "at byte 0: no \"APT\\0\" signature");
+  expect_one_line_error(aptflow::test::shell_quote(apt), apt, "at byte 0: no \"APT\\0\" signature");
   // The APT reader itself (format forced) names the missing signature at byte 0.
   try {
     io::probe_dataset(apt, io::Format::apt);
@@ -282,12 +282,12 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
   // Empty file, directory, missing file.
   const auto empty = (f.dir / "empty.pos").string();
   std::ofstream(empty).close();
-  expect_one_line_error(quote(empty), empty, "at byte 0");
+  expect_one_line_error(aptflow::test::shell_quote(empty), empty, "at byte 0");
   const auto sub = (f.dir / "subdir").string();
   fs::create_directory(sub);
-  expect_one_line_error(quote(sub), sub, "directory");
+  expect_one_line_error(aptflow::test::shell_quote(sub), sub, "directory");
   const auto missing = (f.dir / "missing.pos").string();
-  expect_one_line_error(quote(missing), missing, "does not exist");
+  expect_one_line_error(aptflow::test::shell_quote(missing), missing, "does not exist");
 
   // A garbage line in the range file: named with its line number.
   const auto good = f.write("good.pos", io::Format::pos);
@@ -296,12 +296,14 @@ TEST(CliInspect, BadInputsGiveOneLineAndExitCode2) {
     std::ofstream o(badr);
     o << "[Ions]\nNumber=1\nIon1=Al\n[Ranges]\nNumber=1\nRange1=26.8 27.2 Vol:0.01 Al:1\nthis is garbage\n";
   }
-  expect_one_line_error(quote(good) + " --range " + quote(badr), badr, "line 7");
+  expect_one_line_error(aptflow::test::shell_quote(good) + " --range " + aptflow::test::shell_quote(badr),
+                        badr, "line 7");
   // Missing range file.
-  expect_one_line_error(quote(good) + " --range " + quote(missing), missing, "");
+  expect_one_line_error(aptflow::test::shell_quote(good) + " --range " + aptflow::test::shell_quote(missing),
+                        missing, "");
 
   // Usage errors are CLI11's (exit code >= 100), not aptflow errors.
-  const auto usage = run_command(exe() + " inspect");
+  const auto usage = run_command(aptflow::test::aptflow_exe() + " inspect");
   EXPECT_GE(usage.exit_code, 100) << usage.output;
 }
 

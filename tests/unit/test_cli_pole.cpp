@@ -26,21 +26,12 @@ using aptflow::test::TempDir;
 
 constexpr double kPi = 3.14159265358979323846;
 
-std::string exe() { return aptflow::test::aptflow_exe(); }
-
-std::string mpirun(int np) {
-  return "env $(env | grep -oE '^(OMPI|PMIX|OPAL)_[A-Za-z0-9_]*' | grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u "
-         "/') "
-         "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
-         std::to_string(np) + " ";
-}
-
 // A 16 x 16 x 16 nm tilted specimen (tilt 4 deg towards azimuth 60), made once.
 const fs::path& specimen_dir() {
   static TempDir dir;
   static const bool made = [] {
     const std::string cfg = (aptflow::test::source_dir() / "configs/synth/tilt.toml").string();
-    const auto r = run_command(exe() + " synth specimen --config " + cfg +
+    const auto r = run_command(aptflow::test::aptflow_exe() + " synth specimen --config " + cfg +
                                " --set 'specimen.size=[16.0, 16.0, 16.0]' --set domains.delta_prime.count=2"
                                " --set 'orientation.tilt=[4.0, 60.0]' --set artefacts.sigma_xy=0.4 --out " +
                                dir.path().string());
@@ -57,8 +48,8 @@ std::string rng() { return (specimen_dir() / "tilt.rrng").string(); }
 }  // namespace
 
 TEST(CliPole, JsonHasThePoleOfTheTiltedSpecimen) {
-  const auto r =
-      run_command(exe() + " pole " + pos() + " --range " + rng() + " --json --subsamples 4 2>/dev/null");
+  const auto r = run_command(aptflow::test::aptflow_exe() + " pole " + pos() + " --range " + rng() +
+                             " --json --subsamples 4 2>/dev/null");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   const auto& p = j["pole"];
@@ -83,10 +74,11 @@ TEST(CliPole, TileMapFileIsTheSameAtOneAndTwoRanksAndReports) {
   TempDir out;
   const std::string common =
       " pole " + pos() + " --range " + rng() + " --tile 8 --min-tile-ions 1000 --subsamples 3";
-  const auto r1 = run_command(exe() + common + " --out " + (out / "a.h5").string());
+  const auto r1 = run_command(aptflow::test::aptflow_exe() + common + " --out " + (out / "a.h5").string());
   ASSERT_EQ(r1.exit_code, 0) << r1.output;
   EXPECT_NE(r1.output.find("tiles:"), std::string::npos) << r1.output;
-  const auto r2 = run_command(mpirun(2) + exe() + common + " --json --out " + (out / "b.h5").string());
+  const auto r2 = run_command(aptflow::test::child_mpirun(2, false) + aptflow::test::aptflow_exe() + common +
+                              " --json --out " + (out / "b.h5").string());
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
   ASSERT_TRUE(fs::exists(out / "a.xdmf"));
   ASSERT_TRUE(fs::exists(out / "b.xdmf"));
@@ -113,8 +105,8 @@ TEST(CliPole, TileMapFileIsTheSameAtOneAndTwoRanksAndReports) {
   EXPECT_NE(text.find("3DCoRectMesh"), std::string::npos);
   EXPECT_NE(text.find("Center=\"Cell\""), std::string::npos);
   // aptflow report on the pole result.
-  const auto rep =
-      run_command(exe() + " report " + (out / "a.h5").string() + " --out " + (out / "rep").string());
+  const auto rep = run_command(aptflow::test::aptflow_exe() + " report " + (out / "a.h5").string() +
+                               " --out " + (out / "rep").string());
   ASSERT_EQ(rep.exit_code, 0) << rep.output;
   for (const char* f :
        {"index.html", "scan.svg", "subsamples.svg", "tile_tilt.svg", "tile_azimuth.svg", "tile_poles.svg"})
@@ -132,12 +124,13 @@ TEST(CliPole, BadInputIsOneLineAndExitCodeTwo) {
     return o.find('\n') == std::string::npos;
   };
   // Cone wider than 45 degrees.
-  auto r = run_command(exe() + " pole " + pos() + " --range " + rng() + " --cone 50 2>&1");
+  auto r =
+      run_command(aptflow::test::aptflow_exe() + " pole " + pos() + " --range " + rng() + " --cone 50 2>&1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--cone"), std::string::npos) << r.output;
   EXPECT_TRUE(one_line(r)) << r.output;
   // Tiles too small for the ions they hold.
-  r = run_command(exe() + " pole " + pos() + " --range " + rng() + " --tile 4 --out " +
+  r = run_command(aptflow::test::aptflow_exe() + " pole " + pos() + " --range " + rng() + " --tile 4 --out " +
                   (dir / "t.h5").string() + " 2>&1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--tile"), std::string::npos) << r.output;
@@ -145,10 +138,11 @@ TEST(CliPole, BadInputIsOneLineAndExitCodeTwo) {
   EXPECT_TRUE(one_line(r)) << r.output;
   EXPECT_FALSE(fs::exists(dir / "t.h5"));
   // --tile needs --out.
-  r = run_command(exe() + " pole " + pos() + " --range " + rng() + " --tile 8 2>&1");
+  r = run_command(aptflow::test::aptflow_exe() + " pole " + pos() + " --range " + rng() + " --tile 8 2>&1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   // Unknown ion type.
-  r = run_command(exe() + " pole " + pos() + " --range " + rng() + " --species Xx 2>&1");
+  r = run_command(aptflow::test::aptflow_exe() + " pole " + pos() + " --range " + rng() +
+                  " --species Xx 2>&1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("'Xx'"), std::string::npos) << r.output;
   // No periodicity: a random cloud of Al ions (same range file).
@@ -164,8 +158,8 @@ TEST(CliPole, BadInputIsOneLineAndExitCodeTwo) {
     }
     aptflow::io::write_pos((dir / "random.pos").string(), c);
   }
-  r = run_command(exe() + " pole " + (dir / "random.pos").string() + " --range " + rng() + " --out " +
-                  (dir / "r.h5").string() + " 2>&1");
+  r = run_command(aptflow::test::aptflow_exe() + " pole " + (dir / "random.pos").string() + " --range " +
+                  rng() + " --out " + (dir / "r.h5").string() + " 2>&1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("no lattice-plane periodicity"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("best score"), std::string::npos) << r.output;

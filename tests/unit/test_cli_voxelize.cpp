@@ -37,18 +37,9 @@ using aptflow::test::run_command;
 using aptflow::test::TempDir;
 using Exec = Kokkos::DefaultHostExecutionSpace;
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
-
 // mpirun for a child job: the variables of this process's own (singleton) MPI
 // job must not leak into it.
-std::string mpirun(int np) {
-  return "env $(env | grep -oE '^(OMPI|PMIX|OPAL)_[A-Za-z0-9_]*' | grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u "
-         "/') "
-         "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
-         std::to_string(np) + " ";
-}
-
-RangeTable test_table() {
+RangeTable voxel_table() {
   RangeTable t;
   t.source = "test";
   t.ion_types = {{"Al", {{"Al", 1}}, "", 0}, {"Li", {{"Li", 1}}, "", 0}, {"Mg", {{"Mg", 1}}, "", 0}};
@@ -56,7 +47,7 @@ RangeTable test_table() {
   return t;
 }
 
-HostIonCloud test_cloud(std::int64_t n, unsigned seed) {
+HostIonCloud voxel_cloud(std::int64_t n, unsigned seed) {
   HostIonCloud c(n, "test.cloud");
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> ux(-6.3f, 5.1f), uy(2.f, 9.5f), uz(-1.f, 17.f);
@@ -82,22 +73,23 @@ void range_linear(HostIonCloud& c, const RangeTable& t) {
 
 TEST(CliVoxelize, GridEqualsSerialCallAndIsRankIndependent) {
   TempDir dir;
-  const auto table = test_table();
-  auto cloud = test_cloud(20000, 5);
+  const auto table = voxel_table();
+  auto cloud = voxel_cloud(20000, 5);
   cloud.z(777) = std::numeric_limits<float>::quiet_NaN();  // dropped with --drop-nonfinite
   const auto pos = (dir / "in.pos").string(), rrng = (dir / "r.rrng").string();
   io::write_pos(pos, cloud);
   aptflow::write_rrng(rrng, table);
 
-  const std::string args =
-      " voxelize --input " + quote(pos) + " --range " + quote(rrng) + " --edge 0.7 --drop-nonfinite --out ";
+  const std::string args = " voxelize --input " + aptflow::test::shell_quote(pos) + " --range " +
+                           aptflow::test::shell_quote(rrng) + " --edge 0.7 --drop-nonfinite --out ";
   const auto g1 = (dir / "g1.h5").string(), g2 = (dir / "g2.h5").string();
-  auto r = run_command(aptflow::test::aptflow_exe() + args + quote(g1));
+  auto r = run_command(aptflow::test::aptflow_exe() + args + aptflow::test::shell_quote(g1));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // One summary line (rank 0 only), naming the ions kept and the grid.
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find("aptflow voxelize: 19999 ions -> "), std::string::npos) << r.output;
-  r = run_command(mpirun(2) + aptflow::test::aptflow_exe() + args + quote(g2));
+  r = run_command(aptflow::test::child_mpirun(2, false) + aptflow::test::aptflow_exe() + args +
+                  aptflow::test::shell_quote(g2));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 
@@ -144,13 +136,14 @@ TEST(CliVoxelize, GridEqualsSerialCallAndIsRankIndependent) {
   }
 
   // Without --drop-nonfinite the NaN is an input error: exit 2, one line, the record's byte offset.
-  r = run_command(aptflow::test::aptflow_exe() + " voxelize --input " + quote(pos) + " --range " +
-                  quote(rrng) + " --out " + quote((dir / "g3.h5").string()));
+  r = run_command(aptflow::test::aptflow_exe() + " voxelize --input " + aptflow::test::shell_quote(pos) +
+                  " --range " + aptflow::test::shell_quote(rrng) + " --out " +
+                  aptflow::test::shell_quote((dir / "g3.h5").string()));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find("at byte " + std::to_string(777 * 16)), std::string::npos) << r.output;
   // Missing required options: a CLI11 usage error.
-  r = run_command(aptflow::test::aptflow_exe() + " voxelize --input " + quote(pos));
+  r = run_command(aptflow::test::aptflow_exe() + " voxelize --input " + aptflow::test::shell_quote(pos));
   EXPECT_GE(r.exit_code, 100) << r.output;
 }
 
@@ -159,16 +152,17 @@ TEST(CliVoxelize, GridEqualsSerialCallAndIsRankIndependent) {
 // unknown choice are one-line errors, exit 2, nothing written.
 TEST(CliVoxelize, DeviceChoice) {
   TempDir dir;
-  const auto table = test_table();
+  const auto table = voxel_table();
   const auto pos = (dir / "in.pos").string(), rrng = (dir / "r.rrng").string();
-  io::write_pos(pos, test_cloud(3000, 9));
+  io::write_pos(pos, voxel_cloud(3000, 9));
   aptflow::write_rrng(rrng, table);
   const std::string where = aptflow::have_gpu_backend() ? "gpu" : "host";
   std::vector<std::int64_t> first;
   for (const std::string device : {"host", "auto"}) {
     const auto out = (dir / (device + ".h5")).string();
-    const auto r = run_command(aptflow::test::aptflow_exe() + " voxelize -i " + quote(pos) + " -r " +
-                               quote(rrng) + " --device " + device + " -o " + quote(out));
+    const auto r = run_command(aptflow::test::aptflow_exe() + " voxelize -i " +
+                               aptflow::test::shell_quote(pos) + " -r " + aptflow::test::shell_quote(rrng) +
+                               " --device " + device + " -o " + aptflow::test::shell_quote(out));
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("(counted on the " + (device == "host" ? std::string("host") : where) + ")"),
               std::string::npos)
@@ -181,14 +175,16 @@ TEST(CliVoxelize, DeviceChoice) {
       EXPECT_EQ(counts, first);
   }
   const auto sdm_out = (dir / "sdm.h5").string();
-  auto r = run_command(aptflow::test::aptflow_exe() + " sdm -i " + quote(pos) + " -r " + quote(rrng) +
-                       " -p Al-Al --device host -o " + quote(sdm_out));
+  auto r = run_command(aptflow::test::aptflow_exe() + " sdm -i " + aptflow::test::shell_quote(pos) + " -r " +
+                       aptflow::test::shell_quote(rrng) + " -p Al-Al --device host -o " +
+                       aptflow::test::shell_quote(sdm_out));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("(counted on the host)"), std::string::npos) << r.output;
   for (const std::string verb : {"voxelize", "sdm"}) {
     const auto bad = (dir / ("bad_" + verb + ".h5")).string();
-    const std::string base = aptflow::test::aptflow_exe() + " " + verb + " -i " + quote(pos) + " -r " +
-                             quote(rrng) + (verb == "sdm" ? " -p Al-Al" : "") + " -o " + quote(bad);
+    const std::string base = aptflow::test::aptflow_exe() + " " + verb + " -i " +
+                             aptflow::test::shell_quote(pos) + " -r " + aptflow::test::shell_quote(rrng) +
+                             (verb == "sdm" ? " -p Al-Al" : "") + " -o " + aptflow::test::shell_quote(bad);
     r = run_command(base + " --device cuda");
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("auto, host or gpu"), std::string::npos) << r.output;
@@ -219,8 +215,8 @@ TEST(CliVoxelize, DemoSpecimenGeneratesQuicklyAndRunsThroughTheCli) {
   EXPECT_EQ(fs::file_size(files.pos), static_cast<std::uintmax_t>(files.num_ions) * 16);
 
   // inspect: every ion ranged, composition near the nominal one (matrix Al 0.90; L1_2 domains richer in Li).
-  auto r = run_command(aptflow::test::aptflow_exe() + " inspect " + quote(files.pos) + " --range " +
-                       quote(files.rrng) + " --json");
+  auto r = run_command(aptflow::test::aptflow_exe() + " inspect " + aptflow::test::shell_quote(files.pos) +
+                       " --range " + aptflow::test::shell_quote(files.rrng) + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j.at("ions").get<std::int64_t>(), files.num_ions);
@@ -231,8 +227,9 @@ TEST(CliVoxelize, DemoSpecimenGeneratesQuicklyAndRunsThroughTheCli) {
 
   // voxelize: the grid holds every ion.
   const auto grid = (dir / "demo_grid.h5").string();
-  r = run_command(aptflow::test::aptflow_exe() + " voxelize -i " + quote(files.pos) + " -r " +
-                  quote(files.rrng) + " --edge 2 -o " + quote(grid));
+  r = run_command(aptflow::test::aptflow_exe() + " voxelize -i " + aptflow::test::shell_quote(files.pos) +
+                  " -r " + aptflow::test::shell_quote(files.rrng) + " --edge 2 -o " +
+                  aptflow::test::shell_quote(grid));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto f = h5::File::open(grid);
   std::int64_t total = 0;

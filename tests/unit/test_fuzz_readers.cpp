@@ -35,11 +35,6 @@ using aptflow::IonIndex;
 
 namespace {
 
-std::vector<unsigned char> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 HostIonCloud seed_cloud(IonIndex n, unsigned seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(-20.f, 20.f), m(1.f, 100.f);
@@ -233,7 +228,7 @@ TEST(FuzzReaders, MutatedFilesOnlyRaiseAptflowErrors) {
   for (auto f : {io::Format::pos, io::Format::epos, io::Format::apt, io::Format::h5}) {
     const auto p = (dir / ("seed." + std::string(io::format_name(f)))).string();
     io::write_dataset(p, f, cloud);
-    seeds.push_back(slurp(p));
+    seeds.push_back(aptflow::test::read_bytes(p));
     ASSERT_EQ(io::read_dataset(p).size(), 40);  // the seeds are valid
   }
   std::mt19937_64 rng(20240601);

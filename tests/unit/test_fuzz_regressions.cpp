@@ -18,13 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 aptflow::RangeTable parse(const std::string& target, const std::string& text,
                           const aptflow::RangeOptions& o) {
   if (target == "rrng") return aptflow::parse_rrng_string(text, "regression.rrng", o);
@@ -41,7 +34,7 @@ TEST(FuzzRegressions, RangeFileInputsGiveAnErrorOrATableThatReadsBack) {
     if (!fs::is_directory(root / target)) continue;
     for (const auto& e : fs::directory_iterator(root / target)) {
       SCOPED_TRACE(e.path().string());
-      const std::string text = slurp(e.path());
+      const std::string text = aptflow::test::read_text(e.path());
       for (const auto policy : {aptflow::OverlapPolicy::error, aptflow::OverlapPolicy::first_wins}) {
         aptflow::RangeOptions o;
         o.overlap = policy;

@@ -33,10 +33,6 @@ HostIonCloud cloud(IonIndex n, bool extras) {
   return c;
 }
 
-std::vector<unsigned char> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 void save(const std::string& path, const std::vector<unsigned char>& b) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), b.size());
 }
@@ -93,20 +89,20 @@ TEST(IoErrors, UnreadableFile) {
 TEST(IoErrors, RecordSizeNotWhole) {
   aptflow::test::TempDir dir;
   io::write_pos((dir / "a.pos").string(), cloud(10, false));
-  auto b = slurp((dir / "a.pos").string());
+  auto b = aptflow::test::read_bytes((dir / "a.pos").string());
   b.resize(b.size() - 3);  // 157 bytes: neither 16 nor 44 divides
   save((dir / "a.pos").string(), b);
   expect_input_error((dir / "a.pos").string(), 144, {"not a multiple of 16", "truncated"});
   save((dir / "a.dat").string(), b);
   expect_input_error((dir / "a.dat").string(), 0, {"neither 16 (POS) nor 44 (EPOS)"});
   io::write_epos((dir / "b.epos").string(), cloud(10, true));
-  b = slurp((dir / "b.epos").string());
+  b = aptflow::test::read_bytes((dir / "b.epos").string());
   b.resize(b.size() - 1);  // 439
   save((dir / "b.epos").string(), b);
   expect_input_error((dir / "b.epos").string(), 396, {"not a multiple of 44"});
   // EPOS truncated to a multiple of 16 whose records are not plausible POS: the extension decides the
   // message.
-  b = slurp((dir / "b.epos").string());
+  b = aptflow::test::read_bytes((dir / "b.epos").string());
   b.resize(432);
   save((dir / "c.epos").string(), b);
   std::vector<unsigned char> bad(432, 0xff);  // NaN patterns: implausible as POS
@@ -120,7 +116,7 @@ TEST(IoErrors, AptCorruptions) {
   aptflow::test::TempDir dir;
   const auto good = (dir / "good.apt").string();
   io::write_apt(good, cloud(20, true));
-  const auto ref = slurp(good);
+  const auto ref = aptflow::test::read_bytes(good);
   const auto path = (dir / "bad.apt").string();
   // Layout of our writer: header 540, Position section header at 540, box, data.
   const std::size_t sec0 = 540;

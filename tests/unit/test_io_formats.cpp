@@ -80,11 +80,6 @@ void expect_equal(const HostIonCloud& a, const HostIonCloud& b, IonIndex a0, Ion
   EXPECT_TRUE(same_bits(a.extras.multiplicity, b.extras.multiplicity, a0, 0, n));
 }
 
-std::vector<unsigned char> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // Run python (numpy/h5py) and return its output; the test fails if it fails.
 std::string python(const std::string& script, const std::string& dir) {
   const std::string file = dir + "/ref.py";
@@ -97,7 +92,7 @@ std::string python(const std::string& script, const std::string& dir) {
 // Little-endian float32/uint32 arrays dumped by the python reference.
 template <class T>
 std::vector<T> load_le(const std::string& path) {
-  auto bytes = slurp(path);
+  auto bytes = aptflow::test::read_bytes(path);
   std::vector<T> v(bytes.size() / sizeof(T));
   std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
   return v;
@@ -581,7 +576,7 @@ TEST(IoFormats, StreamingWriterEqualsWholeWrite) {
       EXPECT_EQ(w.written(), 1000);
       w.close();
     }
-    EXPECT_EQ(slurp(whole), slurp(streamed)) << io::format_name(f);
+    EXPECT_EQ(aptflow::test::read_bytes(whole), aptflow::test::read_bytes(streamed)) << io::format_name(f);
   }
   {
     io::CloudWriter w((dir / "s.h5").string(), io::Format::h5, MPI_COMM_NULL, true);

@@ -26,7 +26,8 @@ Eigen::MatrixXd gaussian(int n, int p, double scale, std::uint64_t seed) {
 }
 
 // `blobs` Gaussian clusters of `per` points in p dimensions, centres `spread` apart.
-Eigen::MatrixXd blobs(int blobs, int per, int p, double spread, std::uint64_t seed, std::vector<int>& truth) {
+Eigen::MatrixXd gaussian_blobs(int blobs, int per, int p, double spread, std::uint64_t seed,
+                               std::vector<int>& truth) {
   const Eigen::MatrixXd centres = gaussian(blobs, p, spread, seed);
   Eigen::MatrixXd x = gaussian(blobs * per, p, 1.0, seed + 1);
   truth.clear();
@@ -136,7 +137,7 @@ TEST(MetaTsne, KlMatchesDirectFormula) {
 
 TEST(MetaTsne, KlDecreasesAndBlobsStaySeparated) {
   std::vector<int> truth;
-  const Eigen::MatrixXd x = blobs(3, 30, 10, 8.0, 10, truth);
+  const Eigen::MatrixXd x = gaussian_blobs(3, 30, 10, 8.0, 10, truth);
   an::TsneOptions o;
   o.perplexity = 15.0;
   o.iterations = 0;

@@ -24,6 +24,7 @@ namespace {
 
 using namespace aptflow::nn;
 
+using aptflow::test::expect_close;
 using aptflow::test::random_values;
 
 void randomise(Layer& l, std::uint32_t seed) {
@@ -48,12 +49,6 @@ aptflow::nn::detail::ConvGeometry geometry(const Shape& sample, const ConvSpec& 
   g.channels = sample.back();
   g.filters = s.filters;
   return g;
-}
-
-void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i)
-    ASSERT_NEAR(got[i], want[i], tol * (1 + std::abs(want[i]))) << "element " << i;
 }
 
 TEST(NnInference, ConvRowBlocksSpanningSamplesMatchNaiveLoops) {

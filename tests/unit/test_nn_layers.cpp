@@ -11,18 +11,13 @@
 #include "aptflow/core/error.hpp"
 #include "aptflow/nn/layers.hpp"
 #include "aptflow/nn/model.hpp"
+#include "test_nn_nets.hpp"
 
 namespace {
 
 using namespace aptflow::nn;
-
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using aptflow::test::expect_close;
+using aptflow::test::random_values;
 
 Tensor random_tensor(Shape shape, std::uint32_t seed) {
   Tensor t(shape);
@@ -90,12 +85,6 @@ std::vector<double> conv_ref(const Tensor& x, const ConvSpec& s, const std::vect
             y.push_back(act_ref(sum, s.activation));
           }
   return y;
-}
-
-void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i)
-    ASSERT_NEAR(got[i], want[i], tol * (1 + std::abs(want[i]))) << "element " << i;
 }
 
 struct ConvCase {

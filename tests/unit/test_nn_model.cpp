@@ -17,21 +17,15 @@
 #include "aptflow/io/h5.hpp"
 #include "aptflow/nn/model_file.hpp"
 #include "aptflow/nn/predict.hpp"
+#include "test_nn_nets.hpp"
 #include "test_util.hpp"
 
 namespace {
 
 using namespace aptflow::nn;
+using aptflow::test::random_values;
 namespace h5 = aptflow::h5;
 using aptflow::test::TempDir;
-
-std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 std::string py() {
   return aptflow::test::python_exe() + " " +

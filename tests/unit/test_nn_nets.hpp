@@ -2,6 +2,8 @@
 // Shared pieces of the nn tests (unit and cuda): random values, the bench_cnn
 // 3D network with fan-scaled random weights, and a naive double-precision
 // convolution written from the Keras definition (no im2col, no blocking).
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -14,12 +16,20 @@
 
 namespace aptflow::test {
 
-inline std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo, float hi) {
+inline std::vector<float> random_values(std::size_t n, std::uint32_t seed, float lo = -1.0f,
+                                        float hi = 1.0f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(lo, hi);
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
+}
+
+// Every element of got within tol * (1 + |want|) of want.
+inline void expect_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol * (1 + std::abs(want[i]))) << "element " << i;
 }
 
 // Every parameter uniform in +-sqrt(3 / fan_in) (kernels) or +-0.55 (biases):

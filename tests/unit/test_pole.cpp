@@ -44,12 +44,6 @@ PoleResult analyse(const HostIonCloud& cloud, const PoleOptions& o) {
   return find_pole(MPI_COMM_SELF, cloud, o);
 }
 
-bool have_scipy() {
-  static const int ok =
-      test::run_command(test::python_exe() + " -c 'import numpy, scipy.spatial, scipy.optimize'").exit_code;
-  return ok == 0;
-}
-
 }  // namespace
 
 TEST(PoleGeometry, KeptBinsMirrorsAndWeights) {
@@ -264,7 +258,8 @@ TEST(PoleEstimate, HeavyLateralBlurStillGivesTheTiltAtLowContrast) {
 }
 
 TEST(PoleReference, ScoreAndPeakAgreeWithPython) {
-  if (!have_scipy()) GTEST_SKIP() << test::python_exe() << " with numpy and scipy is missing";
+  if (!aptflow::test::python_has("numpy, scipy.spatial, scipy.optimize"))
+    GTEST_SKIP() << test::python_exe() << " with numpy and scipy is missing";
   const auto cloud = lattice_cloud(4.0, 30.0, {6, 6, 8}, 0.3, 0.03, 0.5, 77);
   PoleOptions o;
   o.r_cut = 1.5;  // fewer pairs for the Python sums

@@ -60,15 +60,9 @@ std::string reference_script() {
   return p.string();
 }
 
-bool have_scipy() {
-  static const int ok =
-      aptflow::test::run_command(aptflow::test::python_exe() + " -c 'import numpy, scipy.signal'").exit_code;
-  return ok == 0;
-}
-
 #define REQUIRE_SCIPY()                                                        \
   do {                                                                         \
-    if (!have_scipy())                                                         \
+    if (!aptflow::test::python_has("numpy, scipy.signal"))                     \
       GTEST_SKIP() << aptflow::test::python_exe()                              \
                    << " with numpy and scipy is missing: skipping the Python " \
                       "reference comparison";                                  \

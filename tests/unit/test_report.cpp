@@ -25,13 +25,6 @@ std::string check_script() { return (aptflow::test::source_dir() / "tests/python
 
 std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 TEST(ReportClassify, EveryFigureMatchesTheFile) {
   TempDir tmp;
   aptflow::test::ClassifyFixture fx;
@@ -83,7 +76,8 @@ TEST(ReportArchive, EveryFigureMatchesTheIndex) {
                                  " " + quote(tmp / "index.h5"));
   EXPECT_EQ(check.exit_code, 0) << check.output;
   // The error text is escaped in the page, not interpreted.
-  EXPECT_NE(slurp(tmp / "rep" / "index.html").find("(truncated?) &lt;&amp;&gt;"), std::string::npos);
+  EXPECT_NE(aptflow::test::read_text(tmp / "rep" / "index.html").find("(truncated?) &lt;&amp;&gt;"),
+            std::string::npos);
 }
 
 TEST(ReportCli, BadInputsGiveOneLineErrors) {
@@ -121,7 +115,7 @@ TEST(ReportClassify, RealClassifyRunWithXdmf) {
   r = run_command(exe + " report " + quote(tmp / "r.h5") + " --out " + quote(tmp / "rep") + " --xdmf");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(fs::exists(tmp / "r.xdmf")) << r.output;
-  EXPECT_NE(slurp(tmp / "rep" / "index.html").find("r.xdmf (XDMF next to the result file"),
+  EXPECT_NE(aptflow::test::read_text(tmp / "rep" / "index.html").find("r.xdmf (XDMF next to the result file"),
             std::string::npos);
   // Optional groups are checked when the real file has them, else the page
   // must name them; then the XDMF sidecar (one python run for both).

@@ -39,14 +39,9 @@ std::string reference_script() {
   return p.string();
 }
 
-bool have_scipy() {
-  static const int ok = test::run_command(test::python_exe() + " -c 'import numpy, scipy.spatial'").exit_code;
-  return ok == 0;
-}
-
 #define REQUIRE_SCIPY()                                                 \
   do {                                                                  \
-    if (!have_scipy())                                                  \
+    if (!aptflow::test::python_has("numpy, scipy.spatial"))             \
       GTEST_SKIP() << test::python_exe()                                \
                    << " with numpy and scipy is missing: skipping the " \
                       "Python reference comparison";                    \
