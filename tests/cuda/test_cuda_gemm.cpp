@@ -12,21 +12,10 @@
 #include <vector>
 
 #include "aptflow/core/error.hpp"
+#include "../unit/test_nn_nets.hpp"
 #include "aptflow/kernels/gemm.hpp"
 #include "cuda/cuda_gemm.hpp"
 #include "require_device.hpp"
-
-namespace {
-
-std::vector<float> random_vector(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-}  // namespace
 
 TEST(Cuda, DeviceCountNeverCrashesAndExplainsZero) {
   const int n = aptflow::cuda_device_count();
@@ -60,7 +49,7 @@ TEST(Cuda, WithoutDeviceCallsThrowResourceErrorNotCrash) {
 
 TEST(Cuda, BufferRoundTripDenseAndStrided) {
   APTFLOW_REQUIRE_CUDA_DEVICE();
-  const std::vector<float> h = random_vector(1000, 1);
+  const std::vector<float> h = aptflow::test::random_values(1000, 1);
   aptflow::DeviceBuffer<float> d(1000);
   ASSERT_EQ(d.size(), 1000u);
   d.upload(h.data(), h.size());
@@ -99,9 +88,9 @@ TEST(Cuda, SgemmMatchesReferenceAllTransposes) {
           const std::int64_t rows_a = ta ? s.k : s.m, cols_a = ta ? s.m : s.k;
           const std::int64_t rows_b = tb ? s.n : s.k, cols_b = tb ? s.k : s.n;
           const std::int64_t lda = cols_a + pad, ldb = cols_b + pad, ldc = s.n + pad;
-          const std::vector<float> a = random_vector(rows_a * lda, seed++);
-          const std::vector<float> b = random_vector(rows_b * ldb, seed++);
-          const std::vector<float> c0 = random_vector(s.m * ldc, seed++);
+          const std::vector<float> a = aptflow::test::random_values(rows_a * lda, seed++);
+          const std::vector<float> b = aptflow::test::random_values(rows_b * ldb, seed++);
+          const std::vector<float> c0 = aptflow::test::random_values(s.m * ldc, seed++);
           aptflow::DeviceBuffer<float> da(a.size()), db(b.size()), dc(c0.size());
           da.upload(a.data(), a.size());
           db.upload(b.data(), b.size());
@@ -138,8 +127,8 @@ TEST(Cuda, SgemmMatchesReferenceAllTransposes) {
 TEST(Cuda, BiasReluMatchesReference) {
   APTFLOW_REQUIRE_CUDA_DEVICE();
   const std::int64_t rows = 301, cols = 37, ldy = 40;
-  const std::vector<float> y0 = random_vector(rows * ldy, 11);
-  const std::vector<float> bias = random_vector(cols, 12);
+  const std::vector<float> y0 = aptflow::test::random_values(rows * ldy, 11);
+  const std::vector<float> bias = aptflow::test::random_values(cols, 12);
   for (bool relu : {false, true}) {
     aptflow::DeviceBuffer<float> dy(y0.size()), dbias(bias.size());
     dy.upload(y0.data(), y0.size());
@@ -170,7 +159,7 @@ TEST(Cuda, BiasReluMatchesReference) {
 
 TEST(Cuda, GemmFrontEndRunsCublasPath) {
   APTFLOW_REQUIRE_CUDA_DEVICE();
-  const std::vector<float> a = random_vector(84 * 20, 31), b = random_vector(20 * 64, 32);
+  const std::vector<float> a = aptflow::test::random_values(84 * 20, 31), b = aptflow::test::random_values(20 * 64, 32);
   std::vector<float> c(84 * 64, 0.0f), ref(84 * 64, 0.0f);
   EXPECT_EQ(aptflow::gemm(aptflow::Transpose::no, aptflow::Transpose::no, 84, 64, 20, 1.0f, a.data(), 20,
                           b.data(), 64, 0.0f, c.data(), 64, aptflow::GemmBackend::cublas),

@@ -30,10 +30,6 @@ namespace {
 
 using aptflow::Transpose;
 
-std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  return aptflow::test::random_values(n, seed, lo, hi);
-}
-
 // C (m x n, row stride n) of alpha op(A) op(B) + beta C0 on the device through
 // the cuBLAS back end of gemm(exec, ...), against gemm_reference.
 TEST(CudaNn, CublasDeviceBackEndMatchesReference) {
@@ -43,9 +39,9 @@ TEST(CudaNn, CublasDeviceBackEndMatchesReference) {
     for (bool tb : {false, true}) {
       const std::int64_t m = 37, n = 19, k = 53;
       const std::int64_t lda = ta ? m : k, ldb = tb ? k : n;
-      const auto a = random_vector(static_cast<std::size_t>((ta ? k : m) * lda), seed++);
-      const auto b = random_vector(static_cast<std::size_t>((tb ? n : k) * ldb), seed++);
-      const auto c0 = random_vector(static_cast<std::size_t>(m * n), seed++);
+      const auto a = aptflow::test::random_values(static_cast<std::size_t>((ta ? k : m) * lda), seed++);
+      const auto b = aptflow::test::random_values(static_cast<std::size_t>((tb ? n : k) * ldb), seed++);
+      const auto c0 = aptflow::test::random_values(static_cast<std::size_t>(m * n), seed++);
       aptflow::DeviceBuffer<float> da(a.size()), db(b.size()), dc(c0.size());
       da.upload(a.data(), a.size());
       db.upload(b.data(), b.size());
@@ -77,9 +73,9 @@ CudaMatrix to_device(const std::vector<float>& v, std::int64_t rows, std::int64_
 TEST(CudaNn, GemmOnCudaViewsRunsCublasAndMatchesReference) {
   APTFLOW_REQUIRE_CUDA_DEVICE();
   const std::int64_t m = 84, n = 64, k = 40;
-  const auto a = random_vector(static_cast<std::size_t>(m * k), 1),
-             b = random_vector(static_cast<std::size_t>(k * n), 2);
-  const auto c0 = random_vector(static_cast<std::size_t>(m * n), 3);
+  const auto a = aptflow::test::random_values(static_cast<std::size_t>(m * k), 1),
+             b = aptflow::test::random_values(static_cast<std::size_t>(k * n), 2);
+  const auto c0 = aptflow::test::random_values(static_cast<std::size_t>(m * n), 3);
   const Kokkos::Cuda exec;
   const CudaMatrix da = to_device(a, m, k), db = to_device(b, k, n), dc = to_device(c0, m, n);
   EXPECT_EQ(aptflow::gemm(exec, Transpose::no, Transpose::no, 1.0f, da, db, 1.0f, dc),
@@ -101,7 +97,7 @@ void expect_gpu_matches_host(const aptflow::nn::Model& m, std::int64_t batch, st
                              const std::string& what) {
   using namespace aptflow::nn;
   const auto x =
-      random_vector(static_cast<std::size_t>(batch * shape_size(m.input_shape())), seed, 0.0f, 1.0f);
+      aptflow::test::random_values(static_cast<std::size_t>(batch * shape_size(m.input_shape())), seed, 0.0f, 1.0f);
   const Tensor host = m.predict(x.data(), batch, 256);
   const Kokkos::Cuda exec;
   DeviceModel<Kokkos::Cuda> dev(exec, m);
