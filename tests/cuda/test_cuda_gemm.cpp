@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "aptflow/core/error.hpp"
 #include "../unit/test_nn_nets.hpp"
+#include "aptflow/core/error.hpp"
 #include "aptflow/kernels/gemm.hpp"
 #include "cuda/cuda_gemm.hpp"
 #include "require_device.hpp"
@@ -159,7 +159,8 @@ TEST(Cuda, BiasReluMatchesReference) {
 
 TEST(Cuda, GemmFrontEndRunsCublasPath) {
   APTFLOW_REQUIRE_CUDA_DEVICE();
-  const std::vector<float> a = aptflow::test::random_values(84 * 20, 31), b = aptflow::test::random_values(20 * 64, 32);
+  const std::vector<float> a = aptflow::test::random_values(84 * 20, 31),
+                           b = aptflow::test::random_values(20 * 64, 32);
   std::vector<float> c(84 * 64, 0.0f), ref(84 * 64, 0.0f);
   EXPECT_EQ(aptflow::gemm(aptflow::Transpose::no, aptflow::Transpose::no, 84, 64, 20, 1.0f, a.data(), 20,
                           b.data(), 64, 0.0f, c.data(), 64, aptflow::GemmBackend::cublas),

@@ -96,8 +96,8 @@ TEST(CudaNn, GemmOnCudaViewsRunsCublasAndMatchesReference) {
 void expect_gpu_matches_host(const aptflow::nn::Model& m, std::int64_t batch, std::uint32_t seed,
                              const std::string& what) {
   using namespace aptflow::nn;
-  const auto x =
-      aptflow::test::random_values(static_cast<std::size_t>(batch * shape_size(m.input_shape())), seed, 0.0f, 1.0f);
+  const auto x = aptflow::test::random_values(static_cast<std::size_t>(batch * shape_size(m.input_shape())),
+                                              seed, 0.0f, 1.0f);
   const Tensor host = m.predict(x.data(), batch, 256);
   const Kokkos::Cuda exec;
   DeviceModel<Kokkos::Cuda> dev(exec, m);
