@@ -15,8 +15,8 @@
 
 namespace {
 
-using Exec = Kokkos::DefaultExecutionSpace;
-using Mem = Exec::memory_space;
+using RangingExec = Kokkos::DefaultExecutionSpace;
+using Mem = RangingExec::memory_space;
 using aptflow::RangeTable;
 
 aptflow::IonCloud<Mem> cloud_from(const std::vector<float>& mq) {
@@ -76,7 +76,7 @@ TEST(Ranging, EdgesFollowHalfOpenConvention) {
       inf,  -inf, 1e30f};
   const std::vector<int> expect = {1, 1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
   auto c = cloud_from(mq);
-  Exec exec;
+  RangingExec exec;
   aptflow::apply_ranges(exec, c, d);
   exec.fence();
   EXPECT_EQ(species_of(c), expect);
@@ -89,7 +89,7 @@ TEST(Ranging, EdgesFollowHalfOpenConvention) {
 
 TEST(Ranging, ApplyRangesMatchesLinearScan) {
   std::mt19937_64 rng(4242);
-  Exec exec;
+  RangingExec exec;
   for (int trial = 0; trial < 40; ++trial) {
     const int nranges = 1 + static_cast<int>(rng() % (trial < 20 ? 8 : 400));
     const int ntypes = 1 + static_cast<int>(rng() % 30);
@@ -130,7 +130,7 @@ TEST(Ranging, ApplyRangesMatchesLinearScan) {
 
 TEST(Ranging, CountSpeciesMatchesHostLoop) {
   std::mt19937_64 rng(99);
-  Exec exec;
+  RangingExec exec;
   for (int ntypes : {0, 1, 7, 300}) {
     const std::int64_t n = 50000;
     aptflow::IonCloud<Mem> c(n, "count");
@@ -183,7 +183,7 @@ TEST(Ranging, EndToEndNickelOxide) {
   std::vector<float> mq;
   for (const auto& [m, k] : ions) mq.insert(mq.end(), static_cast<std::size_t>(k), m);
   auto c = cloud_from(mq);
-  Exec exec;
+  RangingExec exec;
   aptflow::apply_ranges(exec, c, aptflow::make_device_range_table<Mem>(t));
   const auto counts = aptflow::count_species(exec, c, static_cast<int>(t.num_types()));
   ASSERT_EQ(counts.size(), 8u);
