@@ -41,8 +41,8 @@ elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
 # so that a slow runner still finishes in time. Outside CI nothing is skipped.
 need_s() {
   case "$1" in
-    openmp) echo "${APTFLOW_CI_NEED_S_OPENMP:-900}" ;;
-    *) echo "${APTFLOW_CI_NEED_S_CUDA:-900}" ;;
+    openmp) echo "${APTFLOW_CI_NEED_S_OPENMP:-800}" ;;
+    *) echo "${APTFLOW_CI_NEED_S_CUDA:-800}" ;;
   esac
 }
 
