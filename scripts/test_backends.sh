@@ -36,8 +36,8 @@ elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
 
 # CI time budget: .ci/run exports APTFLOW_CI_START (epoch s) and
 # APTFLOW_CI_BUDGET_S; a backend whose expected time (APTFLOW_CI_NEED_S_<backend>,
-# measured on a 2-core VM with the unity build, fresh clone: OpenMP 708 s,
-# CUDA 694 s with the Kokkos build) no longer fits is skipped with a message,
+# measured on a 2-core VM with the unity build, fresh clone: OpenMP 599-708 s,
+# CUDA 599-694 s with the Kokkos build) no longer fits is skipped with a message,
 # so that a slow runner still finishes in time. Outside CI nothing is skipped.
 need_s() {
   case "$1" in
