@@ -17,6 +17,7 @@
 #include "aptflow/dist/shuffle.hpp"
 #include "aptflow/kernels/composition.hpp"
 #include "aptflow/kernels/ranging.hpp"
+#include "aptflow/kernels/window_batch.hpp"
 #include "aptflow/nn/predict.hpp"
 #include "aptflow/sdm/features.hpp"
 
@@ -127,38 +128,48 @@ void ClassifyPass::windows(const std::string& label, const std::string& resume_f
           throw InternalError(fmt::format("test: failure injected on rank {} in round 1", c.rank));
         const Chunk ch = chunks[static_cast<std::size_t>(r)];
         const std::int64_t off = ch.off, m = ch.m;
-        // The features stage (sdm/features.hpp): counts, the empty rule, the preprocessing.
-        const sdm::FeatureRows rows = counter->features(mine.first + off, m, c.prep);
-        // The network's input is channels last. A window with an empty or constant
-        // channel (NaN after preprocessing) is not classified, like an empty one;
-        // done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
-        nn::Tensor x(nn::Shape{m, bins, C});
-        for (std::int64_t k = 0; k < m; ++k) {
-          float* dst = x.data.data() + k * bins * C;
-          const bool blank = done[static_cast<std::size_t>(off + k)] || rows.blank(k);
-          for (std::int64_t ch = 0; ch < C; ++ch) {
-            const float* src = rows.row(k, ch);
-            for (std::int64_t q = 0; q < bins; ++q) dst[q * C + ch] = blank ? kNaN : src[q];
+        if (c.ensemble) {
+          // The device path: features, batch, network and the mean SDM's sums
+          // on the device (WindowCounter::classify); the probabilities and the
+          // sums come back.
+          const WindowChunk w =
+              counter->classify(mine.first + off, m, done.data() + off, c.prep, *c.ensemble, chunk);
+          for (std::int64_t k = 0; k < m; ++k) {
+            if (done[static_cast<std::size_t>(off + k)]) continue;
+            const float* pk = w.probabilities.data() + k * K;
+            std::copy(pk, pk + K, prob.data() + (off + k) * K);  // NaN for an empty window
+            ++computed;
+            done[static_cast<std::size_t>(off + k)] = 1;
           }
+          msdm.add(w.class_sum, w.class_count);
+        } else {
+          // The features stage (sdm/features.hpp): counts, the empty rule, the preprocessing.
+          const sdm::FeatureRows rows = counter->features(mine.first + off, m, c.prep);
+          // The network's input is channels last. A window with an empty or constant
+          // channel (NaN after preprocessing) is not classified, like an empty one;
+          // done windows enter as NaN rows too: predict_ensemble_aligned leaves them out.
+          nn::Tensor x(nn::Shape{m, bins, C});
+          for (std::int64_t k = 0; k < m; ++k) {
+            float* dst = x.data.data() + k * bins * C;
+            const bool blank = done[static_cast<std::size_t>(off + k)] || rows.blank(k);
+            for (std::int64_t ch = 0; ch < C; ++ch) {
+              const float* src = rows.row(k, ch);
+              for (std::int64_t q = 0; q < bins; ++q) dst[q * C + ch] = blank ? kNaN : src[q];
+            }
+          }
+          if (flat) x.shape = {m, bins};
+          const nn::Prediction p = nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
+          for (std::int64_t k = 0; k < m; ++k) {
+            if (done[static_cast<std::size_t>(off + k)]) continue;
+            float* dst = prob.data() + (off + k) * K;
+            const float* pk = p.probabilities.data() + k * K;
+            std::copy(pk, pk + K, dst);  // NaN for an empty window
+            ++computed;
+            const std::int32_t best = window_class(pk, K);
+            if (best >= 0) msdm.add(best, rows, k);
+          }
+          for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
         }
-        if (flat) x.shape = {m, bins};
-        const nn::Prediction p =
-            c.ensemble
-                ? nn::predict_ensemble_aligned(c.models, c.ensemble->forwards(), x, mine.first + off, chunk)
-                : nn::predict_ensemble_aligned(c.models, x, mine.first + off, chunk);
-        for (std::int64_t k = 0; k < m; ++k) {
-          if (done[static_cast<std::size_t>(off + k)]) continue;
-          float* dst = prob.data() + (off + k) * K;
-          const float* pk = p.probabilities.data() + k * K;
-          std::copy(pk, pk + K, dst);  // NaN for an empty window
-          ++computed;
-          if (std::isnan(pk[0])) continue;
-          std::int64_t best = 0;
-          for (std::int64_t q = 1; q < K; ++q)
-            if (pk[q] > pk[best]) best = q;
-          msdm.add(best, rows, k);
-        }
-        for (std::int64_t k = 0; k < m; ++k) done[static_cast<std::size_t>(off + k)] = 1;
       } catch (...) {
         err = std::current_exception();
       }

@@ -1,10 +1,12 @@
 #include "aptflow/pipeline/device_stages.hpp"
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
 
 #include "aptflow/core/bounds.hpp"
+#include "aptflow/core/error.hpp"
 #include "aptflow/kernels/cell_list.hpp"
 #include "aptflow/kernels/composition.hpp"
 #include "aptflow/kernels/preprocess.hpp"
@@ -55,10 +57,8 @@ class ExecWindowCounter final : public WindowCounter {
     if constexpr (std::is_same_v<Mem, Kokkos::HostSpace>) {
       compute_window_sdms(exec_, cells_.at(pair), grid_, wspec_, spec_, first, m, out, centres, algorithm_);
     } else {
-      if (static_cast<std::int64_t>(rows_.extent(0)) != m || rows_.extent(1) != out.extent(1)) {
-        rows_ = decltype(rows_)("aptflow::classify::device_sdms", m, out.extent(1));
-        centres_ = decltype(centres_)("aptflow::classify::device_centres", m);
-      }
+      fit(rows_, "aptflow::classify::device_sdms", m, out.extent(1));
+      fit(centres_, "aptflow::classify::device_centres", m);
       compute_window_sdms(exec_, cells_.at(pair), grid_, wspec_, spec_, first, m, rows_, centres_,
                           algorithm_);
       Kokkos::deep_copy(exec_, out, rows_);
@@ -79,47 +79,134 @@ class ExecWindowCounter final : public WindowCounter {
           prep, sdm::EmptyRule::nan);
     // The device path: the same stage with every step on Exec (in Exec's
     // memory, also where that is the host's: how the tests run this code).
-    // The chain and its weights (a few microseconds: made per call, so any prep goes).
-    sdm::PreprocessKernel kernel = sdm::preprocess_kernel(prep, static_cast<std::size_t>(B));
-    const Kokkos::View<const double*, Mem> hat =
-        in_space<Mem>(Kokkos::View<double*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(kernel.hat.data(),
-                                                                                        kernel.hat.size()));
-    if (static_cast<std::int64_t>(rows_.extent(0)) != m || static_cast<std::int64_t>(rows_.extent(1)) != B) {
-      rows_ = decltype(rows_)("aptflow::classify::device_sdms", m, B);
-      centres_ = decltype(centres_)("aptflow::classify::device_centres", m);
-    }
-    if (static_cast<std::int64_t>(values_.extent(0)) != m ||
-        static_cast<std::int64_t>(values_.extent(1)) != B)
-      values_ = decltype(values_)("aptflow::classify::device_features", m, B);
+    const Chain chain(prep, B);
     sdm::FeatureRows f;
     f.samples = m;
     f.channels = C;
     f.bins = B;
     f.values.resize(static_cast<std::size_t>(C * m * B));
     f.centres.resize(static_cast<std::size_t>(C * m));
-    const auto rows = rows_;
-    const auto centres = centres_;
-    const auto values = values_;
     for (std::int64_t ch = 0; ch < C; ++ch) {
-      compute_window_sdms(exec_, cells_.at(static_cast<std::size_t>(ch)), grid_, wspec_, spec_, first, m,
-                          rows, centres, algorithm_);
-      curve::counts_to_rows(exec_, rows, centres, values);
-      curve::preprocess_rows(exec_, values, kernel.chain, hat, Kokkos::View<curve::ClipResult*, Mem>());
+      channel_rows(ch, first, m, chain);
       Kokkos::deep_copy(
           exec_,
           Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
               f.values.data() + ch * m * B, m, B),
-          values);
+          values_);
       Kokkos::deep_copy(exec_,
                         Kokkos::View<std::int64_t*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
                             f.centres.data() + ch * m, m),
-                        centres);
+                        centres_);
     }
     exec_.fence();
     return f;
   }
 
+  WindowChunk classify(std::int64_t first, std::int64_t m, const std::uint8_t* done,
+                       const sdm::PreprocessSpec& prep, const DeviceEnsemble& ensemble,
+                       std::int64_t block) override {
+    if constexpr (std::is_same_v<Exec, DevExec>) {
+      return classify_here(first, m, done, prep, ensemble, block);
+    } else {
+      throw InternalError("WindowCounter::classify: the counter is not on the ensemble's execution space");
+    }
+  }
+
  private:
+  // The preprocessing chain of a call and its Savitzky-Golay weights in Mem
+  // (a few microseconds: made per call, so any prep goes).
+  struct Chain {
+    sdm::PreprocessKernel kernel;
+    Kokkos::View<const double*, Mem> hat;
+    Chain(const sdm::PreprocessSpec& prep, std::int64_t bins)
+        : kernel(sdm::preprocess_kernel(prep, static_cast<std::size_t>(bins))),
+          hat(in_space<Mem>(Kokkos::View<double*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
+              kernel.hat.data(), kernel.hat.size()))) {}
+  };
+
+  template <class V, class... Extents>
+  static void fit(V& v, const char* label, Extents... n) {
+    std::size_t want[] = {static_cast<std::size_t>(n)...};
+    for (std::size_t d = 0; d < sizeof...(n); ++d)
+      if (v.extent(d) != want[d]) {
+        v = V(std::string(label), static_cast<std::size_t>(n)...);
+        return;
+      }
+  }
+
+  // Pair ch's preprocessed rows of windows [first, first + m) into values_
+  // (m x bins, NaN rows for windows without centre ions), centre ions into
+  // centres_; queued on exec_.
+  void channel_rows(std::int64_t ch, std::int64_t first, std::int64_t m, const Chain& chain) {
+    const std::int64_t B = spec_.size();
+    fit(rows_, "aptflow::classify::device_sdms", m, B);
+    fit(centres_, "aptflow::classify::device_centres", m);
+    fit(values_, "aptflow::classify::device_features", m, B);
+    compute_window_sdms(exec_, cells_.at(static_cast<std::size_t>(ch)), grid_, wspec_, spec_, first, m, rows_,
+                        centres_, algorithm_);
+    curve::counts_to_rows(exec_, rows_, centres_, values_);
+    curve::preprocess_rows(exec_, values_, chain.kernel.chain, chain.hat,
+                           Kokkos::View<curve::ClipResult*, Mem>());
+  }
+
+  WindowChunk classify_here(std::int64_t first, std::int64_t m, const std::uint8_t* done,
+                            const sdm::PreprocessSpec& prep, const DeviceEnsemble& ensemble,
+                            std::int64_t block) {
+    using ConstRows = Kokkos::View<const float**, Kokkos::LayoutRight, Mem>;
+    const auto C = static_cast<std::int64_t>(cells_.size());
+    const std::int64_t B = spec_.size(), width = C * B, K = ensemble.outputs();
+    const std::int64_t row0 = block > 0 ? first % block : -1;
+    if (m < 1 || first < 0 || row0 < 0 || row0 + m > block)
+      throw InternalError("WindowCounter::classify: the windows must lie in one batch of the network");
+    WindowChunk out;
+    out.probabilities.assign(static_cast<std::size_t>(m * K), std::numeric_limits<float>::quiet_NaN());
+    out.class_sum.assign(static_cast<std::size_t>(K * width), 0);
+    out.class_count.assign(static_cast<std::size_t>(K), 0);
+    // The features of every pair, side by side: feat(k, ch * B + q).
+    fit(feat_, "aptflow::classify::device_feature_rows", m, width);
+    const Chain chain(prep, B);
+    for (std::int64_t ch = 0; ch < C; ++ch) {
+      channel_rows(ch, first, m, chain);
+      Kokkos::deep_copy(exec_, Kokkos::subview(feat_, Kokkos::ALL, Kokkos::make_pair(ch * B, (ch + 1) * B)),
+                        values_);
+    }
+    // The batch: the done flags go up (m bytes).
+    fit(done_, "aptflow::classify::device_done", m);
+    fit(valid_, "aptflow::classify::device_valid", m);
+    fit(x_, "aptflow::classify::device_batch", block, width);
+    Kokkos::deep_copy(exec_, done_,
+                      Kokkos::View<const std::uint8_t*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(done, m));
+    const std::int64_t n = assemble_window_batch<Exec, Mem>(exec_, feat_, done_, C, row0, x_, valid_);
+    if (n == 0) return out;  // nothing to classify: the network is not run (as on the host)
+    fit(sum_, "aptflow::classify::device_ensemble_sum", block, K);
+    fit(prob_, "aptflow::classify::device_probabilities", m, K);
+    fit(hi_, "aptflow::classify::device_class_sum_hi", K, width);
+    fit(lo_, "aptflow::classify::device_class_sum_lo", K, width);
+    Kokkos::deep_copy(exec_, sum_, 0.0);
+    exec_.fence();
+    ensemble.add_forwards(x_, sum_);
+    ensemble_mean<Exec, Mem>(exec_, sum_, ensemble.models(), row0, valid_, prob_);
+    class_feature_sums<Exec, Mem>(exec_, ConstRows(feat_), ConstRows(prob_), hi_, lo_);
+    // Back: the probabilities and the sums.
+    Kokkos::deep_copy(exec_,
+                      Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
+                          out.probabilities.data(), m, K),
+                      prob_);
+    const auto hi = Kokkos::create_mirror_view(hi_), lo = Kokkos::create_mirror_view(lo_);
+    Kokkos::deep_copy(exec_, hi, hi_);
+    Kokkos::deep_copy(exec_, lo, lo_);
+    exec_.fence();
+    for (std::int64_t c = 0; c < K; ++c)
+      for (std::int64_t j = 0; j < width; ++j)
+        out.class_sum[static_cast<std::size_t>(c * width + j)] =
+            static_cast<__int128>(hi(c, j)) * 2147483648 + static_cast<__int128>(lo(c, j));
+    for (std::int64_t k = 0; k < m; ++k) {
+      const std::int32_t c = window_class(out.probabilities.data() + k * K, K);
+      if (c >= 0) ++out.class_count[static_cast<std::size_t>(c)];
+    }
+    return out;
+  }
+
   Exec exec_;
   WindowGrid grid_;
   WindowSpec wspec_;
@@ -129,6 +216,11 @@ class ExecWindowCounter final : public WindowCounter {
   Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Mem> rows_;
   Kokkos::View<std::int64_t*, Mem> centres_;
   Kokkos::View<float**, Kokkos::LayoutRight, Mem> values_;
+  // classify: the chunk's features, flags, batch, ensemble sum, probabilities, class sums
+  Kokkos::View<float**, Kokkos::LayoutRight, Mem> feat_, x_, prob_;
+  Kokkos::View<std::uint8_t*, Mem> done_, valid_;
+  Kokkos::View<double**, Kokkos::LayoutRight, Mem> sum_;
+  Kokkos::View<std::int64_t**, Kokkos::LayoutRight, Mem> hi_, lo_;
 };
 
 // The segment stage on Exec (run_segment_stage).
@@ -313,6 +405,25 @@ DeviceEnsemble::DeviceEnsemble(const std::vector<nn::Model>& models) : impl_(std
 }
 
 DeviceEnsemble::~DeviceEnsemble() = default;
+
+std::int64_t DeviceEnsemble::models() const { return static_cast<std::int64_t>(impl_->nets.size()); }
+
+std::int64_t DeviceEnsemble::outputs() const {
+  return impl_->nets.empty() ? 0 : impl_->nets.front()->output_size();
+}
+
+void DeviceEnsemble::add_forwards(const Rows& x, const Sums& sum) const {
+  const DevExec exec;
+  const auto rows = static_cast<std::int64_t>(x.extent(0));
+  for (const auto& net : impl_->nets) {
+    if (static_cast<std::int64_t>(impl_->y.extent(0)) != rows ||
+        static_cast<std::int64_t>(impl_->y.extent(1)) != net->output_size())
+      impl_->y = Impl::Net::Matrix("aptflow::classify::device_probabilities", rows, net->output_size());
+    net->predict(x, impl_->y, rows);
+    add_model_outputs<DevExec, DevExec::memory_space>(exec, impl_->y, sum);
+  }
+  exec.fence();
+}
 
 std::optional<GemmPath> DeviceEnsemble::gemm_path() const {
   std::optional<GemmPath> p;

@@ -1,15 +1,16 @@
 #pragma once
 // Mean preprocessed feature row per argmax class, summed exactly (internal to
 // src/pipeline): each value is rounded to a multiple of 2^-32 (clamped to
-// +-2^30) and added as an integer, so that any split over ranks, rounds or a
-// resume gives the same bits.
+// +-2^30; mean_sdm_fixed, kernels/window_batch.hpp, which the device path's
+// class_feature_sums uses too) and added as an integer, so that any split
+// over ranks, rounds, a resume or the device gives the same bits.
 #include <mpi.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "aptflow/dist/collective.hpp"
+#include "aptflow/kernels/window_batch.hpp"
 #include "aptflow/sdm/features.hpp"
 
 namespace aptflow::detail {
@@ -31,13 +32,10 @@ struct MeanSdm {
     for (std::int64_t ch = 0; ch < f.channels; ++ch) {
       const float* row = f.row(k, ch);
       __int128* dst = sum.data() + c * bins + ch * f.bins;
-      for (std::int64_t q = 0; q < f.bins; ++q) {
-        const double v = std::clamp(static_cast<double>(row[q]), -1073741824.0, 1073741824.0);
-        dst[q] += static_cast<__int128>(round_half_away(v * kScale));
-      }
+      for (std::int64_t q = 0; q < f.bins; ++q) dst[q] += static_cast<__int128>(mean_sdm_fixed(row[q]));
     }
   }
-  // Adds another partial sum (a checkpoint's).
+  // Adds another partial sum (a checkpoint's, or a device chunk's: WindowChunk).
   void add(const std::vector<__int128>& s, const std::vector<std::int64_t>& n) {
     for (std::size_t k = 0; k < sum.size() && k < s.size(); ++k) sum[k] += s[k];
     for (std::size_t k = 0; k < count.size() && k < n.size(); ++k) count[k] += n[k];
@@ -46,14 +44,6 @@ struct MeanSdm {
   void sum_over(MPI_Comm comm) {
     dist::sum_exact(comm, sum);
     MPI_Allreduce(MPI_IN_PLACE, count.data(), static_cast<int>(count.size()), MPI_INT64_T, MPI_SUM, comm);
-  }
-  // std::llround (half away from zero) inlined for |x| <= 2^62: truncation,
-  // then the exact remainder decides.
-  static std::int64_t round_half_away(const double x) {
-    std::int64_t i = static_cast<std::int64_t>(x);
-    const double d = x - static_cast<double>(i);
-    i += (d >= 0.5) - (d <= -0.5);
-    return i;
   }
   std::vector<double> mean() const {
     std::vector<double> m(sum.size(), 0.0);

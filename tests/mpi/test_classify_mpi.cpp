@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -564,6 +565,35 @@ TEST(ClassifyMpi, StopAndResumeGiveTheUninterruptedBytes) {
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
+// The device path stopped after its first round and resumed (the mean SDM
+// of the first run's windows comes back from the checkpoint, that of the
+// rest from the device's class sums): the bytes of its uninterrupted run.
+TEST(ClassifyMpi, DevicePathStopAndResumeGiveTheUninterruptedBytes) {
+  Fixture fx;
+  auto& o = fx.o;
+  o.chunk = 53;
+  o.models = {(aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string()};
+  o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.0};
+  o.device = aptflow::have_gpu_backend() ? aptflow::DeviceChoice::gpu : aptflow::DeviceChoice::host;
+  o.test_device_path = true;
+  o.output = (fx.dir / "ref.h5").string();
+  const auto ref = aptflow::run_classify(MPI_COMM_WORLD, o);
+  o.output = (fx.dir / "out.h5").string();
+  volatile std::sig_atomic_t stop = 1;
+  o.stop = &stop;
+  const auto s1 = aptflow::run_classify(MPI_COMM_WORLD, o);
+  ASSERT_TRUE(s1.stopped);
+  EXPECT_GT(s1.windows_computed, 0);
+  o.stop = nullptr;
+  o.resume = true;
+  const auto s2 = aptflow::run_classify(MPI_COMM_WORLD, o);
+  EXPECT_TRUE(s2.resumed);
+  EXPECT_EQ(s1.windows_computed + s2.windows_computed, ref.windows);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (fx.rank == 0) expect_same_results(o.output, (fx.dir / "ref.h5").string());
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
 // An error inside the window rounds (injected on the last rank in its second
 // round) ends every rank with an exception naming it: no rank is left waiting
 // in the round Allreduce, no output is written.
@@ -626,6 +656,22 @@ TEST(ClassifyMpi, DevicePathGivesTheHostResults) {
       EXPECT_NEAR(ph[i], pd[i], 1e-5) << i;
     }
     EXPECT_GT(finite, 100);
+    // The mean SDM per argmax class (summed on the device in the device
+    // path): the same bytes wherever every window has the same argmax.
+    const std::size_t K = read_all<std::int64_t>(h, "/entry1/windows/mean_sdm_count").size();
+    bool same_classes = true;
+    for (std::size_t w = 0; w + K <= ph.size() && same_classes; w += K)
+      if (!std::isnan(ph[w]))
+        same_classes = std::max_element(ph.begin() + w, ph.begin() + w + K) - ph.begin() ==
+                       std::max_element(pd.begin() + w, pd.begin() + w + K) - pd.begin();
+    if (same_classes) {
+      EXPECT_EQ(read_all<double>(h, "/entry1/windows/mean_sdm"),
+                read_all<double>(d, "/entry1/windows/mean_sdm"));
+      EXPECT_EQ(read_all<std::int64_t>(h, "/entry1/windows/mean_sdm_count"),
+                read_all<std::int64_t>(d, "/entry1/windows/mean_sdm_count"));
+    } else {
+      std::printf("DevicePathGivesTheHostResults: a window's argmax differs: mean SDMs not compared\n");
+    }
     const auto sh = read_all<float>(h, "/entry1/subcells/sum");
     const auto sd = read_all<float>(d, "/entry1/subcells/sum");
     ASSERT_EQ(sh.size(), sd.size());

@@ -10,10 +10,12 @@
 #include <gtest/gtest.h>
 
 #include <Kokkos_Core.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -243,6 +245,102 @@ TEST(DeviceStages, EnsembleForwardsMatchModelPredict) {
   }
   EXPECT_EQ(finite, (rows - 2) * h.outputs);
   EXPECT_EQ(h.predicted, d.predicted);
+}
+
+// A random 1D CNN on (bins, channels) rows with `classes` softmax outputs.
+nn::Model small_1d_network(std::int64_t bins, std::int64_t channels, std::int64_t classes,
+                           std::uint32_t seed) {
+  using namespace nn;
+  Model m(Shape{bins, channels});
+  m.add(std::make_unique<Conv>("c1", ConvSpec{1, 6, {5}, {}, Padding::valid, Activation::relu}));
+  m.add(std::make_unique<MaxPool>("p1", PoolSpec{1, {2}, {}, Padding::valid}));
+  m.add(std::make_unique<Flatten>("flat"));
+  m.add(std::make_unique<Dense>("out", classes, Activation::softmax));
+  test::randomise_fan_in(m, seed);
+  return m;
+}
+
+// WindowCounter::classify (the device path's windows stage: batch, network,
+// mean and class sums on the device) against the host assembly of
+// classify_pass.cpp written out here: features() rows, channels last, done
+// and non-finite windows left out, predict_ensemble_aligned with the same
+// forward passes (the same bits), and the mean SDM's sums from their
+// definition (llround(clamp(v, +-2^30) * 2^32) summed in 128 bits per argmax
+// class). Chunks at and off the batch boundaries, a fifth of the windows done.
+TEST(DeviceStages, WindowChunkMatchesTheHostAssembly) {
+  const HostIonCloud cloud = test::to_ion_cloud(test::random_cloud(91, 4000, 9.0f));
+  const std::vector<std::pair<int, int>> pairs = {{1, 1}, {1, 2}, {3, 0}};
+  const auto grid = WindowGrid::over(cloud_bounds(Kokkos::DefaultHostExecutionSpace(), cloud), 1.0, 0.5);
+  const SdmSpec spec = SdmSpec::z();
+  const std::int64_t B = spec.size(), C = 3, K = 3, W = grid.size(), block = 64;
+  std::vector<nn::Model> models;
+  models.push_back(small_1d_network(B, C, K, 31));
+  models.push_back(small_1d_network(B, C, K, 32));
+  DeviceEnsemble ensemble(models);
+  ASSERT_EQ(ensemble.models(), 2);
+  ASSERT_EQ(ensemble.outputs(), K);
+  const StageIons ions(true, cloud);
+  auto counter = make_window_counter(ions, pairs, grid, WindowSpec::feal(1.0), spec);
+  std::mt19937 rng(5);
+  std::vector<std::uint8_t> done(static_cast<std::size_t>(W));
+  for (auto& d : done) d = rng() % 5 == 0 ? 1 : 0;
+  std::int64_t classified = 0, chunks = 0;
+  std::vector<std::int64_t> per_class(K, 0);
+  for (const auto mode : {sdm::PreprocessMode::experimental, sdm::PreprocessMode::minmax_only}) {
+    const auto prep = sdm::PreprocessSpec::of(sdm::Variant::feal, mode);
+    for (std::int64_t b = 0; b * block < W; ++b)
+      for (const auto& [lo, hi] : {std::pair<std::int64_t, std::int64_t>{0, block}, {7, 40}, {63, 64}}) {
+        const std::int64_t first = b * block + lo, m = std::min(b * block + hi, W) - first;
+        if (m < 1) continue;
+        ++chunks;
+        const std::uint8_t* dk = done.data() + first;
+        const WindowChunk w = counter->classify(first, m, dk, prep, ensemble, block);
+        // The host assembly.
+        const sdm::FeatureRows rows = counter->features(first, m, prep);
+        nn::Tensor x(nn::Shape{m, B, C});
+        for (std::int64_t k = 0; k < m; ++k)
+          for (std::int64_t ch = 0; ch < C; ++ch)
+            for (std::int64_t q = 0; q < B; ++q)
+              x.data[static_cast<std::size_t>((k * B + q) * C + ch)] =
+                  dk[k] ? std::numeric_limits<float>::quiet_NaN() : rows.row(k, ch)[q];
+        const nn::Prediction p = nn::predict_ensemble_aligned(models, ensemble.forwards(), x, first, block);
+        ASSERT_EQ(w.probabilities.size(), p.probabilities.size());
+        std::vector<__int128> sum(static_cast<std::size_t>(K * C * B), 0);
+        std::vector<std::int64_t> count(K, 0);
+        for (std::int64_t k = 0; k < m; ++k) {
+          const float* pk = p.probabilities.data() + k * K;
+          for (std::int64_t j = 0; j < K; ++j) {
+            const float got = w.probabilities[static_cast<std::size_t>(k * K + j)];
+            if (std::isnan(pk[j])) {
+              ASSERT_TRUE(std::isnan(got)) << "window " << first + k;
+              continue;
+            }
+            ASSERT_EQ(std::memcmp(&got, pk + j, sizeof(float)), 0)
+                << "window " << first + k << " class " << j << ": " << got << " != " << pk[j];
+          }
+          if (std::isnan(pk[0])) continue;
+          ASSERT_FALSE(dk[k]) << "a done window was classified: " << first + k;
+          std::int64_t best = 0;
+          for (std::int64_t j = 1; j < K; ++j)
+            if (pk[j] > pk[best]) best = j;
+          ++count[static_cast<std::size_t>(best)];
+          ++per_class[static_cast<std::size_t>(best)];
+          ++classified;
+          for (std::int64_t ch = 0; ch < C; ++ch)
+            for (std::int64_t q = 0; q < B; ++q) {
+              const double v = std::clamp(double(rows.row(k, ch)[q]), -1073741824.0, 1073741824.0);
+              sum[static_cast<std::size_t>(best * C * B + ch * B + q)] += std::llround(v * 4294967296.0);
+            }
+        }
+        ASSERT_EQ(w.class_count, count) << "windows " << first << "+" << m;
+        ASSERT_TRUE(w.class_sum == sum) << "windows " << first << "+" << m;
+      }
+  }
+  EXPECT_GT(chunks, 20);
+  EXPECT_GT(classified, 500) << "the chunks must classify windows to compare";
+  for (std::int64_t j = 0; j < K; ++j)
+    EXPECT_GT(per_class[static_cast<std::size_t>(j)], 10)
+        << "class " << j << " of " << per_class[0] << " " << per_class[1] << " " << per_class[2];
 }
 
 TEST(DeviceStages, DeviceChoice) {

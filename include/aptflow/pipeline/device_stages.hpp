@@ -14,11 +14,12 @@
 // the window counts and the segment stage; the cell list of every pair is
 // built there; each block of windows is counted there by the team-per-window
 // algorithm, its features are made and preprocessed there (the same kernel
-// as the host's, kernels/preprocess.hpp) and only the preprocessed rows and
-// centre counts come back (the mean SDM per class and the network's batch
-// assembly are on the host); the network's rows go to the device again,
-// every activation stays there (nn::DeviceModel) and only the probabilities
-// come back. For the segment stage the gathered window probabilities go to
+// as the host's, kernels/preprocess.hpp), the network's batch is assembled
+// there (kernels/window_batch.hpp), every activation stays there
+// (nn::DeviceModel), the ensemble's mean and the mean SDM's per-class sums
+// are made there, and only the probabilities and those sums (classes x
+// pairs x bins integers) come back (WindowCounter::classify). For the
+// segment stage the gathered window probabilities go to
 // the device; the sub-cell sums and labels and the ion labels come back.
 //
 // Both paths give the same integer counts and the same sums and labels for the
@@ -39,6 +40,7 @@
 #include "aptflow/kernels/gemm.hpp"
 #include "aptflow/kernels/sdm.hpp"
 #include "aptflow/kernels/voxelize.hpp"
+#include "aptflow/kernels/window_batch.hpp"
 #include "aptflow/kernels/windows.hpp"
 #include "aptflow/nn/model.hpp"
 #include "aptflow/nn/predict.hpp"
@@ -46,6 +48,15 @@
 #include "aptflow/sdm/features.hpp"
 
 namespace aptflow {
+
+class DeviceEnsemble;
+
+// What WindowCounter::classify gives back for a chunk of m windows.
+struct WindowChunk {
+  std::vector<float> probabilities;       // m x classes; NaN rows: done or not classified (empty)
+  std::vector<__int128> class_sum;        // classes x (pairs x bins): detail::MeanSdm's fixed-point sums
+  std::vector<std::int64_t> class_count;  // classes: windows per argmax class (window_class)
+};
 
 // The window z-SDM counts of classify's windows, one species pair at a time.
 class WindowCounter {
@@ -64,6 +75,18 @@ class WindowCounter {
   // (kernels/preprocess.hpp) and the rows come back. The same bits as
   // sdm::compute_features(..., prep, EmptyRule::nan) on the host counts.
   virtual sdm::FeatureRows features(std::int64_t first, std::int64_t m, const sdm::PreprocessSpec& prep) = 0;
+  // The windows stage of the device path for windows [first, first + m),
+  // which lie in one of the network's aligned batches of `block` rows
+  // (nn::predict_ensemble_aligned): the features as above, the batch
+  // (done[k] != 0 or a non-finite value: the window is left out, its row
+  // zeros), the ensemble's forward passes and mean, and the mean SDM's sums
+  // per argmax class, all in the memory of the ensemble's execution space.
+  // The same bits as features() + predict_ensemble_aligned(models,
+  // ensemble.forwards(), ...) + MeanSdm::add per classified window.
+  // InternalError on a counter whose space is not the ensemble's.
+  virtual WindowChunk classify(std::int64_t first, std::int64_t m, const std::uint8_t* done,
+                               const sdm::PreprocessSpec& prep, const DeviceEnsemble& ensemble,
+                               std::int64_t block) = 0;
 };
 
 // A pass's local ions (owned + halo) where its stages run: on the host path
@@ -149,6 +172,14 @@ class DeviceEnsemble {
   const std::vector<nn::Forward>& forwards() const { return forwards_; }
   // The GEMM path of the last forward pass (none before the first).
   std::optional<GemmPath> gemm_path() const;
+
+  using Rows = Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::DefaultExecutionSpace::memory_space>;
+  using Sums = Kokkos::View<double**, Kokkos::LayoutRight, Kokkos::DefaultExecutionSpace::memory_space>;
+  std::int64_t models() const;
+  std::int64_t outputs() const;  // floats per row of the output
+  // sum(r, :) += model_i(x(r, :)) for each model i in order (double: the
+  // host's additions), x.extent(0) rows per forward pass; device memory.
+  void add_forwards(const Rows& x, const Sums& sum) const;
 
  private:
   struct Impl;
