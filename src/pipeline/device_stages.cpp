@@ -67,39 +67,13 @@ class ExecWindowCounter final : public WindowCounter {
     exec_.fence();
   }
 
+  // sdm/features.hpp on the counts brought to the host (the device path
+  // classifies with classify(), which keeps the rows on the device).
   sdm::FeatureRows features(std::int64_t first, std::int64_t m, const sdm::PreprocessSpec& prep) override {
-    const auto C = static_cast<std::int64_t>(cells_.size());
-    const std::int64_t B = spec_.size();
-    if (algorithm_ != SdmAlgorithm::team)  // the host path: sdm/features.hpp on the host counts
-      return sdm::compute_features(
-          m, C, B,
-          [&](std::size_t ch, const sdm::SdmRows& o, const sdm::CentreCounts& cc) {
-            count(ch, first, o, cc);
-          },
-          prep, sdm::EmptyRule::nan);
-    // The device path: the same stage with every step on Exec (in Exec's
-    // memory, also where that is the host's: how the tests run this code).
-    const Chain chain(prep, B);
-    sdm::FeatureRows f;
-    f.samples = m;
-    f.channels = C;
-    f.bins = B;
-    f.values.resize(static_cast<std::size_t>(C * m * B));
-    f.centres.resize(static_cast<std::size_t>(C * m));
-    for (std::int64_t ch = 0; ch < C; ++ch) {
-      channel_rows(ch, first, m, chain);
-      Kokkos::deep_copy(
-          exec_,
-          Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
-              f.values.data() + ch * m * B, m, B),
-          values_);
-      Kokkos::deep_copy(exec_,
-                        Kokkos::View<std::int64_t*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
-                            f.centres.data() + ch * m, m),
-                        centres_);
-    }
-    exec_.fence();
-    return f;
+    return sdm::compute_features(
+        m, static_cast<std::int64_t>(cells_.size()), spec_.size(),
+        [&](std::size_t ch, const sdm::SdmRows& o, const sdm::CentreCounts& cc) { count(ch, first, o, cc); },
+        prep, sdm::EmptyRule::nan);
   }
 
   WindowChunk classify(std::int64_t first, std::int64_t m, const std::uint8_t* done,

@@ -26,7 +26,8 @@ using Rows = Kokkos::View<float**, Kokkos::LayoutRight, Mem>;
 
 template <class T, class V>
 void upload(const std::vector<T>& h, const V& v) {
-  Kokkos::deep_copy(v, Kokkos::View<const T*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(h.data(), h.size()));
+  Kokkos::deep_copy(v,
+                    Kokkos::View<const T*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(h.data(), h.size()));
 }
 
 std::int32_t ref_class(const float* p, std::int64_t K) {
@@ -47,7 +48,7 @@ TEST(TEST_CATEGORY, window_batch_matches_reference) {
   feat[5 * W + 7] = nan;  // window 5: one NaN value
   feat[9 * W + 30] = -inf;
   for (std::int64_t j = 0; j < W; ++j) feat[static_cast<std::size_t>(12 * W + j)] = nan;  // empty
-  feat[20 * W + 2] = 3.0e9f;                                                               // clamped to 2^30
+  feat[20 * W + 2] = 3.0e9f;                                                              // clamped to 2^30
   feat[21 * W + 2] = -3.0e9f;
   for (std::int64_t k = 30; k < 40; ++k) feat[static_cast<std::size_t>(k * W + 4)] = 1.0e9f;  // ~2^62 each
   feat[22 * W + 3] = 0.5f / 4294967296.0f;  // exactly half a unit: rounds away from zero
@@ -88,7 +89,8 @@ TEST(TEST_CATEGORY, window_batch_matches_reference) {
   for (std::int64_t i = 0; i < models; ++i) {
     std::vector<float> y(static_cast<std::size_t>(block * K));
     for (auto& v : y) v = p01(rng);
-    if (i == 0) y[static_cast<std::size_t>((row0 + 3) * K + 1)] = y[static_cast<std::size_t>((row0 + 3) * K + 2)];
+    if (i == 0)
+      y[static_cast<std::size_t>((row0 + 3) * K + 1)] = y[static_cast<std::size_t>((row0 + 3) * K + 2)];
     Rows yd("y", block, K);
     upload(y, Kokkos::View<float*, Mem>(yd.data(), yd.size()));
     add_model_outputs<Exec, Mem>(exec, yd, sum);
@@ -101,7 +103,8 @@ TEST(TEST_CATEGORY, window_batch_matches_reference) {
     for (std::int64_t j = 0; j < K; ++j)
       ref_prob[static_cast<std::size_t>(k * K + j)] =
           ref_valid[static_cast<std::size_t>(k)]
-              ? static_cast<float>(ref_sum[static_cast<std::size_t>((row0 + k) * K + j)] * (1.0 / double(models)))
+              ? static_cast<float>(ref_sum[static_cast<std::size_t>((row0 + k) * K + j)] *
+                                   (1.0 / double(models)))
               : nan;
   ASSERT_EQ(got.size(), ref_prob.size());
   for (std::size_t i = 0; i < got.size(); ++i)
@@ -121,7 +124,8 @@ TEST(TEST_CATEGORY, window_batch_matches_reference) {
       for (std::int64_t k = 0; k < m; ++k) {
         if (ref_class(&ref_prob[static_cast<std::size_t>(k * K)], K) != c) continue;
         if (j == 0) ++per_class[static_cast<std::size_t>(c)];
-        const double v = std::clamp(double(feat[static_cast<std::size_t>(k * W + j)]), -1073741824.0, 1073741824.0);
+        const double v =
+            std::clamp(double(feat[static_cast<std::size_t>(k * W + j)]), -1073741824.0, 1073741824.0);
         want += std::llround(v * 4294967296.0);
       }
       const std::size_t i = static_cast<std::size_t>(c * W + j);

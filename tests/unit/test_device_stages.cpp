@@ -4,7 +4,8 @@
 // same code runs on Kokkos::Cuda): the integer window counts of every pair
 // equal the host algorithms' on random clouds (feal and cocrni windows, z-
 // and zx-SDMs, chunks of every size), the ensemble's forward passes match
-// Model::predict, the segment stage (sums, sub-cell and ion labels, both
+// Model::predict, the windows stage (features, batch, network, mean SDM sums
+// on the device) has the bits of the host assembly, the segment stage (sums, sub-cell and ion labels, both
 // rules, composition evidence) has the same bits as the host path and as
 // the kernels called one by one; plus the `device` choice.
 #include <gtest/gtest.h>
@@ -66,33 +67,6 @@ void expect_same_counts(WindowVariant variant, const SdmSpec& spec, std::uint32_
       }
     }
   EXPECT_GT(nonzero, 1000) << "the clouds must give counts to compare";
-  if (spec.kind != SdmKind::z) return;
-  // The features stage: the same bits from the host path (sdm::compute_features
-  // on the host counts) and the device path (rows and preprocessing on the
-  // device), for each preprocessing mode.
-  for (const auto mode :
-       {sdm::PreprocessMode::experimental, sdm::PreprocessMode::minmax_only, sdm::PreprocessMode::none}) {
-    const auto prep = sdm::PreprocessSpec::of(sdm::Variant::feal, mode);
-    std::int64_t finite = 0;
-    for (std::int64_t first = 0, m = 1; first < W; first += m, m = std::min<std::int64_t>(3 * m + 5, 900)) {
-      m = std::min(m, W - first);
-      const sdm::FeatureRows a = host->features(first, m, prep), b = device->features(first, m, prep);
-      ASSERT_EQ(a.values.size(), static_cast<std::size_t>(3 * m * B));
-      ASSERT_EQ(a.values.size(), b.values.size());
-      ASSERT_EQ(a.centres, b.centres);
-      for (std::size_t i = 0; i < a.values.size(); ++i) {
-        if (std::isnan(a.values[i])) {
-          ASSERT_TRUE(std::isnan(b.values[i])) << "value " << i << " of windows " << first << "+" << m;
-          continue;
-        }
-        ++finite;
-        ASSERT_EQ(std::memcmp(&a.values[i], &b.values[i], sizeof(float)), 0)
-            << "value " << i << " of windows " << first << "+" << m << ": " << a.values[i]
-            << " != " << b.values[i];
-      }
-    }
-    EXPECT_GT(finite, 1000) << sdm::preprocess_mode_name(mode);
-  }
 }
 
 TEST(DeviceStages, WindowCountsEqualTheHostPathFeal) {
@@ -260,9 +234,10 @@ nn::Model small_1d_network(std::int64_t bins, std::int64_t channels, std::int64_
   return m;
 }
 
-// WindowCounter::classify (the device path's windows stage: batch, network,
-// mean and class sums on the device) against the host assembly of
-// classify_pass.cpp written out here: features() rows, channels last, done
+// WindowCounter::classify (the device path's windows stage: features,
+// preprocessing, batch, network, mean and class sums on the device) against
+// the host assembly of classify_pass.cpp written out here: features() rows
+// (sdm::compute_features on the host, every preprocessing mode), channels last, done
 // and non-finite windows left out, predict_ensemble_aligned with the same
 // forward passes (the same bits), and the mean SDM's sums from their
 // definition (llround(clamp(v, +-2^30) * 2^32) summed in 128 bits per argmax
@@ -286,7 +261,8 @@ TEST(DeviceStages, WindowChunkMatchesTheHostAssembly) {
   for (auto& d : done) d = rng() % 5 == 0 ? 1 : 0;
   std::int64_t classified = 0, chunks = 0;
   std::vector<std::int64_t> per_class(K, 0);
-  for (const auto mode : {sdm::PreprocessMode::experimental, sdm::PreprocessMode::minmax_only}) {
+  for (const auto mode :
+       {sdm::PreprocessMode::experimental, sdm::PreprocessMode::minmax_only, sdm::PreprocessMode::none}) {
     const auto prep = sdm::PreprocessSpec::of(sdm::Variant::feal, mode);
     for (std::int64_t b = 0; b * block < W; ++b)
       for (const auto& [lo, hi] : {std::pair<std::int64_t, std::int64_t>{0, block}, {7, 40}, {63, 64}}) {

@@ -46,9 +46,11 @@ KOKKOS_INLINE_FUNCTION std::int64_t mean_sdm_fixed(float value) {
 // ch) = feat(k, ch * B + q) with B = feat.extent(1) / C. Returns the number
 // of valid windows (fenced). Requires row0 + m <= x.extent(0).
 template <class Exec, class Mem>
-std::int64_t assemble_window_batch(const Exec& exec, const Kokkos::View<const float**, Kokkos::LayoutRight, Mem>& feat,
+std::int64_t assemble_window_batch(const Exec& exec,
+                                   const Kokkos::View<const float**, Kokkos::LayoutRight, Mem>& feat,
                                    const Kokkos::View<const std::uint8_t*, Mem>& done, std::int64_t channels,
-                                   std::int64_t row0, const Kokkos::View<float**, Kokkos::LayoutRight, Mem>& x,
+                                   std::int64_t row0,
+                                   const Kokkos::View<float**, Kokkos::LayoutRight, Mem>& x,
                                    const Kokkos::View<std::uint8_t*, Mem>& valid) {
   const auto m = static_cast<std::int64_t>(feat.extent(0)), width = static_cast<std::int64_t>(feat.extent(1));
   const std::int64_t C = channels, B = width / C;
@@ -89,7 +91,8 @@ void add_model_outputs(const Exec& exec, const Kokkos::View<const float**, Kokko
 // NaN otherwise (nn::predict_ensemble_aligned's mean).
 template <class Exec, class Mem>
 void ensemble_mean(const Exec& exec, const Kokkos::View<const double**, Kokkos::LayoutRight, Mem>& sum,
-                   std::int64_t models, std::int64_t row0, const Kokkos::View<const std::uint8_t*, Mem>& valid,
+                   std::int64_t models, std::int64_t row0,
+                   const Kokkos::View<const std::uint8_t*, Mem>& valid,
                    const Kokkos::View<float**, Kokkos::LayoutRight, Mem>& prob) {
   const auto m = static_cast<std::int64_t>(prob.extent(0)), K = static_cast<std::int64_t>(prob.extent(1));
   const double inv = 1.0 / static_cast<double>(models);
@@ -97,7 +100,8 @@ void ensemble_mean(const Exec& exec, const Kokkos::View<const double**, Kokkos::
       "aptflow::batch::ensemble_mean", Kokkos::RangePolicy<Exec>(exec, 0, m * K),
       KOKKOS_LAMBDA(const std::int64_t i) {
         const std::int64_t k = i / K, j = i % K;
-        prob(k, j) = valid(k) ? static_cast<float>(sum(row0 + k, j) * inv) : static_cast<float>(__builtin_nan(""));
+        prob(k, j) =
+            valid(k) ? static_cast<float>(sum(row0 + k, j) * inv) : static_cast<float>(__builtin_nan(""));
       });
 }
 

@@ -70,14 +70,13 @@ class WindowCounter {
   virtual void count(std::size_t pair, std::int64_t first, const Rows& out, const Counts& centres) = 0;
   // The features stage (sdm/features.hpp: counts -> float rows -> NaN rows
   // for windows without centre ions -> the preprocessing of prep) of windows
-  // [first, first + m), every pair a channel, on the counter's space: on the
-  // device path the counts stay on the device, the preprocessing runs there
-  // (kernels/preprocess.hpp) and the rows come back. The same bits as
-  // sdm::compute_features(..., prep, EmptyRule::nan) on the host counts.
+  // [first, first + m), every pair a channel, on the host from count()'s
+  // counts: sdm::compute_features(..., prep, EmptyRule::nan).
   virtual sdm::FeatureRows features(std::int64_t first, std::int64_t m, const sdm::PreprocessSpec& prep) = 0;
   // The windows stage of the device path for windows [first, first + m),
   // which lie in one of the network's aligned batches of `block` rows
-  // (nn::predict_ensemble_aligned): the features as above, the batch
+  // (nn::predict_ensemble_aligned): the features as above but made on the
+  // device (kernels/preprocess.hpp), the batch
   // (done[k] != 0 or a non-finite value: the window is left out, its row
   // zeros), the ensemble's forward passes and mean, and the mean SDM's sums
   // per argmax class, all in the memory of the ensemble's execution space.
