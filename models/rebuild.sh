@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild aptflow's default models (models/README.md) from the shipped configs:
 #   bash models/rebuild.sh [BUILD_DIR] [NP]
+#   MODELS="alli_l12_1dcnn alli_l12_pairs_1dcnn" bash models/rebuild.sh   (only those)
 # For each model: generate its synthetic library with `aptflow synth library` (a shipped
 # configs/synth config + overrides; the effective config is written to <name>.library.toml), then
 # train it with `aptflow train` from the training config stored here (<name>.train.toml); the log
@@ -25,6 +26,7 @@ dump_config() {  # library file -> its effective config (root attribute `config`
 model() {  # name synth_config [--set ...]
   local name="$1" synth_cfg="$2"
   shift 2
+  case " ${MODELS:-$name} " in *" $name "*) ;; *) return 0 ;; esac
   local lib="$work/$name.lib.h5"
   run "$exe" synth library --config "$root/$synth_cfg" "$@" --out "$lib"
   run "$exe" train --config "$here/$name.train.toml" --library "$lib" --out "$here/$name.h5" | tee "$here/$name.log"

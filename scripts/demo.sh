@@ -33,7 +33,7 @@ echo "== 4. aptflow sdm (Al-Al z-SDM, feal windows)"
 "$APTFLOW" sdm --input "$OUT/demo.pos" --range "$OUT/demo.rrng" --pair Al-Al --kind z --windows feal \
   --out "$OUT/demo_zsdm.h5"
 
-echo "== 5. aptflow classify (configs/classify/alli_l12.toml, model models/alli_l12_1dcnn.h5), scored against the truth"
+echo "== 5. aptflow classify (configs/classify/alli_l12.toml: four z-SDM pairs, model models/alli_l12_pairs_1dcnn.h5), scored against the truth"
 "${MPIRUN[@]}" "$APTFLOW" classify --config configs/classify/alli_l12.toml --set input="$OUT/demo.pos" \
   --set range="$OUT/demo.rrng" --set output="$OUT/demo_classify.h5" --set truth="$OUT/demo_truth.h5" \
   --shuffle-mq 1

@@ -4,7 +4,8 @@
 # matrix, efficiency 0.5, sigma_xy 0.5 nm, sigma_z 0.03 nm; plus a second 2.5 nm specimen with
 # another seed and matrix composition), classifies each with the shipped
 # configs/classify/alli_l12.toml at np 2 with truth=..., and prints one table row per specimen.
-#   bash scripts/truth_study.sh [BUILD_DIR]        (OUT=... for the output directory, NP=... ranks)
+#   bash scripts/truth_study.sh [BUILD_DIR]        (OUT=... for the output directory, NP=... ranks,
+#                                                 CLASSIFY_ARGS="--set model=..." extra classify options)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # STUDY_TABLE_ONLY=1: only print the table of an earlier run in $OUT.
@@ -27,10 +28,11 @@ for row in "${specimens[@]}"; do
   IFS='|' read -r name cfg sets <<< "$row"
   # shellcheck disable=SC2086
   "${MPIRUN[@]}" "$exe" synth specimen --config "$cfg" $sets --out "$OUT" > /dev/null
+  # shellcheck disable=SC2086
   /usr/bin/time -f "%e" -o "$OUT/$name.seconds" "${MPIRUN[@]}" "$exe" classify \
     --config configs/classify/alli_l12.toml --set input="$OUT/$name.pos" --set range="$OUT/$name.rrng" \
     --set output="$OUT/${name}_classify.h5" --set truth="$OUT/${name}_truth.h5" --set progress=false \
-    > "$OUT/$name.log"
+    ${CLASSIFY_ARGS:-} > "$OUT/$name.log"
 done
 
 /usr/bin/python3 - "$OUT" "${specimens[@]}" <<'PY'
