@@ -491,14 +491,24 @@ TEST(ClassifyMpi, SeveralPairsAreChannelsOfTheSerialKernels) {
 // first round) writes a checkpoint and no output; --resume on this rank count
 // and on one rank gives the bytes of an uninterrupted run; a checkpoint of
 // another configuration or input is refused with ConfigError (key resume).
+namespace {
+
+// The settings of the stop-and-resume tests: chunks of 53 windows (several
+// rounds) and a shipped model, whose GEMMs give bits that depend on the batch
+// layout, which the fixed batches of classify keep independent of ranks and
+// resume.
+void resume_settings(aptflow::ClassifyOptions& o) {
+  o.chunk = 53;
+  o.models = {(aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string()};
+  o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.0};
+}
+
+}  // namespace
+
 TEST(ClassifyMpi, StopAndResumeGiveTheUninterruptedBytes) {
   Fixture fx;
   auto& o = fx.o;
-  o.chunk = 53;
-  // The shipped model: its GEMMs give bits that depend on the batch layout,
-  // which the fixed batches of classify keep independent of ranks and resume.
-  o.models = {(aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string()};
-  o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.0};
+  resume_settings(o);
   o.output = (fx.dir / "ref.h5").string();
   const auto ref = aptflow::run_classify(MPI_COMM_WORLD, o);
   o.output = (fx.dir / "out.h5").string();
@@ -571,9 +581,7 @@ TEST(ClassifyMpi, StopAndResumeGiveTheUninterruptedBytes) {
 TEST(ClassifyMpi, DevicePathStopAndResumeGiveTheUninterruptedBytes) {
   Fixture fx;
   auto& o = fx.o;
-  o.chunk = 53;
-  o.models = {(aptflow::test::source_dir() / "models/alli_demo_1dcnn.h5").string()};
-  o.segment.thresholds = {std::numeric_limits<double>::infinity(), 3.0};
+  resume_settings(o);
   o.device = aptflow::have_gpu_backend() ? aptflow::DeviceChoice::gpu : aptflow::DeviceChoice::host;
   o.test_device_path = true;
   o.output = (fx.dir / "ref.h5").string();

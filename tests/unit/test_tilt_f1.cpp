@@ -31,11 +31,10 @@ TiltScore classify_tilted(const std::string& out, double tilt, const std::string
                                               "/configs/synth/tilt.toml --set 'orientation.tilt=[" +
                                               std::to_string(tilt) + ", 0.0]' --out " + d);
   EXPECT_EQ(gen.exit_code, 0) << gen.output;
-  const auto run = aptflow::test::run_command("cd " + src + " && " + exe +
-                                              " classify --config configs/classify/alli_l12.toml --set input=" +
-                                              d + "/tilt.pos --set range=" + d + "/tilt.rrng --set output=" + d +
-                                              "/c.h5 --set truth=" + d + "/tilt_truth.h5 --set progress=false " +
-                                              extra);
+  const auto run = aptflow::test::run_command(
+      "cd " + src + " && " + exe + " classify --config configs/classify/alli_l12.toml --set input=" + d +
+      "/tilt.pos --set range=" + d + "/tilt.rrng --set output=" + d + "/c.h5 --set truth=" + d +
+      "/tilt_truth.h5 --set progress=false " + extra);
   EXPECT_EQ(run.exit_code, 0) << run.output;
   TiltScore s;
   if (run.exit_code != 0) return s;
