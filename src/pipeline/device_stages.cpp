@@ -36,6 +36,18 @@ auto on_host(const View& v) {
   return h;
 }
 
+// v reallocated (label, extents n...) unless it already has those extents;
+// the contents are not kept.
+template <class V, class... Extents>
+void fit(V& v, const char* label, Extents... n) {
+  const std::size_t want[] = {static_cast<std::size_t>(n)...};
+  for (std::size_t d = 0; d < sizeof...(n); ++d)
+    if (v.extent(d) != want[d]) {
+      v = V(std::string(label), static_cast<std::size_t>(n)...);
+      return;
+    }
+}
+
 // The counts on execution space Exec: the CPU algorithms on a host Exec,
 // the team-per-window algorithm otherwise (the positions are already in
 // Exec's memory: StageIons).
@@ -97,16 +109,6 @@ class ExecWindowCounter final : public WindowCounter {
           hat(in_space<Mem>(Kokkos::View<double*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
               kernel.hat.data(), kernel.hat.size()))) {}
   };
-
-  template <class V, class... Extents>
-  static void fit(V& v, const char* label, Extents... n) {
-    std::size_t want[] = {static_cast<std::size_t>(n)...};
-    for (std::size_t d = 0; d < sizeof...(n); ++d)
-      if (v.extent(d) != want[d]) {
-        v = V(std::string(label), static_cast<std::size_t>(n)...);
-        return;
-      }
-  }
 
   // Pair ch's preprocessed rows of windows [first, first + m) into values_
   // (m x bins, NaN rows for windows without centre ions), centre ions into
@@ -361,12 +363,8 @@ DeviceEnsemble::DeviceEnsemble(const std::vector<nn::Model>& models) : impl_(std
     Impl::Net* n = net.get();
     forwards_.emplace_back([impl, n](const float* x, std::int64_t rows, float* y) {
       const std::int64_t in = n->input_size(), out = n->output_size();
-      if (static_cast<std::int64_t>(impl->x.extent(0)) != rows ||
-          static_cast<std::int64_t>(impl->x.extent(1)) != in)
-        impl->x = Impl::Net::Matrix("aptflow::classify::device_rows", rows, in);
-      if (static_cast<std::int64_t>(impl->y.extent(0)) != rows ||
-          static_cast<std::int64_t>(impl->y.extent(1)) != out)
-        impl->y = Impl::Net::Matrix("aptflow::classify::device_probabilities", rows, out);
+      fit(impl->x, "aptflow::classify::device_rows", rows, in);
+      fit(impl->y, "aptflow::classify::device_probabilities", rows, out);
       const Kokkos::View<const float**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged> hx(
           x, rows, in);
       const Kokkos::View<float**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged> hy(y, rows,
@@ -390,9 +388,7 @@ void DeviceEnsemble::add_forwards(const Rows& x, const Sums& sum) const {
   const DevExec exec;
   const auto rows = static_cast<std::int64_t>(x.extent(0));
   for (const auto& net : impl_->nets) {
-    if (static_cast<std::int64_t>(impl_->y.extent(0)) != rows ||
-        static_cast<std::int64_t>(impl_->y.extent(1)) != net->output_size())
-      impl_->y = Impl::Net::Matrix("aptflow::classify::device_probabilities", rows, net->output_size());
+    fit(impl_->y, "aptflow::classify::device_probabilities", rows, net->output_size());
     net->predict(x, impl_->y, rows);
     add_model_outputs<DevExec, DevExec::memory_space>(exec, impl_->y, sum);
   }

@@ -15,12 +15,14 @@
 #include <Kokkos_Core.hpp>
 #include <cstdint>
 
+#include "aptflow/kernels/preprocess.hpp"
+
 namespace aptflow {
 
 // The class of one window's probabilities p[0..K): the first maximum
 // (strictly greater wins), -1 when p[0] is NaN (a window not classified).
 KOKKOS_INLINE_FUNCTION std::int32_t window_class(const float* p, std::int64_t K) {
-  if (p[0] != p[0]) return -1;
+  if (curve::is_nan(p[0])) return -1;
   std::int32_t best = 0;
   for (std::int64_t q = 1; q < K; ++q)
     if (p[q] > p[best]) best = static_cast<std::int32_t>(q);
@@ -62,8 +64,8 @@ std::int64_t assemble_window_batch(const Exec& exec,
         bool ok = done(k) == 0;
         for (std::int64_t j = 0; j < width && ok; ++j) {
           const float v = feat(k, j);
-          // finite: not NaN (== is quiet), then not +-inf (no NaN is compared: no FE_INVALID)
-          ok = v == v && v <= 3.40282347e38f && v >= -3.40282347e38f;
+          // finite: not NaN (curve::is_nan: quiet), then not +-inf (no NaN is compared: no FE_INVALID)
+          ok = !curve::is_nan(v) && v <= 3.40282347e38f && v >= -3.40282347e38f;
         }
         valid(k) = ok ? 1 : 0;
         if (!ok) return;
@@ -101,7 +103,7 @@ void ensemble_mean(const Exec& exec, const Kokkos::View<const double**, Kokkos::
       KOKKOS_LAMBDA(const std::int64_t i) {
         const std::int64_t k = i / K, j = i % K;
         prob(k, j) =
-            valid(k) ? static_cast<float>(sum(row0 + k, j) * inv) : static_cast<float>(__builtin_nan(""));
+            valid(k) ? static_cast<float>(sum(row0 + k, j) * inv) : static_cast<float>(curve::nan_value());
       });
 }
 
